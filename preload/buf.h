@@ -1,0 +1,42 @@
+/*
+ * A bounded text buffer for building log lines and JSON records without
+ * malloc.  Once full it stays full and says so (truncated), so a caller
+ * drops the record instead of writing half a line.
+ */
+#ifndef ELMON_BUF_H
+#define ELMON_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct elmon_buf {
+    char *p;
+    size_t len, cap;
+    int truncated;
+};
+
+static inline void elmon_buf_init(struct elmon_buf *b, char *mem, size_t cap)
+{
+    b->p = mem;
+    b->len = 0;
+    b->cap = cap;
+    b->truncated = 0;
+    if (cap)
+        mem[0] = 0;
+}
+
+void elmon_buf_putn(struct elmon_buf *b, const char *s, size_t n);
+void elmon_buf_puts(struct elmon_buf *b, const char *s);
+void elmon_buf_printf(struct elmon_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A JSON string literal, quotes included: control characters as \u00XX,
+ * each byte that is not part of valid UTF-8 as U+FFFD. */
+void elmon_buf_json_str(struct elmon_buf *b, const char *s);
+void elmon_buf_json_strn(struct elmon_buf *b, const char *s, size_t n);
+/* "key": prefix with a comma when the object already has members. */
+void elmon_buf_json_key(struct elmon_buf *b, const char *key);
+/* Printable form of an outside value for a warning: at most max bytes,
+ * anything unprintable as \xNN, "..." when cut. */
+void elmon_buf_quote_value(struct elmon_buf *b, const char *s, size_t max);
+
+#endif

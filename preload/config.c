@@ -1,0 +1,141 @@
+/*
+ * Environment parsing for the whole library.  Runs once, on the thread that
+ * registers the first loop (or in a test), never on the hot path.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "buf.h"
+#include "config.h"
+#include "log.h"
+
+struct elmon_config elmon_opt;
+
+int elmon_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!s || !*s)
+        return -EINVAL;
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -ERANGE;
+        v = v * 10 + d;
+    }
+    if (v < min || v > max)
+        return -ERANGE;
+    *out = v;
+    return 0;
+}
+
+int elmon_parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on", 0};
+    static const char *const no[] = {"0", "false", "no", "off", 0};
+    if (elmon_parse_enum(s, yes) >= 0) {
+        *out = 1;
+        return 0;
+    }
+    if (elmon_parse_enum(s, no) >= 0) {
+        *out = 0;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+int elmon_parse_enum(const char *s, const char *const *choices)
+{
+    if (!s)
+        return -EINVAL;
+    for (int i = 0; choices[i]; i++)
+        if (strcasecmp(s, choices[i]) == 0)
+            return i;
+    return -EINVAL;
+}
+
+const char *elmon_env_str(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+static void warn_value(const char *name, const char *value, const char *why, const char *instead)
+{
+    char mem[512];
+    struct elmon_buf b;
+    elmon_buf_init(&b, mem, sizeof mem);
+    elmon_buf_printf(&b, "%s=", name);
+    elmon_buf_quote_value(&b, value, 64);
+    elmon_buf_printf(&b, " %s; using %s", why, instead);
+    elmon_warn("%s", mem);
+}
+
+uint64_t elmon_env_uint(const char *name, uint64_t def, uint64_t min, uint64_t max, const char *unit)
+{
+    const char *v = elmon_env_str(name);
+    uint64_t out;
+    if (!v)
+        return def;
+    int rc = elmon_parse_uint(v, min, max, &out);
+    if (rc == 0)
+        return out;
+    char why[128], instead[64];
+    snprintf(why, sizeof why, "%s (a whole number of %s from %llu to %llu)",
+             rc == -ERANGE ? "is out of range" : "is not a number", unit,
+             (unsigned long long)min, (unsigned long long)max);
+    snprintf(instead, sizeof instead, "%llu", (unsigned long long)def);
+    warn_value(name, v, why, instead);
+    return def;
+}
+
+int elmon_env_bool(const char *name, int def)
+{
+    const char *v = elmon_env_str(name);
+    int out;
+    if (!v)
+        return def;
+    if (elmon_parse_bool(v, &out) == 0)
+        return out;
+    warn_value(name, v, "is not a boolean (1/0, true/false, yes/no, on/off)", def ? "true" : "false");
+    return def;
+}
+
+int elmon_env_enum(const char *name, const char *const *choices, int def)
+{
+    const char *v = elmon_env_str(name);
+    if (!v)
+        return def;
+    int i = elmon_parse_enum(v, choices);
+    if (i >= 0)
+        return i;
+    char why[256];
+    struct elmon_buf b;
+    elmon_buf_init(&b, why, sizeof why);
+    elmon_buf_puts(&b, "is not one of");
+    for (int k = 0; choices[k]; k++)
+        elmon_buf_printf(&b, "%s %s", k ? "," : "", choices[k]);
+    warn_value(name, v, why, choices[def]);
+    return def;
+}
+
+void elmon_config_load(void)
+{
+    elmon_opt.block_ms = elmon_env_uint("ELMON_BLOCK_MS", 50, 1, 3600000, "ms");
+    elmon_opt.critical_ms = elmon_env_uint("ELMON_CRITICAL_MS", 500, 1, 3600000, "ms");
+    if (elmon_opt.critical_ms < elmon_opt.block_ms) {
+        char v[32], instead[32];
+        snprintf(v, sizeof v, "%llu", (unsigned long long)elmon_opt.critical_ms);
+        snprintf(instead, sizeof instead, "%llu (ELMON_BLOCK_MS)", (unsigned long long)elmon_opt.block_ms);
+        warn_value("ELMON_CRITICAL_MS", v, "is below ELMON_BLOCK_MS", instead);
+        elmon_opt.critical_ms = elmon_opt.block_ms;
+    }
+    elmon_opt.events_path = elmon_env_str("ELMON_EVENTS");
+    elmon_opt.verbose = elmon_env_bool("ELMON_VERBOSE", 0);
+    /* Read for real by the constructor; here only so a bad value is named. */
+    elmon_env_bool("ELMON_DISABLE", 0);
+}

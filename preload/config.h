@@ -1,0 +1,38 @@
+/*
+ * Strict parsing of ELMON_* (and other) environment variables.
+ *
+ * Every reader follows one rule: an unset or empty variable is the default
+ * silently; a value that does not parse, or is out of range, gives exactly
+ * one warning line naming the variable, the value and what is used instead,
+ * and then the default.  Nothing here ever stops the host.
+ */
+#ifndef ELMON_CONFIG_H
+#define ELMON_CONFIG_H
+
+#include <stdint.h>
+
+/* Pure parsers, 0 or -EINVAL / -ERANGE; exposed for the unit tests. */
+int elmon_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+int elmon_parse_bool(const char *s, int *out);
+/* Index of s in choices (NULL-terminated, case-insensitive), or -EINVAL. */
+int elmon_parse_enum(const char *s, const char *const *choices);
+
+/* Environment readers: the value, or def after one warning. */
+uint64_t elmon_env_uint(const char *name, uint64_t def, uint64_t min, uint64_t max, const char *unit);
+int elmon_env_bool(const char *name, int def);
+int elmon_env_enum(const char *name, const char *const *choices, int def);
+/* NULL when unset or empty. */
+const char *elmon_env_str(const char *name);
+
+/* Settings of the core, read once by elmon_config_load(). */
+struct elmon_config {
+    uint64_t block_ms, critical_ms;
+    const char *log_path;       /* NULL: stderr; "" after "off" */
+    int log_off;
+    const char *events_path;    /* NULL: no events file */
+    int verbose;
+};
+extern struct elmon_config elmon_opt;
+void elmon_config_load(void);
+
+#endif

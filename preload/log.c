@@ -1,0 +1,113 @@
+/*
+ * The human log (ELMON_LOG).  Any thread but the hot path; one mutex keeps
+ * lines whole.  Opened when the first loop thread registers, so a process
+ * that never runs a loop writes nothing.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "buf.h"
+#include "config.h"
+#include "log.h"
+#include "outfile.h"
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int log_fd = 2;          /* -1: off */
+static int log_owned;           /* log_fd is our file, not stderr */
+static int log_reopen;          /* forked child: open its own %p file on first use */
+
+void elmon_log_open(void)
+{
+    const char *v = elmon_env_str("ELMON_LOG");
+    log_fd = 2;
+    log_owned = 0;
+    if (!v || strcmp(v, "stderr") == 0)
+        return;
+    if (strcmp(v, "off") == 0) {
+        log_fd = -1;
+        return;
+    }
+    char path[4096];
+    int fd = elmon_open_out(v, path, sizeof path);
+    if (fd < 0) {
+        char mem[512];
+        struct elmon_buf b;
+        elmon_buf_init(&b, mem, sizeof mem);
+        elmon_buf_puts(&b, "ELMON_LOG=");
+        elmon_buf_quote_value(&b, v, 200);
+        elmon_buf_printf(&b, " cannot be opened (%s); using stderr", strerror(-fd));
+        elmon_warn("%s", mem);
+        return;
+    }
+    log_fd = fd;
+    log_owned = 1;
+}
+
+int elmon_log_enabled(void)
+{
+    return log_fd >= 0;
+}
+
+void elmon_log_line(const char *s, size_t n)
+{
+    char mem[8192];
+    if (__atomic_exchange_n(&log_reopen, 0, __ATOMIC_ACQ_REL))
+        elmon_log_open();
+    if (log_fd < 0)
+        return;
+    if (n > sizeof mem - 1)
+        n = sizeof mem - 1;
+    memcpy(mem, s, n);
+    mem[n++] = '\n';
+    int saved = errno;
+    pthread_mutex_lock(&log_lock);
+    elmon_write_all(log_fd, mem, n);
+    pthread_mutex_unlock(&log_lock);
+    errno = saved;
+}
+
+static void vlogf(const char *prefix, const char *fmt, va_list ap)
+{
+    char mem[4096];
+    int k = snprintf(mem, sizeof mem, "%s", prefix);
+    int m = vsnprintf(mem + k, sizeof mem - (size_t)k, fmt, ap);
+    if (m < 0)
+        return;
+    size_t n = (size_t)k + (size_t)m;
+    elmon_log_line(mem, n < sizeof mem ? n : sizeof mem - 1);
+}
+
+void elmon_logf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlogf("elmon: ", fmt, ap);
+    va_end(ap);
+}
+
+void elmon_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlogf("elmon: warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void elmon_log_atfork_child(void)
+{
+    pthread_mutex_init(&log_lock, NULL);
+    /* A %p log path names the parent; the child opens its own. */
+    if (log_owned) {
+        const char *v = elmon_env_str("ELMON_LOG");
+        if (v && strstr(v, "%p")) {
+            close(log_fd);
+            log_fd = 2;
+            log_owned = 0;
+            log_reopen = 1;   /* lazily: a child that only execs makes no file */
+        }
+    }
+}

@@ -1,0 +1,23 @@
+/*
+ * Creating libelmon's own files in places the user names.
+ */
+#ifndef ELMON_OUTFILE_H
+#define ELMON_OUTFILE_H
+
+#include <stddef.h>
+
+/* Expand %p (pid) and %% in pattern into out; -ENAMETOOLONG when it does
+ * not fit, -EINVAL for any other %-sequence. */
+int elmon_expand_path(const char *pattern, int pid, char *out, size_t n);
+
+/* Open pattern's expansion for appending.  A new file is created with
+ * O_EXCL|O_NOFOLLOW|O_CLOEXEC and mode 0600; an existing one is reused only
+ * when it is a regular file of ours that nobody else can write, so a planted
+ * symlink or someone else's file is never written.  Returns the fd or
+ * -errno; resolved receives the expanded path. */
+int elmon_open_out(const char *pattern, char *resolved, size_t n);
+
+/* write(2) all of it, retrying on EINTR and short writes; 0 or -errno. */
+int elmon_write_all(int fd, const char *p, size_t n);
+
+#endif

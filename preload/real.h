@@ -1,0 +1,35 @@
+/*
+ * The host's real wait functions, resolved once with dlsym(RTLD_NEXT).
+ * Written by elmon_resolve_real() (any thread, idempotent: every writer
+ * stores the same pointers); read by the wrappers.
+ */
+#ifndef ELMON_REAL_H
+#define ELMON_REAL_H
+
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+
+struct elmon_real_fns {
+    int (*epoll_wait)(int, struct epoll_event *, int, int);
+    int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+    int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+    int (*poll)(struct pollfd *, nfds_t, int);
+    int (*poll_chk)(struct pollfd *, nfds_t, int, size_t);
+    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+    int (*ppoll_chk)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *, size_t);
+    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+    int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+    int (*epoll_ctl)(int, int, int, struct epoll_event *);
+    int (*epoll_create)(int);
+    int (*epoll_create1)(int);
+};
+
+extern struct elmon_real_fns elmon_real;
+
+/* 0 when every function the C library has is resolved, -1 otherwise. */
+int elmon_resolve_real(void);
+
+#endif

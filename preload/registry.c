@@ -1,0 +1,239 @@
+/*
+ * The loop table: claiming a slot at a thread's first loop wait (the slow
+ * path the hot path tail-calls), releasing it at thread exit, fork, and the
+ * per-epoll-instance descriptor counts.
+ *
+ * Runs on: loop threads (registration, once each; thread exit), the forking
+ * thread (atfork child), any reader (snapshots).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "clock.h"
+#include "config.h"
+#include "elmon.h"
+#include "log.h"
+#include "snapshot.h"
+#include "turn.h"
+#include "watchdog.h"
+
+struct elmon_loop elmon_loops[ELMON_MAX_LOOPS];
+__thread struct elmon_loop *elmon_tls_loop __attribute__((tls_model("initial-exec")));
+__thread int elmon_tls_untracked __attribute__((tls_model("initial-exec")));
+
+int elmon_active;
+uint64_t elmon_block_ns = 50000000, elmon_critical_ns = 500000000;
+
+/* Descriptors registered per epoll fd; an fd past the table is not counted. */
+#define EPOLL_FD_TABLE 65536
+static int epoll_fds[EPOLL_FD_TABLE];
+
+static pthread_key_t exit_key;
+static int exit_key_ok;
+static pthread_once_t first_loop_once = PTHREAD_ONCE_INIT;
+static int table_full_warned;
+
+static const char *const poller_names[ELMON_POLLER_COUNT] = {
+    "none", "epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll", "select", "pselect",
+};
+
+const char *elmon_poller_name(int poller)
+{
+    return poller > 0 && poller < ELMON_POLLER_COUNT ? poller_names[poller] : "none";
+}
+
+int elmon_epoll_fds(int epfd)
+{
+    return epfd >= 0 && epfd < EPOLL_FD_TABLE ? __atomic_load_n(&epoll_fds[epfd], __ATOMIC_RELAXED) : 0;
+}
+
+void elmon_epoll_fds_reset(int epfd)
+{
+    if (epfd >= 0 && epfd < EPOLL_FD_TABLE)
+        __atomic_store_n(&epoll_fds[epfd], 0, __ATOMIC_RELAXED);
+}
+
+void elmon_epoll_fds_add(int epfd, int delta)
+{
+    if (epfd >= 0 && epfd < EPOLL_FD_TABLE)
+        __atomic_add_fetch(&epoll_fds[epfd], delta, __ATOMIC_RELAXED);
+}
+
+/* Thread exit (pthread key destructor): the slot goes DEAD under sig_lock,
+ * so the watchdog never signals this tid after it is gone, and the thread
+ * never registers again on its way out. */
+static void loop_thread_exit(void *p)
+{
+    struct elmon_loop *l = p;
+    pthread_mutex_lock(&l->sig_lock);
+    __atomic_store_n(&l->state, ELMON_SLOT_DEAD, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&l->sig_lock);
+    elmon_tls_loop = NULL;
+    elmon_tls_untracked = 1;
+}
+
+/* What the whole process needs once it has a loop: settings, the log, the
+ * clock.  Warnings about settings therefore come only from processes that
+ * run a loop. */
+static void first_loop_init(void)
+{
+    elmon_log_open();
+    elmon_config_load();
+    elmon_clock_init();
+    elmon_block_ns = elmon_opt.block_ms * 1000000;
+    elmon_critical_ns = elmon_opt.critical_ms * 1000000;
+}
+
+#define SLOT_CLAIMING 3
+
+struct elmon_loop *elmon_register(int poller)
+{
+    if (!elmon_active)
+        return NULL;
+    pthread_once(&first_loop_once, first_loop_init);
+    for (int i = 0; i < ELMON_MAX_LOOPS; i++) {
+        struct elmon_loop *l = &elmon_loops[i];
+        int expect = ELMON_SLOT_FREE;
+        if (!__atomic_compare_exchange_n(&l->state, &expect, SLOT_CLAIMING, 0,
+                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            continue;
+        uint32_t gen = l->generation + 1;
+        struct elmon_capture *cap = l->capture;   /* reused across owners */
+        memset((char *)l + offsetof(struct elmon_loop, tid), 0,
+               sizeof *l - offsetof(struct elmon_loop, tid));
+        pthread_mutex_init(&l->sig_lock, NULL);
+        l->capture = cap;
+        l->generation = gen;
+        l->tid = (int)syscall(SYS_gettid);
+        l->poller = poller;
+        l->wait_fd = -1;
+        l->start_ticks = elmon_ticks();
+        prctl(PR_GET_NAME, l->wd_thread_name);
+        if (exit_key_ok)
+            pthread_setspecific(exit_key, l);
+        elmon_tls_loop = l;
+        __atomic_store_n(&l->state, ELMON_SLOT_ACTIVE, __ATOMIC_RELEASE);
+        elmon_watchdog_ensure();
+        return l;
+    }
+    elmon_tls_untracked = 1;
+    if (!__atomic_exchange_n(&table_full_warned, 1, __ATOMIC_RELAXED))
+        elmon_warn("more than %d loop threads at once; further ones are not measured", ELMON_MAX_LOOPS);
+    return NULL;
+}
+
+void elmon_registry_init(void)
+{
+    exit_key_ok = pthread_key_create(&exit_key, loop_thread_exit) == 0;
+}
+
+/* fork: the child has one thread, the one that forked.  Every slot of the
+ * parent's threads is released (only slots in use are touched, so a fork
+ * storm copies no untouched pages), and the forking thread registers anew
+ * at its next wait. */
+void elmon_registry_atfork_child(void)
+{
+    for (int i = 0; i < ELMON_MAX_LOOPS; i++) {
+        struct elmon_loop *l = &elmon_loops[i];
+        if (__atomic_load_n(&l->state, __ATOMIC_RELAXED) != ELMON_SLOT_FREE)
+            __atomic_store_n(&l->state, ELMON_SLOT_FREE, __ATOMIC_RELAXED);
+    }
+    if (elmon_tls_loop && exit_key_ok)
+        pthread_setspecific(exit_key, NULL);
+    elmon_tls_loop = NULL;
+    elmon_tls_untracked = 0;
+}
+
+int elmon_loops_foreach(int (*fn)(struct elmon_loop *l, void *arg), void *arg)
+{
+    for (int i = 0; i < ELMON_MAX_LOOPS; i++) {
+        struct elmon_loop *l = &elmon_loops[i];
+        int st = __atomic_load_n(&l->state, __ATOMIC_ACQUIRE);
+        if (st != ELMON_SLOT_ACTIVE && st != ELMON_SLOT_DEAD)
+            continue;
+        int rc = fn(l, arg);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+const char *elmon_status_name(uint64_t lag_ns)
+{
+    if (lag_ns < 10000000)
+        return "healthy";
+    if (lag_ns < 50000000)
+        return "ok";
+    if (lag_ns < 500000000)
+        return "degraded";
+    return "critical";
+}
+
+uint64_t elmon_loop_take_window_max(struct elmon_loop *l)
+{
+    uint64_t m = __atomic_exchange_n(&l->wd_export_max_ns, 0, __ATOMIC_ACQ_REL);
+    uint64_t cur = ELMON_LOAD(&l->window_max_lag_ns);
+    return cur > m ? cur : m;
+}
+
+static void read_comm(int tid, char *out, size_t n)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+    out[0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t k = read(fd, out, n - 1);
+    close(fd);
+    if (k <= 0)
+        return;
+    if (out[k - 1] == '\n')
+        k--;
+    out[k] = 0;
+}
+
+void elmon_loop_snapshot(struct elmon_loop *l, struct elmon_loop_snapshot *s)
+{
+    s->pid = getpid();
+    s->tid = l->tid;
+    s->poller = l->poller;
+    s->generation = l->generation;
+    s->dead = __atomic_load_n(&l->state, __ATOMIC_ACQUIRE) == ELMON_SLOT_DEAD;
+    if (s->dead)
+        snprintf(s->thread, sizeof s->thread, "%s", l->wd_thread_name);
+    else
+        read_comm(l->tid, s->thread, sizeof s->thread);
+    if (!s->thread[0])
+        snprintf(s->thread, sizeof s->thread, "%s", l->wd_thread_name);
+    s->start_unix_ns = elmon_ticks_to_unix_ns(l->start_ticks);
+    s->n_turns = ELMON_LOAD(&l->n_turns);
+    s->busy_ns = ELMON_LOAD(&l->busy_ns);
+    s->idle_ns = ELMON_LOAD(&l->idle_ns);
+    s->n_events = ELMON_LOAD(&l->n_events);
+    s->n_warning = ELMON_LOAD(&l->n_warning);
+    s->n_critical = ELMON_LOAD(&l->n_critical);
+    s->n_spans_dropped = ELMON_LOAD(&l->n_spans_dropped);
+    if (elmon_poller_is_epoll(l->poller))
+        s->n_fds = (uint64_t)elmon_epoll_fds(ELMON_LOAD(&l->wait_fd));
+    else
+        s->n_fds = (uint64_t)ELMON_LOAD(&l->n_fds);
+    uint64_t since = __atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE);
+    s->ongoing_busy_ns = since && !s->dead ? elmon_ticks_to_ns(elmon_ticks() - since) : 0;
+    uint64_t recent = ELMON_LOAD(&l->window_max_lag_ns);
+    for (unsigned i = 0; i < sizeof l->recent_max_ns / sizeof l->recent_max_ns[0]; i++) {
+        uint64_t v = ELMON_LOAD(&l->recent_max_ns[i]);
+        if (v > recent)
+            recent = v;
+    }
+    if (s->ongoing_busy_ns > recent)
+        recent = s->ongoing_busy_ns;
+    s->recent_max_lag_ns = recent;
+    elmon_hist_snapshot(&l->lag, &s->lag);
+}

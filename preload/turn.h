@@ -1,0 +1,99 @@
+/*
+ * HOT PATH: per-thread turn accounting, called by every wrapper in wrap.c.
+ *
+ * Contract: no malloc, no locks, no stdio, no system call but the clock
+ * (elmon_ticks); errno is left as the real call set it.  The only way out of
+ * this contract is elmon_register(), the slow path taken once per thread at
+ * its first loop wait.
+ *
+ * A turn is the time from one wait's return to the next wait's entry on the
+ * same thread (busy), followed by the next wait (idle).  Its lag sample is
+ * the busy time plus the delay past the requested timeout of the wait that
+ * began it, when that wait timed out with no events.
+ */
+#ifndef ELMON_TURN_H
+#define ELMON_TURN_H
+
+#include "clock.h"
+#include "loop.h"
+
+extern __thread struct elmon_loop *elmon_tls_loop __attribute__((tls_model("initial-exec")));
+/* 1 once this thread failed to register (table full): stay a plain call. */
+extern __thread int elmon_tls_untracked __attribute__((tls_model("initial-exec")));
+
+/* Returns the thread's loop when this wait is a turn boundary, NULL when the
+ * call is to be passed through untouched (a nested or non-loop wait). */
+static inline struct elmon_loop *elmon_turn_begin(int poller, int fd, int n_fds, int64_t timeout_ns)
+{
+    if (__builtin_expect(!elmon_active, 0))
+        return 0;
+    struct elmon_loop *l = elmon_tls_loop;
+    if (!elmon_poller_is_epoll(poller)) {
+        /* A wait on one descriptor inside a turn (CPython's socket timeouts)
+         * or any poll/select on an epoll loop thread is a blocking call made
+         * by the turn's code: it stays busy time. */
+        if (n_fds <= 1 || (l && elmon_poller_is_epoll(l->poller)))
+            return 0;
+    }
+    if (__builtin_expect(!l, 0)) {
+        if (elmon_tls_untracked)
+            return 0;
+        l = elmon_register(poller);
+        if (!l)
+            return 0;
+    }
+    uint64_t now = elmon_ticks();
+    uint64_t since = l->busy_since;
+    if (since) {
+        uint64_t busy_ticks = now - since;
+        uint64_t busy_ns = elmon_ticks_to_ns(busy_ticks);
+        uint64_t lag_ns = busy_ns + l->overshoot_ns;
+        elmon_hist_record(&l->lag, lag_ns);
+        ELMON_STORE(&l->busy_ns, l->busy_ns + busy_ns);
+        ELMON_STORE(&l->n_turns, l->n_turns + 1);
+        if (lag_ns > l->window_max_lag_ns)
+            ELMON_STORE(&l->window_max_lag_ns, lag_ns);
+        if (__builtin_expect(busy_ns >= elmon_block_ns, 0)) {
+            if (l->ring_head - __atomic_load_n(&l->ring_tail, __ATOMIC_ACQUIRE) < ELMON_SPAN_RING) {
+                struct elmon_span *s = &l->ring[l->ring_head & (ELMON_SPAN_RING - 1)];
+                s->turn = l->turn;
+                s->start_ticks = since;
+                s->busy_ns = busy_ns;
+                s->lag_ns = lag_ns;
+                __atomic_store_n(&l->ring_head, l->ring_head + 1, __ATOMIC_RELEASE);
+            } else {
+                ELMON_STORE(&l->n_spans_dropped, l->n_spans_dropped + 1);
+            }
+            if (busy_ns >= elmon_critical_ns)
+                ELMON_STORE(&l->n_critical, l->n_critical + 1);
+            else
+                ELMON_STORE(&l->n_warning, l->n_warning + 1);
+        }
+    }
+    l->wait_enter = now;
+    l->wait_timeout_ns = timeout_ns;
+    if (fd >= 0)
+        ELMON_STORE(&l->wait_fd, fd);
+    else
+        ELMON_STORE(&l->n_fds, n_fds);
+    ELMON_STORE(&l->busy_since, 0);
+    return l;
+}
+
+static inline void elmon_turn_end(struct elmon_loop *l, int ret)
+{
+    uint64_t now = elmon_ticks();
+    uint64_t idle_ns = elmon_ticks_to_ns(now - l->wait_enter);
+    ELMON_STORE(&l->idle_ns, l->idle_ns + idle_ns);
+    if (ret > 0)
+        ELMON_STORE(&l->n_events, l->n_events + (uint64_t)ret);
+    l->overshoot_ns = 0;
+    if (ret == 0 && l->wait_timeout_ns >= 0 && idle_ns > (uint64_t)l->wait_timeout_ns)
+        l->overshoot_ns = idle_ns - (uint64_t)l->wait_timeout_ns;
+    ELMON_STORE(&l->turn, l->turn + 1);
+    /* busy_since is what the watchdog polls: store it last, with release, so
+     * a watchdog that sees the new turn start also sees the new turn id. */
+    __atomic_store_n(&l->busy_since, now ? now : 1, __ATOMIC_RELEASE);
+}
+
+#endif

@@ -1,0 +1,272 @@
+/*
+ * The watchdog thread (see watchdog.h).
+ *
+ * It wakes every tick (a fifth of ELMON_BLOCK_MS, at most 10 ms), so a span
+ * is noticed within threshold + one tick of its start even if it never ends.
+ * It owns the "watchdog" fields of every slot; everything else it reads with
+ * relaxed or acquire loads, and the only thing it writes into a loop
+ * thread's view is ring_tail (release), which frees ring entries.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+#include "clock.h"
+#include "config.h"
+#include "log.h"
+#include "report.h"
+#include "snapshot.h"
+#include "watchdog.h"
+
+static int wd_started;           /* 0/1, CAS by the first loop thread */
+static pthread_t wd_thread;
+static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wd_cond;
+static int wd_stop;              /* under wd_lock */
+static int wd_stopped;           /* under wd_lock: the thread has left its loop */
+static uint64_t wd_tick_ns;
+
+int elmon_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    int rc = pthread_create(t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0 && name)
+        pthread_setname_np(*t, name);
+    return -rc;
+}
+
+static void fill_block(struct elmon_block *b, struct elmon_loop *l, uint64_t turn,
+                       uint64_t start_ticks, uint64_t busy_ns, uint64_t lag_ns, int ongoing)
+{
+    b->loop = l;
+    b->pid = getpid();
+    b->tid = l->tid;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/comm", l->tid);
+    snprintf(b->thread, sizeof b->thread, "%s", l->wd_thread_name);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        if (fgets(b->thread, sizeof b->thread, f)) {
+            b->thread[strcspn(b->thread, "\n")] = 0;
+            snprintf(l->wd_thread_name, sizeof l->wd_thread_name, "%s", b->thread);
+        }
+        fclose(f);
+    }
+    b->poller = l->poller;
+    b->turn = turn;
+    b->start_unix_ns = elmon_ticks_to_unix_ns(start_ticks);
+    b->duration_ns = busy_ns;
+    b->lag_ns = lag_ns;
+    b->critical = busy_ns >= elmon_critical_ns;
+    b->ongoing = ongoing;
+}
+
+static void drain_spans(struct elmon_loop *l)
+{
+    uint32_t head = __atomic_load_n(&l->ring_head, __ATOMIC_ACQUIRE);
+    while (l->ring_tail != head) {
+        struct elmon_span s = l->ring[l->ring_tail & (ELMON_SPAN_RING - 1)];
+        __atomic_store_n(&l->ring_tail, l->ring_tail + 1, __ATOMIC_RELEASE);
+        struct elmon_block b;
+        fill_block(&b, l, s.turn, s.start_ticks, s.busy_ns, s.lag_ns, 0);
+        elmon_report_block(&b);
+        if (elmon_export_on_block)
+            elmon_export_on_block(&b);
+    }
+}
+
+static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
+{
+    uint64_t since = __atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE);
+    if (!since)
+        return;
+    uint64_t turn = ELMON_LOAD(&l->turn);
+    if (l->wd_crossed_turn == turn + 1 || now_ticks < since)
+        return;
+    uint64_t busy_ns = elmon_ticks_to_ns(now_ticks - since);
+    if (busy_ns < elmon_block_ns)
+        return;
+    /* The turn may have ended between the two loads; then its end report
+     * comes through the ring instead. */
+    if (__atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE) != since)
+        return;
+    l->wd_crossed_turn = turn + 1;
+    if (elmon_capture_on_cross)
+        elmon_capture_on_cross(l, turn);
+    struct elmon_block b;
+    fill_block(&b, l, turn, since, busy_ns, busy_ns + l->overshoot_ns, 1);
+    elmon_report_block(&b);
+}
+
+static void rotate_second(struct elmon_loop *l)
+{
+    uint64_t m = __atomic_exchange_n(&l->window_max_lag_ns, 0, __ATOMIC_RELAXED);
+    unsigned n = sizeof l->recent_max_ns / sizeof l->recent_max_ns[0];
+    ELMON_STORE(&l->recent_max_ns[l->recent_pos % n], m);
+    l->recent_pos++;
+    uint64_t cur = __atomic_load_n(&l->wd_export_max_ns, __ATOMIC_RELAXED);
+    while (m > cur && !__atomic_compare_exchange_n(&l->wd_export_max_ns, &cur, m, 0,
+                                                   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        ;
+}
+
+static void harvest_dead(struct elmon_loop *l)
+{
+    drain_spans(l);
+    struct elmon_loop_snapshot *s = &(struct elmon_loop_snapshot){0};
+    elmon_loop_snapshot(l, s);
+    elmon_report_summary(s, 1);
+    __atomic_store_n(&l->state, ELMON_SLOT_FREE, __ATOMIC_RELEASE);
+}
+
+static void scan(int new_second)
+{
+    uint64_t now = elmon_ticks();
+    for (int i = 0; i < ELMON_MAX_LOOPS; i++) {
+        struct elmon_loop *l = &elmon_loops[i];
+        int st = __atomic_load_n(&l->state, __ATOMIC_ACQUIRE);
+        if (st == ELMON_SLOT_ACTIVE) {
+            drain_spans(l);
+            check_crossing(l, now);
+            if (new_second)
+                rotate_second(l);
+        } else if (st == ELMON_SLOT_DEAD) {
+            harvest_dead(l);
+        }
+    }
+}
+
+static void *watchdog_main(void *arg)
+{
+    (void)arg;
+    uint64_t next_second = elmon_mono_ns() + 1000000000;
+    pthread_mutex_lock(&wd_lock);
+    while (!wd_stop) {
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_nsec += (long)wd_tick_ns;
+        dl.tv_sec += dl.tv_nsec / 1000000000;
+        dl.tv_nsec %= 1000000000;
+        pthread_cond_timedwait(&wd_cond, &wd_lock, &dl);
+        if (wd_stop)
+            break;
+        pthread_mutex_unlock(&wd_lock);
+        uint64_t now = elmon_mono_ns();
+        int new_second = now >= next_second;
+        if (new_second) {
+            next_second = now + 1000000000;
+            elmon_clock_refine();
+        }
+        scan(new_second);
+        if (new_second && elmon_stats_tick)
+            elmon_stats_tick();
+        pthread_mutex_lock(&wd_lock);
+    }
+    wd_stopped = 1;
+    pthread_cond_broadcast(&wd_cond);
+    pthread_mutex_unlock(&wd_lock);
+    return NULL;
+}
+
+void elmon_watchdog_ensure(void)
+{
+    int expect = 0;
+    if (!__atomic_compare_exchange_n(&wd_started, &expect, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        return;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&wd_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    wd_tick_ns = elmon_block_ns / 5;
+    if (wd_tick_ns > 10000000)
+        wd_tick_ns = 10000000;
+    if (wd_tick_ns < 1000000)
+        wd_tick_ns = 1000000;
+    wd_stop = wd_stopped = 0;
+    int rc = elmon_thread_start(&wd_thread, watchdog_main, NULL, "elmon-watchdog");
+    if (rc < 0) {
+        wd_stopped = 1;
+        elmon_warn("cannot start the watchdog thread (%s); spans are reported only when they end",
+                   strerror(-rc));
+    }
+}
+
+static int summary_one(struct elmon_loop *l, void *arg)
+{
+    (void)arg;
+    struct elmon_loop_snapshot *s = &(struct elmon_loop_snapshot){0};
+    elmon_loop_snapshot(l, s);
+    elmon_report_summary_held(s, s->dead);
+    return 0;
+}
+
+static int drain_one(struct elmon_loop *l, void *arg)
+{
+    (void)arg;
+    drain_spans(l);
+    return 0;
+}
+
+/* Exit: ask the watchdog to stop and give it 50 ms; then write what is left
+ * ourselves, taking the writer lock for at most 50 ms more.  A watchdog or
+ * writer stuck on a full pipe costs the exit 100 ms, never a hang. */
+void elmon_watchdog_shutdown(void)
+{
+    if (!__atomic_load_n(&wd_started, __ATOMIC_ACQUIRE))
+        return;
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_nsec += 50000000;
+    dl.tv_sec += dl.tv_nsec / 1000000000;
+    dl.tv_nsec %= 1000000000;
+    int stopped = 0;
+    /* A trylock loop bounded by a monotonic deadline: the watchdog holds
+     * wd_lock only between ticks, never across a write. */
+    for (;;) {
+        if (pthread_mutex_trylock(&wd_lock) == 0) {
+            wd_stop = 1;
+            pthread_cond_broadcast(&wd_cond);
+            while (!wd_stopped) {
+                if (pthread_cond_timedwait(&wd_cond, &wd_lock, &dl) == ETIMEDOUT)
+                    break;
+            }
+            stopped = wd_stopped;
+            pthread_mutex_unlock(&wd_lock);
+            break;
+        }
+        if (elmon_mono_ns() >= (uint64_t)dl.tv_sec * 1000000000u + (uint64_t)dl.tv_nsec)
+            break;
+        struct timespec ms1 = {0, 1000000};
+        nanosleep(&ms1, NULL);
+    }
+    /* Spans that ended since the last tick (the ring has one consumer: only
+     * once the watchdog is out may this thread drain), then the summaries. */
+    if (stopped)
+        elmon_loops_foreach(drain_one, NULL);
+    if (elmon_report_lock_timed(50) != 0)
+        return;
+    elmon_loops_foreach(summary_one, NULL);
+    elmon_report_unlock();
+}
+
+void elmon_watchdog_atfork_child(void)
+{
+    pthread_mutex_init(&wd_lock, NULL);
+    wd_started = 0;
+    wd_stop = 0;
+    wd_stopped = 0;
+}

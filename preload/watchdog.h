@@ -1,0 +1,30 @@
+/*
+ * The watchdog: one background thread per process, started with the first
+ * loop thread, all signals blocked.  It notices blocking spans while they
+ * run, drains the spans loop threads finished, writes the reports, and at
+ * exit writes each loop's summary.
+ */
+#ifndef ELMON_WATCHDOG_H
+#define ELMON_WATCHDOG_H
+
+#include <stdint.h>
+#include "loop.h"
+
+void elmon_watchdog_ensure(void);
+/* Exit: stop the watchdog and write the summaries, in bounded time. */
+void elmon_watchdog_shutdown(void);
+void elmon_watchdog_atfork_child(void);
+
+/* Start a thread with every signal blocked (libelmon's threads never take
+ * a signal meant for the host).  0 or -errno. */
+int elmon_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name);
+
+/* Extension points, defined by the modules that need them (weak): the stack
+ * capture at a span's crossing, the exporter's intake of ended spans, and a
+ * once-a-second tick for the live stats file. */
+struct elmon_block;
+void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn) __attribute__((weak));
+void elmon_export_on_block(const struct elmon_block *b) __attribute__((weak));
+void elmon_stats_tick(void) __attribute__((weak));
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * HOT PATH: the interposed wait calls.
+ *
+ * Contract: every wrapper calls the real function exactly once with the
+ * caller's arguments and returns its result with its errno, EINTR included.
+ * Around the call it reads the clock and updates the calling thread's turn
+ * state (turn.h); it makes no allocation, takes no lock, does no stdio and
+ * makes no system call of its own.  The real functions are resolved in
+ * elmon.c, once; a wrapper entered before that (another library's
+ * constructor) resolves them itself on the spot.
+ *
+ * Runs on: any thread of the host that waits.
+ */
+#define _GNU_SOURCE
+#undef _FORTIFY_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include "real.h"
+#include "turn.h"
+
+#define ELMON_EXPORT __attribute__((visibility("default")))
+
+/* A C library without the function could not have linked the caller
+ * against it; ENOSYS is for a caller that found it with dlsym. */
+#define ENSURE_REAL(fn)                                         \
+    do {                                                        \
+        if (__builtin_expect(!elmon_real.fn, 0)) {              \
+            elmon_resolve_real();                               \
+            if (!elmon_real.fn) {                               \
+                errno = ENOSYS;                                 \
+                return -1;                                      \
+            }                                                   \
+        }                                                       \
+    } while (0)
+
+static inline int64_t ms_to_ns(int ms)
+{
+    return ms < 0 ? -1 : (int64_t)ms * 1000000;
+}
+
+static inline int64_t ts_to_ns(const struct timespec *ts)
+{
+    return ts ? (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1;
+}
+
+static inline int64_t tv_to_ns(const struct timeval *tv)
+{
+    return tv ? (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000 : -1;
+}
+
+/* The wait itself, then the turn's end; errno is saved across the end only
+ * to keep the promise explicit: the clock does not touch it. */
+#define AROUND(l, call)                                         \
+    int ret_ = (call);                                          \
+    if (l) {                                                    \
+        int errno_ = errno;                                     \
+        elmon_turn_end(l, ret_);                                \
+        errno = errno_;                                         \
+    }                                                           \
+    return ret_
+
+ELMON_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
+{
+    ENSURE_REAL(epoll_wait);
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_WAIT, epfd, 0, ms_to_ns(timeout));
+    AROUND(l, elmon_real.epoll_wait(epfd, events, maxevents, timeout));
+}
+
+ELMON_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,
+                const sigset_t *sigmask)
+{
+    ENSURE_REAL(epoll_pwait);
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_PWAIT, epfd, 0, ms_to_ns(timeout));
+    AROUND(l, elmon_real.epoll_pwait(epfd, events, maxevents, timeout, sigmask));
+}
+
+ELMON_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
+                 const struct timespec *timeout, const sigset_t *sigmask)
+{
+    ENSURE_REAL(epoll_pwait2);
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_PWAIT2, epfd, 0, ts_to_ns(timeout));
+    AROUND(l, elmon_real.epoll_pwait2(epfd, events, maxevents, timeout, sigmask));
+}
+
+ELMON_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    ENSURE_REAL(poll);
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_POLL, -1, (int)nfds, ms_to_ns(timeout));
+    AROUND(l, elmon_real.poll(fds, nfds, timeout));
+}
+
+ELMON_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen)
+{
+    ENSURE_REAL(poll_chk);
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_POLL, -1, (int)nfds, ms_to_ns(timeout));
+    AROUND(l, elmon_real.poll_chk(fds, nfds, timeout, fdslen));
+}
+
+ELMON_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo, const sigset_t *sigmask)
+{
+    ENSURE_REAL(ppoll);
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PPOLL, -1, (int)nfds, ts_to_ns(tmo));
+    AROUND(l, elmon_real.ppoll(fds, nfds, tmo, sigmask));
+}
+
+ELMON_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
+                const sigset_t *sigmask, size_t fdslen)
+{
+    ENSURE_REAL(ppoll_chk);
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PPOLL, -1, (int)nfds, ts_to_ns(tmo));
+    AROUND(l, elmon_real.ppoll_chk(fds, nfds, tmo, sigmask, fdslen));
+}
+
+/* select's nfds is the highest descriptor plus one, not a count; a single
+ * descriptor is what CPython's sock_call waits on, so count the bits. */
+static inline int fdset_count(int nfds, const fd_set *r, const fd_set *w, const fd_set *e)
+{
+    int n = 0;
+    if (nfds > FD_SETSIZE)
+        nfds = FD_SETSIZE;
+    for (int word = 0; word * 64 < nfds && n < 2; word++) {
+        const unsigned long *sets[3] = {
+            r ? (const unsigned long *)r->fds_bits : 0,
+            w ? (const unsigned long *)w->fds_bits : 0,
+            e ? (const unsigned long *)e->fds_bits : 0,
+        };
+        for (int s = 0; s < 3; s++)
+            if (sets[s])
+                n += __builtin_popcountl(sets[s][word]);
+    }
+    return n;
+}
+
+ELMON_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tmo)
+{
+    ENSURE_REAL(select);
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_SELECT, -1, fdset_count(nfds, r, w, e), tv_to_ns(tmo));
+    AROUND(l, elmon_real.select(nfds, r, w, e, tmo));
+}
+
+ELMON_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
+            const sigset_t *sigmask)
+{
+    ENSURE_REAL(pselect);
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PSELECT, -1, fdset_count(nfds, r, w, e), ts_to_ns(tmo));
+    AROUND(l, elmon_real.pselect(nfds, r, w, e, tmo, sigmask));
+}
+
+/* epoll_ctl is not a wait: it keeps the count of descriptors registered per
+ * epoll instance (the loop's "active handles"), one relaxed atomic add. */
+ELMON_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+    ENSURE_REAL(epoll_ctl);
+    int ret = elmon_real.epoll_ctl(epfd, op, fd, event);
+    if (ret == 0 && elmon_active) {
+        if (op == EPOLL_CTL_ADD)
+            elmon_epoll_fds_add(epfd, 1);
+        else if (op == EPOLL_CTL_DEL)
+            elmon_epoll_fds_add(epfd, -1);
+    }
+    return ret;
+}
+
+ELMON_EXPORT int epoll_create(int size)
+{
+    ENSURE_REAL(epoll_create);
+    int ret = elmon_real.epoll_create(size);
+    if (ret >= 0)
+        elmon_epoll_fds_reset(ret);
+    return ret;
+}
+
+ELMON_EXPORT int epoll_create1(int flags)
+{
+    ENSURE_REAL(epoll_create1);
+    int ret = elmon_real.epoll_create1(flags);
+    if (ret >= 0)
+        elmon_epoll_fds_reset(ret);
+    return ret;
+}
