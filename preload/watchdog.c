@@ -83,6 +83,8 @@ static void drain_spans(struct elmon_loop *l)
         struct elmon_block b;
         fill_block(&b, l, s.turn, s.start_ticks, s.busy_ns, s.lag_ns, 0);
         elmon_report_block(&b);
+        if (elmon_capture_on_end)
+            elmon_capture_on_end(&b);
         if (elmon_export_on_block)
             elmon_export_on_block(&b);
     }
@@ -152,6 +154,8 @@ static void scan(int new_second)
 static void *watchdog_main(void *arg)
 {
     (void)arg;
+    if (elmon_exporter_start)
+        elmon_exporter_start();
     uint64_t next_second = elmon_mono_ns() + 1000000000;
     pthread_mutex_lock(&wd_lock);
     while (!wd_stop) {

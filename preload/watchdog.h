@@ -26,5 +26,10 @@ struct elmon_block;
 void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn) __attribute__((weak));
 void elmon_export_on_block(const struct elmon_block *b) __attribute__((weak));
 void elmon_stats_tick(void) __attribute__((weak));
+/* A span ended (after its report is written): the folded-stack file. */
+void elmon_capture_on_end(const struct elmon_block *b) __attribute__((weak));
+/* Runs on the watchdog thread once, before its first tick: the exporter
+ * loads (dlopen) and starts its own thread from here. */
+void elmon_exporter_start(void) __attribute__((weak));
 
 #endif

@@ -1,0 +1,329 @@
+/*
+ * Test helpers (see support.h).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "support.h"
+
+extern char **environ;
+
+double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static char *slurp_fd(int fd)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    lseek(fd, 0, SEEK_SET);
+    for (;;) {
+        if (len + 1 >= cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t k = read(fd, buf + len, cap - len - 1);
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+    }
+    buf[len] = 0;
+    return buf;
+}
+
+static void apply_env(char *const env[], int preload)
+{
+    if (preload)
+        setenv("LD_PRELOAD", ELMON_SO, 1);
+    for (int i = 0; env && env[i]; i++) {
+        char *eq = strchr(env[i], '=');
+        if (!eq)
+            continue;
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - env[i]), env[i]);
+        if (eq[1] == 0 && strncmp(env[i], "ELMON_", 6) != 0 && strncmp(env[i], "OTEL_", 5) != 0)
+            unsetenv(name);
+        else
+            setenv(name, eq + 1, 1);
+    }
+}
+
+int run_prog(char *const argv[], char *const env[], int preload, int timeout_ms, struct run *r)
+{
+    memset(r, 0, sizeof *r);
+    FILE *fo = tmpfile(), *fe = tmpfile();
+    if (!fo || !fe)
+        return -1;
+    double t0 = mono_ms();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        setpgid(0, 0);
+        dup2(fileno(fo), 1);
+        dup2(fileno(fe), 2);
+        apply_env(env, preload);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    for (;;) {
+        int st;
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid) {
+            r->status = st;
+            break;
+        }
+        if (mono_ms() - t0 > timeout_ms) {
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            r->status = st;
+            r->timed_out = 1;
+            break;
+        }
+        usleep(2000);
+    }
+    r->wall_ms = mono_ms() - t0;
+    r->out = slurp_fd(fileno(fo));
+    r->err = slurp_fd(fileno(fe));
+    fclose(fo);
+    fclose(fe);
+    return 0;
+}
+
+void run_free(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+pid_t spawn_prog(char *const argv[], char *const env[], int preload, const char *out_path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        int fd = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        apply_env(env, preload);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    if (pid > 0)
+        setpgid(pid, pid);
+    return pid;
+}
+
+int stop_prog(pid_t pid, int grace_ms)
+{
+    int st = 0;
+    kill(pid, SIGTERM);
+    double t0 = mono_ms();
+    while (mono_ms() - t0 < grace_ms) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return st;
+        usleep(5000);
+    }
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return st;
+}
+
+char *make_tmpdir(const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+    char *path;
+    if (asprintf(&path, "%s/elmon-%s-XXXXXX", base && *base ? base : "/tmp", tag) < 0)
+        return NULL;
+    if (!mkdtemp(path)) {
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+char **read_lines(const char *path, int *n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (n)
+            *n = 0;
+        return NULL;
+    }
+    size_t cap = 16, len = 0;
+    char **lines = malloc(cap * sizeof *lines);
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t k;
+    while ((k = getline(&line, &lcap, f)) >= 0) {
+        if (k > 0 && line[k - 1] == '\n')
+            line[k - 1] = 0;
+        if (len + 2 > cap)
+            lines = realloc(lines, (cap *= 2) * sizeof *lines);
+        lines[len++] = strdup(line);
+    }
+    free(line);
+    fclose(f);
+    lines[len] = NULL;
+    if (n)
+        *n = (int)len;
+    return lines;
+}
+
+void free_lines(char **lines)
+{
+    for (int i = 0; lines && lines[i]; i++)
+        free(lines[i]);
+    free(lines);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **list_files(const char *dir, const char *prefix, int *n)
+{
+    DIR *d = opendir(dir);
+    size_t cap = 8, len = 0;
+    char **names = malloc(cap * sizeof *names);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (len + 2 > cap)
+            names = realloc(names, (cap *= 2) * sizeof *names);
+        if (asprintf(&names[len], "%s/%s", dir, e->d_name) >= 0)
+            len++;
+    }
+    if (d)
+        closedir(d);
+    qsort(names, len, sizeof *names, cmp_str);
+    names[len] = NULL;
+    if (n)
+        *n = (int)len;
+    return names;
+}
+
+const char *json_get(const char *line, const char *key)
+{
+    static char out[4096];
+    char pat[256];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(line, pat);
+    if (!p)
+        return NULL;
+    p += strlen(pat);
+    size_t k = 0;
+    if (*p == '"') {
+        p++;
+        while (*p && *p != '"' && k + 1 < sizeof out) {
+            if (*p == '\\' && p[1])
+                p++;
+            out[k++] = *p++;
+        }
+    } else {
+        int depth = 0;
+        while (*p && k + 1 < sizeof out) {
+            if (*p == '[' || *p == '{')
+                depth++;
+            else if (*p == ']' || *p == '}') {
+                if (depth == 0)
+                    break;
+                depth--;
+            } else if (*p == ',' && depth == 0)
+                break;
+            out[k++] = *p++;
+        }
+    }
+    out[k] = 0;
+    return out;
+}
+
+double json_num(const char *line, const char *key)
+{
+    const char *v = json_get(line, key);
+    if (!v || !*v || strcmp(v, "null") == 0)
+        return NAN;
+    return strtod(v, NULL);
+}
+
+int json_is(const char *line, const char *key, const char *value)
+{
+    const char *v = json_get(line, key);
+    return v && strcmp(v, value) == 0;
+}
+
+int count_type(char **lines, const char *type)
+{
+    int n = 0;
+    for (int i = 0; lines && lines[i]; i++)
+        n += json_is(lines[i], "type", type);
+    return n;
+}
+
+int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(s, (struct sockaddr *)&a, &len) < 0) {
+        close(s);
+        return -1;
+    }
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+int wait_port(int port, int timeout_ms)
+{
+    double t0 = mono_ms();
+    while (mono_ms() - t0 < timeout_ms) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
+        close(s);
+        if (ok)
+            return 0;
+        usleep(20000);
+    }
+    return -1;
+}
+
+int have_prog(const char *name)
+{
+    if (strchr(name, '/'))
+        return access(name, X_OK) == 0;
+    const char *path = getenv("PATH");
+    if (!path)
+        return 0;
+    char *copy = strdup(path), *save = NULL;
+    int found = 0;
+    for (char *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+        char full[4096];
+        snprintf(full, sizeof full, "%s/%s", dir, name);
+        found = access(full, X_OK) == 0;
+    }
+    free(copy);
+    return found;
+}

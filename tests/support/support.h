@@ -1,0 +1,61 @@
+/*
+ * Shared helpers for libelmon's Check suites: running a real program under
+ * LD_PRELOAD with a deadline, and reading JSON Lines event files.
+ *
+ * Paths come from the build (see tests/core.cmake):
+ *   ELMON_SO        the built libelmon.so
+ *   ELMON_BIN_DIR   where fixtures are built
+ *   ELMON_SRC_DIR   the source tree
+ */
+#ifndef ELMON_TEST_SUPPORT_H
+#define ELMON_TEST_SUPPORT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct run {
+    int status;          /* waitpid status */
+    int timed_out;       /* killed at the deadline */
+    char *out, *err;     /* whole stdout and stderr, NUL-terminated (malloc) */
+    double wall_ms;
+};
+
+/* Run argv with the current environment plus env (NULL-terminated
+ * "NAME=value" strings; "NAME=" with nothing after unsets NAME) and, when
+ * preload, LD_PRELOAD=ELMON_SO.  Killed (SIGKILL, whole process group)
+ * after timeout_ms.  Returns 0, or -1 if it could not start. */
+int run_prog(char *const argv[], char *const env[], int preload, int timeout_ms, struct run *r);
+void run_free(struct run *r);
+/* Start in the background; returns the pid (its own process group). */
+pid_t spawn_prog(char *const argv[], char *const env[], int preload, const char *out_path);
+/* SIGTERM, then SIGKILL after grace_ms; returns the wait status. */
+int stop_prog(pid_t pid, int grace_ms);
+
+/* A fresh private directory under $TMPDIR (or /tmp); malloc'd path. */
+char *make_tmpdir(const char *tag);
+/* Every line of a file (malloc'd array, NULL-terminated); NULL if missing. */
+char **read_lines(const char *path, int *n);
+void free_lines(char **lines);
+/* Files in dir whose names start with prefix, sorted (malloc'd). */
+char **list_files(const char *dir, const char *prefix, int *n);
+
+/* Minimal JSON field access for one flat-ish record line: the raw value of
+ * the first "key": at any depth (string without quotes, unescaped only for
+ * \" and \\), or NULL.  Returns a pointer into a static buffer. */
+const char *json_get(const char *line, const char *key);
+double json_num(const char *line, const char *key);   /* NaN when absent */
+int json_is(const char *line, const char *key, const char *value);
+
+/* Lines of the events files in dir (all files), filtered by "type". */
+int count_type(char **lines, const char *type);
+
+/* A free TCP port on 127.0.0.1. */
+int free_port(void);
+/* Wait until 127.0.0.1:port accepts a connection; 0 or -1 after timeout. */
+int wait_port(int port, int timeout_ms);
+/* 1 when the program is on PATH (or an absolute path exists). */
+int have_prog(const char *name);
+
+double mono_ms(void);
+
+#endif
