@@ -39,5 +39,8 @@ void elmon_report_unlock(void);
  * the human blocking line. */
 void elmon_capture_json(const struct elmon_block *b, struct elmon_buf *out) __attribute__((weak));
 void elmon_capture_human(const struct elmon_block *b, struct elmon_buf *out) __attribute__((weak));
+/* One line naming the culprit ("slow_handler (app.py:42)"), for the stats
+ * file and the CLI; 0 when there is one, -1 when not captured. */
+int elmon_capture_culprit(const struct elmon_block *b, char *out, unsigned n) __attribute__((weak));
 
 #endif

@@ -85,6 +85,8 @@ static void drain_spans(struct elmon_loop *l)
         elmon_report_block(&b);
         if (elmon_capture_on_end)
             elmon_capture_on_end(&b);
+        if (elmon_stats_on_block)
+            elmon_stats_on_block(&b);
         if (elmon_export_on_block)
             elmon_export_on_block(&b);
     }
@@ -111,6 +113,8 @@ static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
     struct elmon_block b;
     fill_block(&b, l, turn, since, busy_ns, busy_ns + l->overshoot_ns, 1);
     elmon_report_block(&b);
+    if (elmon_stats_on_block)
+        elmon_stats_on_block(&b);
 }
 
 static void rotate_second(struct elmon_loop *l)

@@ -26,6 +26,8 @@ struct elmon_block;
 void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn) __attribute__((weak));
 void elmon_export_on_block(const struct elmon_block *b) __attribute__((weak));
 void elmon_stats_tick(void) __attribute__((weak));
+/* A span crossed its threshold (ongoing) or ended: the live stats file. */
+void elmon_stats_on_block(const struct elmon_block *b) __attribute__((weak));
 /* A span ended (after its report is written): the folded-stack file. */
 void elmon_capture_on_end(const struct elmon_block *b) __attribute__((weak));
 /* Runs on the watchdog thread once, before its first tick: the exporter
