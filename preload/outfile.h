@@ -12,8 +12,9 @@ int elmon_expand_path(const char *pattern, int pid, char *out, size_t n);
 
 /* Open pattern's expansion for appending.  A new file is created with
  * O_EXCL|O_NOFOLLOW|O_CLOEXEC and mode 0600; an existing one is reused only
- * when it is a regular file of ours that nobody else can write, so a planted
- * symlink or someone else's file is never written.  Returns the fd or
+ * when it is a regular file of ours with no group or other permissions (as
+ * we create them), so a planted symlink, someone else's file or a system
+ * file is never written.  Returns the fd or
  * -errno; resolved receives the expanded path. */
 int elmon_open_out(const char *pattern, char *resolved, size_t n);
 

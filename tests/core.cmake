@@ -7,9 +7,10 @@ elmon_check_test(test_hist SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_hist.c LIBS 
 elmon_check_test(test_config SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_config.c LIBS elmon_core)
 elmon_check_test(test_json SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_json.c LIBS elmon_core)
 elmon_check_test(test_shim SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_shim.c
-  DEPENDS loopfix nopoll TIMEOUT 600)
-elmon_check_test(test_hosts SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_hosts.c
-  DEPENDS loopfix TIMEOUT 600)
+  DEPENDS loopfix nopoll errnos errnos_fortify TIMEOUT 600)
 add_test(NAME docs_tables COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/docs_tables.sh ${PROJECT_SOURCE_DIR})
 add_test(NAME hot_path_contract COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/hot_path_contract.sh
   ${PROJECT_SOURCE_DIR} $<TARGET_FILE:elmon>)
+elmon_fixture(errnos ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/errnos.c)
+# The same program built with FORTIFY calls __poll_chk and __ppoll_chk.
+elmon_fixture(errnos_fortify ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/errnos.c -O2 -D_FORTIFY_SOURCE=2)

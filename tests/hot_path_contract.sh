@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The hot path's contract, checked mechanically:
+#  - every file that declares itself HOT PATH calls no allocator, lock, stdio
+#    or system call wrapper but the clock (comments excluded);
+#  - libelmon.so needs nothing but libc at link time.
+set -euo pipefail
+top=$1 so=$2
+cd "$top"
+hot=$(grep -lE '^ \* HOT PATH|^/\* HOT PATH|HOT PATH' preload/*.c preload/*.h)
+[ -n "$hot" ] || { echo "no file declares itself HOT PATH"; exit 1; }
+forbidden='\b(malloc|calloc|realloc|free|mmap|printf|fprintf|snprintf|vsnprintf|fopen|fwrite|puts|write|read|open|close|syscall|gettid|getpid|pthread_mutex_lock|pthread_mutex_trylock|pthread_spin_lock|pthread_create|pthread_setspecific|sem_wait|futex|usleep|nanosleep|sched_yield)\s*\('
+bad=$(for f in $hot; do
+  # strip /* */ and // comments before looking
+  python3 - "$f" "$forbidden" <<'PY'
+import re, sys
+path, pat = sys.argv[1], sys.argv[2]
+src = open(path).read()
+src = re.sub(r'/\*.*?\*/', lambda m: '\n' * m.group(0).count('\n'), src, flags=re.S)
+src = re.sub(r'//[^\n]*', '', src)
+for n, line in enumerate(src.split('\n'), 1):
+    if re.search(pat.replace('\\b', r'\b').replace('\\s', r'\s').replace('\\(', r'\('), line):
+        print(f"{path}:{n}: {line.strip()}")
+PY
+done)
+if [ -n "$bad" ]; then echo "hot path files call what their contract forbids:"; echo "$bad"; exit 1; fi
+echo "hot path files: $(echo $hot)"
+needed=$(readelf -d "$so" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | grep -vE '^(libc\.so\.6|ld-linux.*)$' || true)
+if [ -n "$needed" ]; then echo "$so links against more than libc: $needed"; exit 1; fi
+echo "libelmon.so needs: $(readelf -d "$so" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')"
