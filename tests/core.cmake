@@ -14,3 +14,4 @@ add_test(NAME hot_path_contract COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/hot_path_con
 elmon_fixture(errnos ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/errnos.c)
 # The same program built with FORTIFY calls __poll_chk and __ppoll_chk.
 elmon_fixture(errnos_fortify ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/errnos.c -O2 -D_FORTIFY_SOURCE=2)
+elmon_check_test(test_hosts SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_hosts.c TIMEOUT 600)
