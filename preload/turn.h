@@ -23,7 +23,7 @@ extern __thread int elmon_tls_untracked __attribute__((tls_model("initial-exec")
 
 /* Returns the thread's loop when this wait is a turn boundary, NULL when the
  * call is to be passed through untouched (a nested or non-loop wait). */
-static inline struct elmon_loop *elmon_turn_begin(int poller, int fd, int n_fds, int64_t timeout_ns)
+static inline __attribute__((always_inline)) struct elmon_loop *elmon_turn_begin(int poller, int fd, int n_fds, int64_t timeout_ns)
 {
     if (__builtin_expect(!elmon_active, 0))
         return 0;
@@ -80,7 +80,7 @@ static inline struct elmon_loop *elmon_turn_begin(int poller, int fd, int n_fds,
     return l;
 }
 
-static inline void elmon_turn_end(struct elmon_loop *l, int ret)
+static inline __attribute__((always_inline)) void elmon_turn_end(struct elmon_loop *l, int ret)
 {
     uint64_t now = elmon_ticks();
     uint64_t idle_ns = elmon_ticks_to_ns(now - l->wait_enter);
