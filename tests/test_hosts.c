@@ -72,6 +72,35 @@ START_TEST(python_asyncio_time_sleep)
 }
 END_TEST
 
+/* Where libelmon is better than the seed's sleep probe: twenty 60 ms blocks
+ * at random phases.  libelmon reports each one with its length; the probe,
+ * sampling every 100 ms, sees a block only as the part that delays its own
+ * wake-up, so it misses most of them at the same 50 ms threshold. */
+START_TEST(exact_where_the_probe_samples)
+{
+    char *argv[] = {"/usr/bin/python3", ELMON_SRC_DIR "/tests/fixtures/probe_vs_exact.py", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    struct run r;
+    ck_assert_int_eq(run_prog(argv, env, 1, 60000, &r), 0);
+    ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "python failed: %s", r.err);
+    int probe_events = (int)json_num(r.out, "blocking_events");
+    double probe_max = json_num(r.out, "max_lag_ms");
+    int nf;
+    char **files = list_files(dir, "ev.", &nf);
+    ck_assert_int_eq(nf, 1);
+    char **ev = read_lines(files[0], NULL);
+    ck_assert_int_eq(count_type(ev, "block"), 20);
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "block"))
+            ck_assert(json_num(ev[i], "duration_ms") >= 59.9);
+    fprintf(stderr, "probe: %d of 20 blocks, max lag %.1f ms; libelmon: 20 of 20\n", probe_events, probe_max);
+    ck_assert_msg(probe_events < 20, "the probe saw all %d blocks", probe_events);
+    free_lines(ev);
+    free_lines(files);
+    run_free(&r);
+}
+END_TEST
+
 static int redis_cli(int port, const char *a, const char *b, char *out, size_t n)
 {
     char cmd[256];
@@ -136,6 +165,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, python_asyncio_time_sleep);
     tcase_add_test(tc, redis_debug_sleep);
+    tcase_add_test(tc, exact_where_the_probe_samples);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
