@@ -1,0 +1,351 @@
+/*
+ * OTLP over libcurl (see transport.h).  Exporter thread only.
+ */
+#define _GNU_SOURCE
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include "transport.h"
+
+#define RESPONSE_KEEP (64 * 1024)   /* bytes of a response body kept; the rest is read and dropped */
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int otlp_http_retryable(long status)
+{
+    return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+int otlp_grpc_retryable(int code)
+{
+    /* CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED,
+     * OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS: the OTLP specification's list. */
+    return code == 1 || code == 4 || code == 8 || code == 10 || code == 11 || code == 14 || code == 15;
+}
+
+int64_t otlp_parse_retry_after(const char *v, time_t now)
+{
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (*v >= '0' && *v <= '9') {
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(v, &end, 10);
+        while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+            end++;
+        if (*end || errno || s > 86400ULL * 365)
+            return -1;
+        return (int64_t)s * 1000;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (!end)
+        return -1;
+    time_t when = timegm(&tm);
+    if (when == (time_t)-1)
+        return -1;
+    return when > now ? (int64_t)(when - now) * 1000 : 0;
+}
+
+uint64_t otlp_backoff_ms(int retry, double r)
+{
+    uint64_t base = 1000;
+    for (int i = 1; i < retry && base < 32000; i++)
+        base *= 2;
+    if (base > 32000)
+        base = 32000;
+    if (r < 0)
+        r = 0;
+    if (r >= 1)
+        r = 0.999999;
+    return (uint64_t)((double)base * (0.5 + r / 2));
+}
+
+int otlp_transport_init(struct otlp_transport *t)
+{
+    for (int s = 0; s < OTLP_NSIGNALS; s++) {
+        t->easy[s] = curl_easy_init();
+        if (!t->easy[s])
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+void otlp_transport_abandon(struct otlp_transport *t)
+{
+    for (int s = 0; s < OTLP_NSIGNALS; s++)
+        t->easy[s] = NULL;
+    memset(&t->gz, 0, sizeof t->gz);
+    memset(&t->frame, 0, sizeof t->frame);
+}
+
+struct response {
+    struct otlp_bytes body;
+    size_t total;
+    char retry_after[64];
+    int grpc_status;
+    char grpc_message[128];
+    const struct otlp_transport *t;
+};
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+    struct response *r = arg;
+    size_t n = size * nmemb;
+    r->total += n;
+    if (r->body.len < RESPONSE_KEEP) {
+        size_t keep = n < RESPONSE_KEEP - r->body.len ? n : RESPONSE_KEEP - r->body.len;
+        if (otlp_bytes_reserve(&r->body, r->body.len + keep) == 0) {
+            memcpy(r->body.p + r->body.len, p, keep);
+            r->body.len += keep;
+        }
+    }
+    return n;
+}
+
+static int header_is(const char *line, size_t n, const char *name, const char **val, size_t *vn)
+{
+    size_t k = strlen(name);
+    if (n <= k || strncasecmp(line, name, k) != 0 || line[k] != ':')
+        return 0;
+    const char *v = line + k + 1;
+    size_t m = n - k - 1;
+    while (m && (*v == ' ' || *v == '\t'))
+        v++, m--;
+    while (m && (v[m - 1] == '\r' || v[m - 1] == '\n' || v[m - 1] == ' '))
+        m--;
+    *val = v;
+    *vn = m;
+    return 1;
+}
+
+/* Headers and, for gRPC over HTTP/2, trailers: libcurl passes both here. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+    struct response *r = arg;
+    size_t n = size * nmemb;
+    const char *v;
+    size_t vn;
+    if (header_is(p, n, "retry-after", &v, &vn))
+        snprintf(r->retry_after, sizeof r->retry_after, "%.*s", (int)vn, v);
+    else if (header_is(p, n, "grpc-status", &v, &vn))
+        r->grpc_status = atoi(v);
+    else if (header_is(p, n, "grpc-message", &v, &vn))
+        snprintf(r->grpc_message, sizeof r->grpc_message, "%.*s", (int)vn, v);
+    return n;
+}
+
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    const struct otlp_transport *t = ((struct response *)arg)->t;
+    uint64_t at = t->abort_at_ns ? __atomic_load_n(t->abort_at_ns, __ATOMIC_ACQUIRE) : 0;
+    return at && mono_ns() >= at;
+}
+
+static const char *const signal_names[] = {"metrics", "logs"};
+
+/* One attempt.  Returns 1 delivered, 0 retryable failure, -1 final failure. */
+static int attempt(struct otlp_transport *t, const struct otlp_target *tg, int signal, const uint8_t *body,
+                   size_t n, uint64_t timeout_ms, struct response *r, struct otlp_send_result *res)
+{
+    CURL *e = t->easy[signal];
+    struct curl_slist *hdrs = NULL;
+    char line[4096];
+    int grpc = tg->protocol == OTLP_GRPC;
+    curl_easy_reset(e);
+    curl_easy_setopt(e, CURLOPT_URL, tg->url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, r);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    snprintf(line, sizeof line, "libelmon/%s OTel-OTLP-Exporter-C", t->core ? t->core->elmon_version : "");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, line);
+    if (tg->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, tg->ca_file);
+    if (tg->client_cert)
+        curl_easy_setopt(e, CURLOPT_SSLCERT, tg->client_cert);
+    if (tg->client_key)
+        curl_easy_setopt(e, CURLOPT_SSLKEY, tg->client_key);
+    if (grpc) {
+        int https = strncasecmp(tg->url, "https:", 6) == 0;
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                         https ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/grpc");
+        hdrs = curl_slist_append(hdrs, "TE: trailers");
+        if (tg->gzip)
+            hdrs = curl_slist_append(hdrs, "grpc-encoding: gzip");
+        snprintf(line, sizeof line, "grpc-timeout: %llum", (unsigned long long)timeout_ms);
+        hdrs = curl_slist_append(hdrs, line);
+    } else {
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/x-protobuf");
+        if (tg->gzip)
+            hdrs = curl_slist_append(hdrs, "Content-Encoding: gzip");
+    }
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    for (size_t i = 0; i < tg->headers.n; i++) {
+        /* A value with a line break would smuggle a header: skip it. */
+        if (strpbrk(tg->headers.v[i].key, "\r\n:") || strpbrk(tg->headers.v[i].value, "\r\n"))
+            continue;
+        snprintf(line, sizeof line, "%s: %s", tg->headers.v[i].key, tg->headers.v[i].value);
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+
+    CURLcode rc = curl_easy_perform(e);
+    explicit_bzero(line, sizeof line);
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    /* Drop the header list: it holds credentials. */
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+    for (struct curl_slist *h = hdrs; h; h = h->next)
+        explicit_bzero(h->data, strlen(h->data));
+    curl_slist_free_all(hdrs);
+    res->http_status = status;
+    res->grpc_status = r->grpc_status;
+
+    if (rc != CURLE_OK && !(status >= 200 && status < 300 && rc == CURLE_WRITE_ERROR)) {
+        snprintf(res->error, sizeof res->error, "%s", curl_easy_strerror(rc));
+        if (rc == CURLE_ABORTED_BY_CALLBACK)
+            return -1;
+        return 0;   /* network failures are retried */
+    }
+    if (grpc) {
+        if (status != 200) {
+            snprintf(res->error, sizeof res->error, "HTTP status %ld", status);
+            return otlp_http_retryable(status) ? 0 : -1;
+        }
+        if (r->grpc_status < 0) {
+            snprintf(res->error, sizeof res->error, "no grpc-status in the response");
+            return 0;
+        }
+        if (r->grpc_status != 0) {
+            snprintf(res->error, sizeof res->error, "grpc-status %d%s%s", r->grpc_status,
+                     r->grpc_message[0] ? ": " : "", r->grpc_message);
+            return otlp_grpc_retryable(r->grpc_status) ? 0 : -1;
+        }
+        return 1;
+    }
+    if (status >= 200 && status < 300)
+        return 1;
+    snprintf(res->error, sizeof res->error, "HTTP status %ld", status);
+    return otlp_http_retryable(status) ? 0 : -1;
+}
+
+static double jitter(void)
+{
+    static __thread unsigned seed;
+    if (!seed)
+        seed = (unsigned)mono_ns() ^ (unsigned)(uintptr_t)&seed;
+    return (double)rand_r(&seed) / ((double)RAND_MAX + 1.0);
+}
+
+void otlp_send(struct otlp_transport *t, const struct otlp_target *tg, int signal, const uint8_t *body,
+               size_t n, uint64_t deadline_ns, struct otlp_send_result *res)
+{
+    const struct elmon_export_core *c = t->core;
+    char where[512];
+    memset(res, 0, sizeof *res);
+    res->grpc_status = -1;
+    otlp_url_printable(tg->url, where, sizeof where);
+
+    const uint8_t *payload = body;
+    size_t len = n;
+    if (tg->gzip) {
+        if (otlp_gzip(body, n, &t->gz) < 0) {
+            c->warn("OTLP %s export to %s: cannot compress the request; sent uncompressed", signal_names[signal], where);
+        } else {
+            payload = t->gz.p;
+            len = t->gz.len;
+        }
+    }
+    int compressed = payload != body;
+    if (tg->protocol == OTLP_GRPC) {
+        if (otlp_bytes_reserve(&t->frame, len + 5) < 0) {
+            snprintf(res->error, sizeof res->error, "out of memory");
+            goto fail;
+        }
+        otlp_grpc_frame_header(t->frame.p, compressed, (uint32_t)len);
+        memcpy(t->frame.p + 5, payload, len);
+        payload = t->frame.p;
+        len += 5;
+    }
+
+    struct response r = {.t = t};
+    for (;;) {
+        uint64_t now = mono_ns();
+        if (now >= deadline_ns) {
+            if (!res->attempts)
+                snprintf(res->error, sizeof res->error, "no time left to send");
+            break;
+        }
+        uint64_t left_ms = (deadline_ns - now) / 1000000;
+        if (!left_ms)
+            left_ms = 1;
+        r.body.len = 0;
+        r.total = 0;
+        r.retry_after[0] = 0;
+        r.grpc_status = -1;
+        r.grpc_message[0] = 0;
+        res->attempts++;
+        int rc = attempt(t, tg, signal, payload, len, left_ms, &r, res);
+        if (rc > 0) {
+            res->ok = 1;
+            int64_t rejected;
+            char msg[256];
+            const uint8_t *rb = r.body.p;
+            size_t rn = r.body.len;
+            if (tg->protocol == OTLP_GRPC && rn >= 5 && rb[0] == 0) {
+                rb += 5;
+                rn -= 5;
+            }
+            if (r.total <= RESPONSE_KEEP && otlp_partial_success(signal, rb, rn, &rejected, msg, sizeof msg) > 0)
+                c->warn("OTLP %s export to %s partially rejected: %lld %s rejected%s%s (not retried)",
+                        signal_names[signal], where, (long long)rejected,
+                        signal == OTLP_METRICS ? "data points" : "log records", msg[0] ? ": " : "", msg);
+            break;
+        }
+        if (rc < 0)
+            break;
+        uint64_t wait_ms = otlp_backoff_ms(res->attempts, jitter());
+        if (r.retry_after[0]) {
+            int64_t ra = otlp_parse_retry_after(r.retry_after, time(NULL));
+            if (ra >= 0)
+                wait_ms = (uint64_t)ra;
+        }
+        now = mono_ns();
+        if (now + wait_ms * 1000000 >= deadline_ns) {
+            size_t k = strlen(res->error);
+            snprintf(res->error + k, sizeof res->error - k, "; the next retry would pass the export timeout");
+            break;
+        }
+        if (t->sleep_ms(wait_ms))
+            break;
+    }
+    otlp_bytes_free(&r.body);
+    if (res->ok)
+        return;
+fail:
+    c->warn("OTLP %s export to %s failed after %d attempt%s: %s; dropped", signal_names[signal], where,
+            res->attempts, res->attempts == 1 ? "" : "s", res->error[0] ? res->error : "unknown error");
+}

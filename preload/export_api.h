@@ -1,0 +1,101 @@
+/*
+ * The contract between libelmon.so and the OTLP exporter it dlopens
+ * (exporter/, libelmon-exporter.so).
+ *
+ * libelmon.so is built with -fvisibility=hidden and links libc alone, so the
+ * exporter cannot call the core by name: the core hands it one table of
+ * function pointers (struct elmon_export_core) and gets one back (struct
+ * elmon_exporter_ops) from the exporter's only exported symbol,
+ * elmon_exporter_entry().  Both tables start with their size and a version;
+ * a mismatched exporter is refused, never called.
+ *
+ * Threads: start() runs on the watchdog thread, on_block() on the watchdog
+ * thread for every ended span, shutdown() on the exiting thread, and
+ * atfork_child() in the forking thread of a new child.  Everything else the
+ * exporter does runs on its own single background thread.
+ */
+#ifndef ELMON_EXPORT_API_H
+#define ELMON_EXPORT_API_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "loop.h"
+#include "snapshot.h"
+
+#define ELMON_EXPORT_API_VERSION 1
+#define ELMON_EXPORTER_SONAME "libelmon-exporter.so"
+
+/* What each signal is sent to (OTEL_METRICS_EXPORTER, OTEL_LOGS_EXPORTER). */
+enum elmon_export_sink { ELMON_SINK_NONE = 0, ELMON_SINK_OTLP, ELMON_SINK_CONSOLE };
+
+struct elmon_export_plan {
+    int metrics, logs;           /* enum elmon_export_sink */
+};
+
+/* One ended blocking span, copied by the core on the watchdog thread so the
+ * exporter owns everything it reads.  capture is the stack capture's JSON
+ * members (",\"cause\":...,\"stack\":[...],\"python\":[...]"), "" when the
+ * capture module is absent; culprit is "" when not captured. */
+struct elmon_export_block {
+    int pid, tid;
+    char thread[64];
+    int poller;
+    uint64_t turn;
+    uint64_t start_unix_ns, duration_ns, lag_ns;
+    int critical;
+    char culprit[256];
+    size_t capture_len;
+    const char *capture;
+};
+
+struct elmon_export_core {
+    unsigned size, version;
+    const char *elmon_version;
+    int verbose;                          /* ELMON_VERBOSE */
+    uint64_t block_ns, critical_ns;
+    /* The loop table. */
+    struct elmon_loop *loops_base;        /* slot index = loop - loops_base */
+    int (*loops_foreach)(int (*fn)(struct elmon_loop *l, void *arg), void *arg);
+    void (*loop_snapshot)(struct elmon_loop *l, struct elmon_loop_snapshot *out);
+    uint64_t (*take_window_max)(struct elmon_loop *l);
+    const char *(*poller_name)(int poller);
+    /* The human log (ELMON_LOG). */
+    void (*log_line)(const char *s, size_t n);
+    void (*logf)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+    void (*warn)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+    /* Strict environment parsing (config.h). */
+    int (*parse_uint)(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+    int (*parse_bool)(const char *s, int *out);
+    int (*parse_enum)(const char *s, const char *const *choices);
+    uint64_t (*env_uint)(const char *name, uint64_t def, uint64_t min, uint64_t max, const char *unit);
+    int (*env_bool)(const char *name, int def);
+    int (*env_enum)(const char *name, const char *const *choices, int def);
+    const char *(*env_str)(const char *name);
+    /* Which signals go where; the same answer that decided to load us. */
+    void (*export_plan)(struct elmon_export_plan *out);
+    /* A thread with every signal blocked; 0 or -errno. */
+    int (*thread_start)(pthread_t *t, void *(*fn)(void *), void *arg, const char *name);
+    /* Lag histogram geometry (hist.h). */
+    uint64_t (*hist_bucket_lo)(unsigned i);
+    uint64_t (*hist_bucket_hi)(unsigned i);
+};
+
+struct elmon_exporter_ops {
+    unsigned size, version;
+    /* 0: running; -errno: nothing will be exported (already logged). */
+    int (*start)(const struct elmon_export_core *core);
+    /* Never blocks: the record is queued or counted as dropped. */
+    void (*on_block)(const struct elmon_export_block *b);
+    /* Flush the last interval once, bounded by the flush timeout. */
+    void (*shutdown)(void);
+    /* In a new child: forget the parent's thread, queue and connections. */
+    void (*atfork_child)(void);
+};
+
+typedef const struct elmon_exporter_ops *(*elmon_exporter_entry_fn)(void);
+
+/* export_glue.c: the decision, exposed for the unit tests. */
+void elmon_export_plan(struct elmon_export_plan *out);
+
+#endif

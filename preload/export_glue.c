@@ -1,0 +1,202 @@
+/*
+ * The core's side of OTLP export: deciding from the OTEL_* variables whether
+ * anything is exported at all, loading libelmon-exporter.so (dlopen, so
+ * libelmon.so itself links libc alone and libcurl's TLS stack is never bound
+ * to the host's), and forwarding ended spans to it.
+ *
+ * Runs on: the watchdog thread (start, on_block), the exiting thread
+ * (shutdown), the forking thread (atfork child).  ops and exporter_running
+ * are written by the watchdog thread before it forwards the first span and
+ * read by the exiting thread with acquire loads.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "buf.h"
+#include "config.h"
+#include "elmon.h"
+#include "export_api.h"
+#include "hist.h"
+#include "log.h"
+#include "report.h"
+#include "snapshot.h"
+#include "watchdog.h"
+
+static const struct elmon_exporter_ops *ops;
+static int exporter_running;
+static int plan_done;
+static struct elmon_export_plan plan;
+static char capture_mem[64 * 1024];   /* watchdog thread only */
+
+/* OTEL_{METRICS,LOGS}_EXPORTER: a comma-separated list as in the SDK
+ * specification.  Unset means otlp when an endpoint is configured for the
+ * signal, and nothing otherwise: with no endpoint anywhere libelmon never
+ * touches the network unless told "otlp" explicitly. */
+static int sink_for(const char *var, int have_endpoint)
+{
+    const char *v = elmon_env_str(var);
+    if (!v)
+        return have_endpoint ? ELMON_SINK_OTLP : ELMON_SINK_NONE;
+    int sink = ELMON_SINK_NONE, none = 0;
+    const char *p = v;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        char item[32];
+        const char *s = p;
+        size_t k = n;
+        while (k && (*s == ' ' || *s == '\t'))
+            s++, k--;
+        while (k && (s[k - 1] == ' ' || s[k - 1] == '\t'))
+            k--;
+        snprintf(item, sizeof item, "%.*s", (int)(k < sizeof item ? k : sizeof item - 1), s);
+        static const char *const names[] = {"otlp", "console", "none", 0};
+        int i = k < sizeof item ? elmon_parse_enum(item, names) : -EINVAL;
+        if (i == 0)
+            sink |= ELMON_SINK_OTLP;
+        else if (i == 1)
+            sink |= ELMON_SINK_CONSOLE;
+        else if (i == 2)
+            none = 1;
+        else if (k) {
+            char mem[256];
+            struct elmon_buf b;
+            elmon_buf_init(&b, mem, sizeof mem);
+            elmon_buf_printf(&b, "%s names an exporter libelmon does not have: ", var);
+            elmon_buf_quote_value(&b, item, 32);
+            elmon_buf_puts(&b, " (otlp, console, none); ignoring it");
+            elmon_warn("%s", mem);
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return none ? ELMON_SINK_NONE : sink;
+}
+
+void elmon_export_plan(struct elmon_export_plan *out)
+{
+    if (!plan_done) {
+        plan.metrics = plan.logs = ELMON_SINK_NONE;
+        if (!elmon_env_bool("OTEL_SDK_DISABLED", 0)) {
+            int generic = elmon_env_str("OTEL_EXPORTER_OTLP_ENDPOINT") != NULL;
+            plan.metrics = sink_for("OTEL_METRICS_EXPORTER",
+                                    generic || elmon_env_str("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"));
+            plan.logs = sink_for("OTEL_LOGS_EXPORTER",
+                                 generic || elmon_env_str("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"));
+        }
+        plan_done = 1;
+    }
+    *out = plan;
+}
+
+static const struct elmon_export_core core_api = {
+    .size = sizeof(struct elmon_export_core),
+    .version = ELMON_EXPORT_API_VERSION,
+    .elmon_version = ELMON_VERSION,
+    .loops_base = elmon_loops,
+    .loops_foreach = elmon_loops_foreach,
+    .loop_snapshot = elmon_loop_snapshot,
+    .take_window_max = elmon_loop_take_window_max,
+    .poller_name = elmon_poller_name,
+    .log_line = elmon_log_line,
+    .logf = elmon_logf,
+    .warn = elmon_warn,
+    .parse_uint = elmon_parse_uint,
+    .parse_bool = elmon_parse_bool,
+    .parse_enum = elmon_parse_enum,
+    .env_uint = elmon_env_uint,
+    .env_bool = elmon_env_bool,
+    .env_enum = elmon_env_enum,
+    .env_str = elmon_env_str,
+    .export_plan = elmon_export_plan,
+    .thread_start = elmon_thread_start,
+    .hist_bucket_lo = elmon_hist_bucket_lo,
+    .hist_bucket_hi = elmon_hist_bucket_hi,
+};
+
+/* The exporter lives next to libelmon.so: dladdr names our own file. */
+static const struct elmon_exporter_ops *load_exporter(void)
+{
+    Dl_info info;
+    char path[4096];
+    if (!dladdr((void *)load_exporter, &info) || !info.dli_fname) {
+        elmon_warn("cannot find libelmon's own path; OTLP export is off");
+        return NULL;
+    }
+    const char *slash = strrchr(info.dli_fname, '/');
+    int dir = slash ? (int)(slash - info.dli_fname) : 1;
+    snprintf(path, sizeof path, "%.*s/%s", dir, slash ? info.dli_fname : ".", ELMON_EXPORTER_SONAME);
+    /* RTLD_LOCAL | RTLD_DEEPBIND: libcurl and its OpenSSL resolve against
+     * their own dependencies first, never against a host (Node.js) that
+     * exports OpenSSL symbols of another version. */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    if (!h) {
+        const char *e = dlerror();
+        elmon_warn("cannot load %s (%s); OTLP export is off", path, e ? e : "unknown error");
+        return NULL;
+    }
+    elmon_exporter_entry_fn entry = (elmon_exporter_entry_fn)dlsym(h, "elmon_exporter_entry");
+    const struct elmon_exporter_ops *o = entry ? entry() : NULL;
+    if (!o || o->version != ELMON_EXPORT_API_VERSION || o->size < sizeof *o) {
+        elmon_warn("%s is not the exporter of this libelmon (version %u); OTLP export is off",
+                   path, o ? o->version : 0u);
+        dlclose(h);
+        return NULL;
+    }
+    return o;
+}
+
+void elmon_exporter_start(void)
+{
+    struct elmon_export_plan p;
+    elmon_export_plan(&p);
+    if (p.metrics == ELMON_SINK_NONE && p.logs == ELMON_SINK_NONE)
+        return;
+    if (!ops)
+        __atomic_store_n(&ops, load_exporter(), __ATOMIC_RELEASE);
+    if (!ops)
+        return;
+    struct elmon_export_core c = core_api;
+    c.verbose = elmon_opt.verbose;
+    c.block_ns = elmon_block_ns;
+    c.critical_ns = elmon_critical_ns;
+    if (ops->start(&c) == 0)
+        __atomic_store_n(&exporter_running, 1, __ATOMIC_RELEASE);
+}
+
+void elmon_export_on_block(const struct elmon_block *b)
+{
+    if (!__atomic_load_n(&exporter_running, __ATOMIC_ACQUIRE))
+        return;
+    struct elmon_export_block e = {
+        .pid = b->pid, .tid = b->tid, .poller = b->poller, .turn = b->turn,
+        .start_unix_ns = b->start_unix_ns, .duration_ns = b->duration_ns,
+        .lag_ns = b->lag_ns, .critical = b->critical,
+    };
+    memcpy(e.thread, b->thread, sizeof e.thread);
+    if (!elmon_capture_culprit || elmon_capture_culprit(b, e.culprit, sizeof e.culprit) != 0)
+        e.culprit[0] = 0;
+    struct elmon_buf out;
+    elmon_buf_init(&out, capture_mem, sizeof capture_mem);
+    if (elmon_capture_json)
+        elmon_capture_json(b, &out);
+    /* A capture too large for the buffer is left out rather than cut. */
+    e.capture = out.truncated ? "" : out.p;
+    e.capture_len = out.truncated ? 0 : out.len;
+    ops->on_block(&e);
+}
+
+void elmon_exporter_shutdown(void)
+{
+    if (__atomic_load_n(&exporter_running, __ATOMIC_ACQUIRE))
+        ops->shutdown();
+}
+
+void elmon_exporter_atfork_child(void)
+{
+    exporter_running = 0;
+    if (ops)
+        ops->atfork_child();
+}

@@ -1,0 +1,228 @@
+#!/usr/bin/env node
+// A local OTLP receiver for libelmon's tests.  It decodes every request with
+// the OFFICIAL OpenTelemetry .proto definitions (shipped in
+// @opentelemetry/otlp-grpc-exporter-base's build/protos), never with
+// libelmon's own, serves OTLP/HTTP (http/protobuf, gzip) and OTLP/gRPC
+// (@grpc/grpc-js, gzip) on loopback ephemeral ports, can inject faults, and
+// dumps what it received as JSON Lines the C suites read with json_get():
+//   {"rec":"request", ...}            one per request, resource attributes as "res.<key>"
+//   {"rec":"point", ...}              one per metric data point, attributes as "attr.<key>"
+//   {"rec":"log", ...}                one per log record, attributes as "attr.<key>"
+//
+// usage: node receiver.js --dump FILE --ports FILE [--mode MODE] [--fail-first N]
+//                         [--tls CERT,KEY]
+// MODE: ok (default) | blackhole (accept, never answer) | garbage (200 and
+// 4 MiB of random bytes) | partial (200 with partial_success) |
+// http:STATUS[:RETRY_AFTER] | grpc:CODE
+// --fail-first N: the fault applies to the first N requests only.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const http = require('http');
+const https = require('https');
+const zlib = require('zlib');
+const crypto = require('crypto');
+const protobuf = require('protobufjs');
+const grpc = require('@grpc/grpc-js');
+
+const args = {};
+for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+const mode = args.mode || 'ok';
+let failFirst = args['fail-first'] !== undefined ? Number(args['fail-first']) : Infinity;
+const dump = args.dump;
+fs.writeFileSync(dump, '');
+
+const protoDir = path.join(path.dirname(require.resolve('@opentelemetry/otlp-grpc-exporter-base/package.json')),
+                           'build', 'protos');
+const root = new protobuf.Root();
+root.resolvePath = (origin, target) => path.join(protoDir, target);
+root.loadSync([
+  'opentelemetry/proto/collector/metrics/v1/metrics_service.proto',
+  'opentelemetry/proto/collector/logs/v1/logs_service.proto',
+], { keepCase: true });
+const types = {
+  metrics: root.lookupType('opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest'),
+  logs: root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest'),
+};
+const responses = {
+  metrics: root.lookupType('opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse'),
+  logs: root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse'),
+};
+
+let nreq = 0;
+function out(rec) { fs.appendFileSync(dump, JSON.stringify(rec) + '\n'); }
+
+function anyValue(v) {
+  if (!v) return null;
+  if (v.string_value !== undefined) return v.string_value;
+  if (v.int_value !== undefined) return Number(v.int_value);
+  if (v.double_value !== undefined) return v.double_value;
+  if (v.bool_value !== undefined) return v.bool_value;
+  if (v.array_value) return (v.array_value.values || []).map(anyValue);
+  if (v.kvlist_value) return Object.fromEntries((v.kvlist_value.values || []).map(kv => [kv.key, anyValue(kv.value)]));
+  return null;
+}
+function flatAttrs(prefix, attrs, into) {
+  for (const kv of attrs || []) {
+    const v = anyValue(kv.value);
+    into[prefix + kv.key] = Array.isArray(v) ? JSON.stringify(v) : v;
+    into[prefix + kv.key + '.type'] = Object.keys(kv.value || {}).find(k => k.endsWith('_value')) || 'none';
+  }
+}
+
+// The decoded request as flat records: every field the exporter sends.
+function record(signal, protocol, encoding, buf, meta) {
+  const msg = types[signal].decode(buf);
+  const obj = types[signal].toObject(msg, { longs: String, enums: String, bytes: String, defaults: false });
+  const req = { rec: 'request', n: ++nreq, signal, protocol, encoding, t_ms: Date.now(), bytes: buf.length, ...meta };
+  const rl = signal === 'metrics' ? obj.resource_metrics || [] : obj.resource_logs || [];
+  req.resources = rl.length;
+  if (rl[0]) {
+    flatAttrs('res.', rl[0].resource && rl[0].resource.attributes, req);
+    const scopes = signal === 'metrics' ? rl[0].scope_metrics || [] : rl[0].scope_logs || [];
+    req.scopes = scopes.length;
+    if (scopes[0] && scopes[0].scope) { req['scope.name'] = scopes[0].scope.name; req['scope.version'] = scopes[0].scope.version; }
+  }
+  out(req);
+  for (const r of rl) {
+    if (signal === 'metrics') {
+      for (const sm of r.scope_metrics || []) for (const m of sm.metrics || []) {
+        const kind = ['gauge', 'sum', 'histogram', 'exponential_histogram', 'summary'].find(k => m[k]);
+        const d = m[kind];
+        for (const p of d.data_points || []) {
+          const pt = { rec: 'point', n: req.n, signal, metric: m.name, unit: m.unit, description: m.description,
+                       kind, temporality: d.aggregation_temporality || null,
+                       monotonic: d.is_monotonic === undefined ? null : d.is_monotonic,
+                       start: p.start_time_unix_nano || null, time: p.time_unix_nano || null };
+          flatAttrs('attr.', p.attributes, pt);
+          if (kind === 'gauge' || kind === 'sum') {
+            pt.value = p.as_double !== undefined ? p.as_double : Number(p.as_int);
+            pt.value_type = p.as_double !== undefined ? 'double' : 'int';
+          } else {
+            pt.count = Number(p.count); pt.sum = p.sum; pt.max = p.max === undefined ? null : p.max;
+            if (kind === 'histogram') {
+              pt.bounds = JSON.stringify(p.explicit_bounds || []);
+              pt.buckets = JSON.stringify((p.bucket_counts || []).map(Number));
+              pt.bucket_total = (p.bucket_counts || []).reduce((a, b) => a + Number(b), 0);
+            } else {
+              pt.scale = p.scale || 0; pt.zero_count = Number(p.zero_count || 0);
+              pt.offset = (p.positive && p.positive.offset) || 0;
+              pt.nbuckets = ((p.positive && p.positive.bucket_counts) || []).length;
+              pt.bucket_total = ((p.positive && p.positive.bucket_counts) || []).reduce((a, b) => a + Number(b), 0) + pt.zero_count;
+            }
+          }
+          out(pt);
+        }
+      }
+    } else {
+      for (const sl of r.scope_logs || []) for (const l of sl.log_records || []) {
+        const lr = { rec: 'log', n: req.n, time: l.time_unix_nano || null, observed: l.observed_time_unix_nano || null,
+                     severity_number: l.severity_number || null, severity_text: l.severity_text || null,
+                     body: anyValue(l.body) };
+        flatAttrs('attr.', l.attributes, lr);
+        out(lr);
+      }
+    }
+  }
+}
+
+function faultNow() {
+  if (mode === 'ok' || failFirst <= 0) return 'ok';
+  failFirst--;
+  return mode;
+}
+
+// partial_success is newer than these official protos: encode it by hand
+// (field 1: {1: rejected count, 2: message}).
+function partialBody() {
+  const inner = protobuf.Writer.create().uint32(8).int64(3).uint32(18).string('3 points rejected by test').finish();
+  return Buffer.from(protobuf.Writer.create().uint32(10).bytes(inner).finish());
+}
+
+const held = [];   // blackholed requests, never answered
+function handleHttp(req, res) {
+  const chunks = [];
+  req.on('data', c => chunks.push(c));
+  req.on('end', () => {
+    const signal = req.url === '/v1/metrics' ? 'metrics' : req.url === '/v1/logs' ? 'logs' : null;
+    const enc = req.headers['content-encoding'] || 'identity';
+    let body = Buffer.concat(chunks);
+    const meta = { path: req.url, content_type: req.headers['content-type'] || null,
+                   user_agent: req.headers['user-agent'] || null,
+                   'h.authorization': req.headers['authorization'] || null,
+                   'h.x-test': req.headers['x-test'] || null, tls: !!req.socket.encrypted };
+    const fault = faultNow();
+    if (!signal) { out({ rec: 'error', path: req.url, t_ms: Date.now() }); res.writeHead(404); return res.end(); }
+    try {
+      if (enc === 'gzip') body = zlib.gunzipSync(body);
+      record(signal, 'http', enc, body, { ...meta, fault });
+    } catch (e) {
+      out({ rec: 'error', signal, error: String(e), t_ms: Date.now(), fault });
+      if (fault === 'ok') { res.writeHead(400); return res.end(); }
+    }
+    if (fault === 'blackhole') { held.push(res); return; }
+    if (fault === 'garbage') {
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' });
+      return res.end(crypto.randomBytes(4 * 1024 * 1024));
+    }
+    if (fault.startsWith('http:')) {
+      const [, status, ra] = fault.split(':');
+      const h = { 'content-type': 'text/plain' };
+      if (ra !== undefined) h['retry-after'] = ra;
+      res.writeHead(Number(status), h);
+      return res.end('injected fault ' + status);
+    }
+    res.writeHead(200, { 'content-type': 'application/x-protobuf' });
+    res.end(fault === 'partial' ? partialBody() : Buffer.from(responses[signal].encode({}).finish()));
+  });
+}
+
+function grpcService(signal) {
+  const svc = signal === 'metrics' ? 'opentelemetry.proto.collector.metrics.v1.MetricsService'
+                                   : 'opentelemetry.proto.collector.logs.v1.LogsService';
+  return {
+    Export: {
+      path: '/' + svc + '/Export', requestStream: false, responseStream: false,
+      requestSerialize: b => b, requestDeserialize: b => b,
+      responseSerialize: b => b, responseDeserialize: b => b,
+    },
+  };
+}
+function grpcHandler(signal) {
+  return (call, cb) => {
+    const md = call.metadata.getMap();
+    const fault = faultNow();
+    try {
+      record(signal, 'grpc', md['grpc-encoding'] || 'identity', call.request,
+             { path: call.getPath(), content_type: 'application/grpc', user_agent: md['user-agent'] || null,
+               'h.authorization': md['authorization'] || null, 'h.x-test': md['x-test'] || null, fault });
+    } catch (e) {
+      out({ rec: 'error', signal, error: String(e), t_ms: Date.now(), fault });
+    }
+    if (fault === 'blackhole') { held.push(cb); return; }
+    if (fault.startsWith('grpc:')) return cb({ code: Number(fault.split(':')[1]), details: 'injected fault' });
+    if (fault === 'partial') return cb(null, partialBody());
+    cb(null, Buffer.from(responses[signal].encode({}).finish()));
+  };
+}
+
+async function main() {
+  let tls = null;
+  if (args.tls) {
+    const [cert, key] = args.tls.split(',');
+    tls = { cert: fs.readFileSync(cert), key: fs.readFileSync(key) };
+  }
+  const server = tls ? https.createServer(tls, handleHttp) : http.createServer(handleHttp);
+  await new Promise(r => server.listen(0, '127.0.0.1', r));
+  const g = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  g.addService(grpcService('metrics'), { Export: grpcHandler('metrics') });
+  g.addService(grpcService('logs'), { Export: grpcHandler('logs') });
+  const creds = tls ? grpc.ServerCredentials.createSsl(null, [{ private_key: tls.key, cert_chain: tls.cert }], false)
+                    : grpc.ServerCredentials.createInsecure();
+  const gport = await new Promise((res, rej) => g.bindAsync('127.0.0.1:0', creds, (e, p) => e ? rej(e) : res(p)));
+  const ports = JSON.stringify({ http: server.address().port, grpc: gport });
+  fs.writeFileSync(args.ports + '.tmp', ports + '\n');
+  fs.renameSync(args.ports + '.tmp', args.ports);
+}
+process.on('SIGTERM', () => process.exit(0));
+main().catch(e => { console.error(e); process.exit(1); });
