@@ -138,4 +138,5 @@ void elmon_config_load(void)
     elmon_opt.verbose = elmon_env_bool("ELMON_VERBOSE", 0);
     /* Read for real by the constructor; here only so a bad value is named. */
     elmon_env_bool("ELMON_DISABLE", 0);
+    elmon_env_bool("ELMON_CHILDREN", 1);
 }

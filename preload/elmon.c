@@ -20,32 +20,6 @@
 #include "turn.h"
 #include "watchdog.h"
 
-struct elmon_real_fns elmon_real;
-
-#define RESOLVE(field, name)                                                     \
-    do {                                                                         \
-        void *p_ = dlsym(RTLD_NEXT, name);                                       \
-        if (p_)                                                                  \
-            __atomic_store_n((void **)&elmon_real.field, p_, __ATOMIC_RELEASE);  \
-    } while (0)
-
-int elmon_resolve_real(void)
-{
-    RESOLVE(epoll_wait, "epoll_wait");
-    RESOLVE(epoll_pwait, "epoll_pwait");
-    RESOLVE(epoll_pwait2, "epoll_pwait2");
-    RESOLVE(poll, "poll");
-    RESOLVE(poll_chk, "__poll_chk");
-    RESOLVE(ppoll, "ppoll");
-    RESOLVE(ppoll_chk, "__ppoll_chk");
-    RESOLVE(select, "select");
-    RESOLVE(pselect, "pselect");
-    RESOLVE(epoll_ctl, "epoll_ctl");
-    RESOLVE(epoll_create, "epoll_create");
-    RESOLVE(epoll_create1, "epoll_create1");
-    return elmon_real.poll && elmon_real.epoll_wait ? 0 : -1;
-}
-
 void elmon_exporter_atfork_child(void) __attribute__((weak));
 void elmon_capture_atfork_child(void) __attribute__((weak));
 void elmon_stats_atfork_child(void) __attribute__((weak));
@@ -66,13 +40,48 @@ static void atfork_child(void)
         elmon_exporter_atfork_child();
 }
 
-/* ELMON_DISABLE and AT_SECURE are the only settings read for every
- * process: they decide whether the library does anything at all. */
+/* ELMON_CHILDREN=0 (`elmon run --no-children`): this process is measured
+ * but the programs it executes are not, so libelmon takes itself out of the
+ * LD_PRELOAD they inherit.  Forked copies keep running libelmon's code.
+ * Constructors of preloaded libraries run before main, while the process
+ * has one thread, so changing the environment here is safe. */
+static void children_off(void)
+{
+    const char *v = getenv("ELMON_CHILDREN");
+    const char *pre = getenv("LD_PRELOAD");
+    int children = 1;
+    Dl_info self;
+    if (!v || !*v || elmon_parse_bool(v, &children) < 0 || children || !pre ||
+        !dladdr((void *)children_off, &self) || !self.dli_fname)
+        return;
+    char *copy = strdup(pre), *out = calloc(1, strlen(pre) + 1), *save = NULL;
+    if (!copy || !out)
+        goto done;
+    for (char *tok = strtok_r(copy, ": \t", &save); tok; tok = strtok_r(NULL, ": \t", &save)) {
+        const char *base = strrchr(tok, '/');
+        if (strcmp(tok, self.dli_fname) == 0 || strcmp(base ? base + 1 : tok, "libelmon.so") == 0)
+            continue;
+        if (*out)
+            strcat(out, ":");
+        strcat(out, tok);
+    }
+    if (*out)
+        setenv("LD_PRELOAD", out, 1);
+    else
+        unsetenv("LD_PRELOAD");
+done:
+    free(copy);
+    free(out);
+}
+
+/* ELMON_DISABLE, ELMON_CHILDREN and AT_SECURE are the only settings read
+ * for every process: they decide whether the library does anything at all. */
 __attribute__((constructor)) static void elmon_init(void)
 {
     elmon_resolve_real();
     if (getauxval(AT_SECURE))
         return;
+    children_off();
     const char *d = getenv("ELMON_DISABLE");
     int disable = 0;
     if (d && *d && elmon_parse_bool(d, &disable) < 0)
@@ -90,6 +99,7 @@ __attribute__((destructor)) static void elmon_fini(void)
         return;
     /* Loop threads still running see a plain wrapper from here on. */
     __atomic_store_n(&elmon_active, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&elmon_exiting, 1, __ATOMIC_RELEASE);
     elmon_watchdog_shutdown();
     if (elmon_stats_shutdown)
         elmon_stats_shutdown();

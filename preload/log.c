@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,10 @@
 #include "config.h"
 #include "log.h"
 #include "outfile.h"
+#include "real.h"
+#include <time.h>
+
+int elmon_exiting;
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_fd = 2;          /* -1: off */
@@ -64,8 +69,23 @@ void elmon_log_line(const char *s, size_t n)
     memcpy(mem, s, n);
     mem[n++] = '\n';
     int saved = errno;
-    pthread_mutex_lock(&log_lock);
-    elmon_write_all(log_fd, mem, n);
+    /* Bounded everywhere: a writer stuck on a full pipe holds the lock, and
+     * nobody else may wait on it for long, least of all an exiting host. */
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_nsec += 50000000;
+    dl.tv_sec += dl.tv_nsec / 1000000000;
+    dl.tv_nsec %= 1000000000;
+    if (pthread_mutex_timedlock(&log_lock, &dl) != 0) {
+        errno = saved;
+        return;
+    }
+    /* At exit, a line that cannot be written within 20 ms is dropped
+     * rather than hold the host's exit. */
+    struct pollfd pfd = {log_fd, POLLOUT, 0};
+    if (!__atomic_load_n(&elmon_exiting, __ATOMIC_RELAXED) ||
+        (elmon_real.poll && elmon_real.poll(&pfd, 1, 20) == 1))
+        elmon_write_all(log_fd, mem, n);
     pthread_mutex_unlock(&log_lock);
     errno = saved;
 }

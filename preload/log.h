@@ -16,5 +16,7 @@ void elmon_logf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void elmon_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void elmon_log_atfork_child(void);
 int elmon_log_enabled(void);
+/* Set once the process is exiting: log writes stop waiting on the fd. */
+extern int elmon_exiting;
 
 #endif

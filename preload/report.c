@@ -86,26 +86,17 @@ static double ms(uint64_t ns)
     return (double)ns / 1e6;
 }
 
+/* The human line is built in its own buffer and written after the writer
+ * lock is released: a host whose stderr is a pipe nobody reads must not
+ * keep the events file (or the exit summary) waiting.  Only one thread at a
+ * time reports spans: the watchdog, or at exit the exiting thread once the
+ * watchdog has stopped. */
+static char human[16384];
+
 void elmon_report_block(const struct elmon_block *b)
 {
-    pthread_mutex_lock(&report_lock);
     struct elmon_buf out;
-    elmon_buf_init(&out, record, sizeof record);
-
-    if (elmon_log_enabled()) {
-        if (b->ongoing)
-            elmon_buf_printf(&out, "elmon: pid %d tid %d (%s): loop blocked for %.0f ms so far, still blocked [%s, %s]",
-                             b->pid, b->tid, b->thread, ms(b->duration_ns), severity(b->critical),
-                             elmon_poller_name(b->poller));
-        else
-            elmon_buf_printf(&out, "elmon: pid %d tid %d (%s): loop blocked %.1f ms [%s, %s]",
-                             b->pid, b->tid, b->thread, ms(b->duration_ns), severity(b->critical),
-                             elmon_poller_name(b->poller));
-        if (elmon_capture_human)
-            elmon_capture_human(b, &out);
-        elmon_log_line(out.p, out.len);
-    }
-
+    pthread_mutex_lock(&report_lock);
     elmon_buf_init(&out, record, sizeof record);
     json_common(&out, b->ongoing ? "block_begin" : "block", b->pid, b->tid, b->thread, b->poller);
     elmon_buf_printf(&out, ",\"turn\":%llu,\"start_unix_ns\":%llu,\"duration_ms\":%.3f,\"lag_ms\":%.3f,\"severity\":\"%s\"",
@@ -118,6 +109,21 @@ void elmon_report_block(const struct elmon_block *b)
     elmon_buf_puts(&out, "}");
     events_write(&out);
     pthread_mutex_unlock(&report_lock);
+
+    if (!elmon_log_enabled())
+        return;
+    elmon_buf_init(&out, human, sizeof human);
+    if (b->ongoing)
+        elmon_buf_printf(&out, "elmon: pid %d tid %d (%s): loop blocked for %.0f ms so far, still blocked [%s, %s]",
+                         b->pid, b->tid, b->thread, ms(b->duration_ns), severity(b->critical),
+                         elmon_poller_name(b->poller));
+    else
+        elmon_buf_printf(&out, "elmon: pid %d tid %d (%s): loop blocked %.1f ms [%s, %s]",
+                         b->pid, b->tid, b->thread, ms(b->duration_ns), severity(b->critical),
+                         elmon_poller_name(b->poller));
+    if (elmon_capture_human)
+        elmon_capture_human(b, &out);
+    elmon_log_line(out.p, out.len);
 }
 
 void elmon_report_summary_held(const struct elmon_loop_snapshot *s, int exited)

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -21,6 +22,7 @@
 #include "log.h"
 #include "report.h"
 #include "snapshot.h"
+#include "turn.h"
 #include "watchdog.h"
 
 static int wd_started;           /* 0/1, CAS by the first loop thread */
@@ -31,8 +33,28 @@ static int wd_stop;              /* under wd_lock */
 static int wd_stopped;           /* under wd_lock: the thread has left its loop */
 static uint64_t wd_tick_ns;
 
+struct thread_start {
+    void *(*fn)(void *);
+    void *arg;
+};
+
+/* libelmon's own threads wait too (libcurl polls): they must never count
+ * as loops of the host. */
+static void *thread_trampoline(void *p)
+{
+    struct thread_start ts = *(struct thread_start *)p;
+    free(p);
+    elmon_tls_untracked = 1;
+    return ts.fn(ts.arg);
+}
+
 int elmon_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name)
 {
+    struct thread_start *ts = malloc(sizeof *ts);
+    if (!ts)
+        return -ENOMEM;
+    ts->fn = fn;
+    ts->arg = arg;
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -40,9 +62,11 @@ int elmon_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char 
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
-    int rc = pthread_create(t, &attr, fn, arg);
+    int rc = pthread_create(t, &attr, thread_trampoline, ts);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc)
+        free(ts);
     if (rc == 0 && name)
         pthread_setname_np(*t, name);
     return -rc;
