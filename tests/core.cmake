@@ -15,3 +15,5 @@ elmon_fixture(errnos ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/errnos.c)
 # The same program built with FORTIFY calls __poll_chk and __ppoll_chk.
 elmon_fixture(errnos_fortify ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/errnos.c -O2 -D_FORTIFY_SOURCE=2)
 elmon_check_test(test_hosts SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_hosts.c TIMEOUT 600)
+add_library(earlyctor SHARED ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/earlyctor.c)
+add_dependencies(test_shim earlyctor)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -448,6 +449,142 @@ START_TEST(events_match_schema_table)
 }
 END_TEST
 
+/* A wait on one descriptor inside a turn (CPython's socket timeouts) is
+ * busy time of that turn, on any kind of loop. */
+START_TEST(nested_single_fd_waits_are_busy)
+{
+    static const char *const combos[][2] = {
+        {"epoll_wait", "poll1"}, {"epoll_wait", "select1"}, {"poll", "poll1"}, {"select", "select1"},
+    };
+    char *argv[] = {LOOPFIX, "-p", (char *)combos[_i][0], "-k", (char *)combos[_i][1],
+                    "-n", "40", "-b", "120", "-e", "15", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    struct run r;
+    run_ok(argv, env, &r);
+    char **ev = all_events(NULL);
+    ck_assert_int_eq(count_type(ev, "block"), 2);
+    for (int i = 0; ev[i]; i++) {
+        ck_assert(json_is(ev[i], "poller", combos[_i][0]));
+        if (json_is(ev[i], "type", "block"))
+            ck_assert(json_num(ev[i], "duration_ms") >= 119.9);
+        if (json_is(ev[i], "type", "summary"))
+            ck_assert_int_eq((int)json_num(ev[i], "turns"), 39);
+    }
+    free_lines(ev);
+    run_free(&r);
+}
+END_TEST
+
+/* A wait that times out late (here: the process is stopped inside it)
+ * adds its overshoot to the next turn's lag, without being a busy span. */
+START_TEST(timer_overshoot_is_lag)
+{
+    char *argv[] = {LOOPFIX, "-n", "500", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    pid_t pid = spawn_prog(argv, env, 1, NULL);
+    usleep(150000);
+    kill(pid, SIGSTOP);
+    usleep(250000);
+    kill(pid, SIGCONT);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char **ev = all_events(NULL);
+    ck_assert_int_eq(count_type(ev, "summary"), 1);
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "summary")) {
+            ck_assert_msg(json_num(ev[i], "lag_max_ms") >= 200, "lag max %.1f", json_num(ev[i], "lag_max_ms"));
+            /* the stop lands in a 1 ms wait, not in the microsecond of busy time */
+            ck_assert_msg(json_num(ev[i], "busy_s") < 0.1, "busy %.3f", json_num(ev[i], "busy_s"));
+        }
+    free_lines(ev);
+}
+END_TEST
+
+/* posix_spawn and vfork+exec children of a loop work under libelmon, and
+ * the programs they run, which run no loop, write nothing. */
+START_TEST(spawn_and_vfork_children_work)
+{
+    char *argv[] = {LOOPFIX, "-x", "-n", "40", "-b", "60", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    struct run r;
+    run_ok(argv, env, &r);
+    ck_assert_ptr_nonnull(strstr(r.out, "spawned 16\n"));
+    int nf;
+    char **ev = all_events(&nf);
+    ck_assert_int_eq(nf, 1);
+    ck_assert_int_eq(count_type(ev, "block"), 1);
+    free_lines(ev);
+    run_free(&r);
+}
+END_TEST
+
+/* Another preloaded library's constructor waits before (or after) ours has
+ * run: real results either way. */
+START_TEST(early_constructor_waits)
+{
+    char *argv[] = {"/bin/true", NULL};
+    char pre1[1024], pre2[1024], pre0[1024];
+    snprintf(pre0, sizeof pre0, "LD_PRELOAD=%s/libearlyctor.so", ELMON_BIN_DIR);
+    snprintf(pre1, sizeof pre1, "LD_PRELOAD=%s:%s/libearlyctor.so", ELMON_SO, ELMON_BIN_DIR);
+    snprintf(pre2, sizeof pre2, "LD_PRELOAD=%s/libearlyctor.so:%s", ELMON_BIN_DIR, ELMON_SO);
+    char *pres[] = {pre0, pre1, pre2};
+    for (int i = 0; i < 3; i++) {
+        char *env[] = {pres[i], "ELMON_LOG=off", NULL};
+        struct run r;
+        ck_assert_int_eq(run_prog(argv, env, 0, 20000, &r), 0);
+        ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "%s: status %d", pres[i], r.status);
+        ck_assert_str_eq(r.err, "early: poll=2 epoll=2\n");
+        run_free(&r);
+    }
+}
+END_TEST
+
+/* The host's stderr is a pipe nobody reads: the watchdog's log writes
+ * block, yet the process exits promptly and its summary is written. */
+START_TEST(exit_not_held_by_stuck_stderr)
+{
+    int pipefd[2];
+    ck_assert_int_eq(pipe(pipefd), 0);
+    char outp[600];
+    snprintf(outp, sizeof outp, "%s/out.txt", dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(pipefd[1], 2);
+        setenv("LD_PRELOAD", ELMON_SO, 1);
+        setenv("ELMON_EVENTS", events_pattern, 1);
+        setenv("ELMON_BLOCK_MS", "1", 1);
+        execl(LOOPFIX, LOOPFIX, "-n", "1500", "-b", "2", "-e", "1", NULL);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    double t_done = 0;
+    int st = 0;
+    double t0 = mono_ms();
+    while (mono_ms() - t0 < 60000) {
+        if (!t_done) {
+            char **out = read_lines(outp, NULL);
+            if (out && out[0] && strstr(out[0], "done"))
+                t_done = mono_ms();
+            free_lines(out);
+        }
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            break;
+        usleep(2000);
+    }
+    double t_exit = mono_ms();
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    ck_assert_msg(t_done > 0, "never printed done");
+    ck_assert_msg(t_exit - t_done < 600, "exit took %.0f ms after main returned", t_exit - t_done);
+    char **ev = all_events(NULL);
+    ck_assert_int_eq(count_type(ev, "summary"), 1);
+    free_lines(ev);
+    close(pipefd[0]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("shim");
@@ -467,6 +604,11 @@ int main(void)
     tcase_add_test(tc, unwritable_paths_warn_and_host_runs);
     tcase_add_test(tc, disable_makes_inert);
     tcase_add_test(tc, events_match_schema_table);
+    tcase_add_loop_test(tc, nested_single_fd_waits_are_busy, 0, 4);
+    tcase_add_test(tc, timer_overshoot_is_lag);
+    tcase_add_test(tc, spawn_and_vfork_children_work);
+    tcase_add_test(tc, early_constructor_waits);
+    tcase_add_test(tc, exit_not_held_by_stuck_stderr);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
