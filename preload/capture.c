@@ -1,0 +1,735 @@
+/*
+ * Catching the culprit: when a span crosses ELMON_BLOCK_MS the watchdog
+ * takes one capture of the blocked loop thread and the reports name the
+ * code that blocked (docs/STACKS.md has the policy, docs/EVENTS.md the
+ * fields).
+ *
+ * The capture, on the watchdog (elmon_capture_on_cross):
+ *   1. the cause from /proc/self/task/TID (cause.c), no signal needed;
+ *   2. the stack, one of
+ *      - "signal": tgkill with libelmon's signal; the handler on the loop
+ *        thread unwinds from its ucontext into the slot's preallocated
+ *        addrs[] (unwind.c) and, in CPython, dumps the Python traceback
+ *        into a pipe (pyframes.c).  Used when the thread runs user code or
+ *        sits in a call the signal cannot disturb (SA_RESTART restarts it),
+ *        and in CPython, which retries EINTR everywhere (PEP 475);
+ *      - "proc": no signal; the thread is parked in a system call whose
+ *        user rip and rsp /proc gives, and the watchdog unwinds its frozen
+ *        stack itself.  Used for calls a signal would end with EINTR
+ *        (nanosleep, poll, socket timeouts...) in hosts not known to
+ *        retry, and as the fallback whenever the signal cannot be used;
+ *   3. symbolization of the raw addresses (symbolize.c), still on the
+ *      watchdog, never in the handler.
+ * The result stays in the slot's struct elmon_capture until the next
+ * capture of that slot, so both records of the span (block_begin now,
+ * block when it ends) carry it.
+ *
+ * The handler touches only its own slot's capture, async-signal-safe code
+ * and write(2); errno is saved and restored.  A signal that is not ours
+ * (another sender, or libelmon's arriving late) is told apart by si_code,
+ * si_pid and the slot's handshake state; a foreign one gets the default
+ * action it would have had without libelmon.
+ *
+ * Runs on: the watchdog (everything but the handler), loop threads (the
+ * handler), any thread (elmon_capture_culprit, under the capture's lock).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include "capture.h"
+#include "clock.h"
+#include "config.h"
+#include "log.h"
+#include "outfile.h"
+#include "report.h"
+#include "turn.h"
+
+enum { STACKS_OFF, STACKS_NATIVE, STACKS_ALL };
+
+/* Settings, read once by the watchdog at its first capture hook. */
+static int opt_stacks = STACKS_ALL;
+static int opt_signal;              /* 0 auto, -1 none, else the number asked for */
+static uint64_t opt_per_min = 60;   /* 0: no cap */
+static uint64_t opt_wait_ms = 10;
+static const char *opt_folded;
+static pthread_once_t cfg_once = PTHREAD_ONCE_INIT;
+
+/* Watchdog state. */
+static int sig_no;                  /* installed signal, 0 none yet, -1 none usable */
+static int sig_taken_warned;
+static double tokens = -1;          /* rate limiter; -1 until first use */
+static uint64_t tokens_ns;
+static int folded_fd = -1, folded_state;
+static const char *self_module;     /* libelmon's path, to skip in culprits */
+
+/* Read by the handler. */
+static int sig_pid;                 /* our pid, for si_pid; reset in a fork child */
+static struct r_debug *loader_debug;
+static unsigned long n_stray;       /* late or unmatched signals of ours (atomic) */
+
+static void load_config(void)
+{
+    static const char *const stacks[] = {"off", "native", "all", NULL};
+    opt_stacks = elmon_env_enum("ELMON_STACKS", stacks, STACKS_ALL);
+    opt_per_min = elmon_env_uint("ELMON_CAPTURES_PER_MIN", 60, 0, 600000, "captures per minute");
+    opt_wait_ms = elmon_env_uint("ELMON_CAPTURE_WAIT_MS", 10, 1, 1000, "ms");
+    opt_folded = elmon_env_str("ELMON_FOLDED");
+    const char *s = elmon_env_str("ELMON_SIGNAL");
+    static const char *const words[] = {"auto", "none", NULL};
+    int w = s ? elmon_parse_enum(s, words) : 0;
+    uint64_t n;
+    if (w >= 0) {
+        opt_signal = w == 1 ? -1 : 0;
+    } else if (elmon_parse_uint(s, (uint64_t)SIGRTMIN, (uint64_t)SIGRTMAX, &n) == 0) {
+        opt_signal = (int)n;
+    } else {
+        char mem[256];
+        struct elmon_buf b;
+        elmon_buf_init(&b, mem, sizeof mem);
+        elmon_buf_puts(&b, "ELMON_SIGNAL=");
+        elmon_buf_quote_value(&b, s, 64);
+        elmon_buf_printf(&b, " is not auto, none or a real-time signal number (%d to %d); using auto",
+                         SIGRTMIN, SIGRTMAX);
+        elmon_warn("%s", mem);
+    }
+    Dl_info di;
+    if (dladdr((void *)load_config, &di) && di.dli_fname)
+        self_module = strdup(di.dli_fname);
+    loader_debug = dlsym(RTLD_DEFAULT, "_r_debug");
+}
+
+static void config(void)
+{
+    pthread_once(&cfg_once, load_config);
+}
+
+const char *elmon_capture_str(struct elmon_capture *c, const char *s, size_t n)
+{
+    if (!s)
+        return NULL;
+    if (c->arena_len + n + 1 > sizeof c->arena)
+        return "";
+    char *p = c->arena + c->arena_len;
+    memcpy(p, s, n);
+    p[n] = 0;
+    c->arena_len += n + 1;
+    return p;
+}
+
+/* ---- the handler (loop thread, async-signal-safe) ---- */
+
+static void capture_handler(int sig, siginfo_t *si, void *ucv)
+{
+    int saved_errno = errno;
+    if (si->si_code != SI_TKILL || si->si_pid != sig_pid) {
+        /* Not ours: what SIG_DFL would have done. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigaction(sig, &dfl, NULL);
+        syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
+        errno = saved_errno;
+        return;
+    }
+    struct elmon_loop *l = elmon_tls_loop;
+    struct elmon_capture *c = l ? __atomic_load_n(&l->capture, __ATOMIC_ACQUIRE) : NULL;
+    int expect = ELMON_H_ARMED;
+    if (!c || !__atomic_compare_exchange_n(&c->hstate, &expect, ELMON_H_RUNNING, 0,
+                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        __atomic_add_fetch(&n_stray, 1, __ATOMIC_RELAXED);
+        errno = saved_errno;
+        return;
+    }
+    uint64_t t0 = elmon_mono_ns();
+    int flags = 0, n = 0;
+    if (__atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE) != c->armed_busy_since) {
+        flags |= ELMON_HF_TURN_ENDED;
+    } else {
+        struct elmon_regs regs;
+        elmon_regs_from_ucontext(&regs, ucv);
+        /* The loader is changing the module list: our tables may not match
+         * the code any more, so no native walk. */
+        if (elmon_unwind_in_loader(regs.r[16]) ||
+            (loader_debug && __atomic_load_n(&loader_debug->r_state, __ATOMIC_RELAXED) != RT_CONSISTENT))
+            flags |= ELMON_HF_IN_LOADER;
+        else
+            n = elmon_unwind_regs(&regs, c->addrs, ELMON_CAPTURE_MAX_FRAMES);
+        if (c->want_python) {
+            elmon_py_dump();
+            flags |= ELMON_HF_PY_DUMPED;
+        }
+    }
+    c->n_addrs = n;
+    c->hflags = flags;
+    uint64_t t1 = elmon_mono_ns();
+    c->handler_ns = t1 - t0;
+    c->done_ns = t1;
+    __atomic_store_n(&c->hstate, ELMON_H_DONE, __ATOMIC_RELEASE);
+    errno = saved_errno;
+}
+
+/* ---- the signal ---- */
+
+static int signal_free(int s)
+{
+    struct sigaction old;
+    if (sigaction(s, NULL, &old) < 0)
+        return 0;
+    return !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL;
+}
+
+/* At the first capture that needs it: a real-time signal the host leaves
+ * at its default, from SIGRTMAX down (applications and libraries tend to
+ * take theirs from SIGRTMIN up). */
+static int signal_install(void)
+{
+    if (sig_no)
+        return sig_no;
+    sig_no = -1;
+    if (opt_signal < 0)
+        return sig_no;
+    int pick = 0;
+    if (opt_signal > 0) {
+        if (signal_free(opt_signal))
+            pick = opt_signal;
+        else
+            elmon_warn("ELMON_SIGNAL=%d is in use by the host; picking another", opt_signal);
+    }
+    for (int s = SIGRTMAX; !pick && s >= SIGRTMIN; s--)
+        if (signal_free(s))
+            pick = s;
+    if (!pick) {
+        elmon_warn("no real-time signal is free; stacks only of threads parked in a system call");
+        return sig_no;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = capture_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    sigfillset(&sa.sa_mask);
+    if (sigaction(pick, &sa, NULL) < 0) {
+        elmon_warn("cannot install a handler for signal %d (%s); no signalled captures", pick, strerror(errno));
+        return sig_no;
+    }
+    sig_no = pick;
+    return sig_no;
+}
+
+/* The host may have replaced our handler since; then the signal is its. */
+static int signal_still_ours(void)
+{
+    struct sigaction cur;
+    if (sigaction(sig_no, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+        cur.sa_sigaction == capture_handler)
+        return 1;
+    if (!sig_taken_warned++)
+        elmon_warn("the host installed its own handler for signal %d; libelmon stops signalling", sig_no);
+    return 0;
+}
+
+/* ---- the capture (watchdog) ---- */
+
+static int rate_take(uint64_t now)
+{
+    if (!opt_per_min)
+        return 1;
+    if (tokens < 0) {
+        tokens = (double)opt_per_min;
+        tokens_ns = now;
+    }
+    tokens += (double)(now - tokens_ns) * (double)opt_per_min / 60e9;
+    tokens_ns = now;
+    if (tokens > (double)opt_per_min)
+        tokens = (double)opt_per_min;
+    if (tokens < 1)
+        return 0;
+    tokens -= 1;
+    return 1;
+}
+
+static void note(struct elmon_capture *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct elmon_capture *c, const char *fmt, ...)
+{
+    size_t len = strlen(c->note);
+    if (len + 3 >= sizeof c->note)
+        return;
+    if (len) {
+        memcpy(c->note + len, "; ", 3);
+        len += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->note + len, sizeof c->note - len, fmt, ap);
+    va_end(ap);
+}
+
+static void symbolize(struct elmon_capture *c, int first_is_return)
+{
+    elmon_sym_load();
+    c->n_frames = 0;
+    for (int i = 0; i < c->n_addrs; i++)
+        elmon_sym_frame(c, c->addrs[i], i > 0 || first_is_return, &c->frames[c->n_frames++]);
+}
+
+/* Unwind a thread parked in a system call from the rip and rsp /proc
+ * shows.  Its stack does not move while it stays in the call; sig_lock
+ * keeps the thread (and so its stack) from going away meanwhile.  The
+ * frames are kept only if the thread is still in the same call after. */
+static int unwind_parked(struct elmon_loop *l, struct elmon_capture *c, const struct elmon_task *t)
+{
+    if (t->nr < 0 || !t->sp || !t->pc || elmon_unwind_load() < 0)
+        return 0;
+    struct elmon_regs r;
+    memset(&r, 0, sizeof r);
+    r.r[7] = t->sp;
+    r.r[16] = t->pc;
+    r.valid = (1u << 7) | (1u << 16);
+    int n = 0;
+    pthread_mutex_lock(&l->sig_lock);
+    if (__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) == ELMON_SLOT_ACTIVE)
+        n = elmon_unwind_regs(&r, c->addrs, ELMON_CAPTURE_MAX_FRAMES);
+    pthread_mutex_unlock(&l->sig_lock);
+    struct elmon_task after;
+    if (n && (elmon_task_read(c->tid, &after) < 0 || after.nr != t->nr || after.sp != t->sp ||
+              after.pc != t->pc)) {
+        note(c, "the thread left %s while its stack was read", elmon_syscall_name(t->nr) ? elmon_syscall_name(t->nr) : "its system call");
+        n = 0;
+    }
+    c->n_addrs = n;
+    if (n) {
+        c->how = "proc";
+        c->stack_ms = (double)(elmon_mono_ns() - c->cross_ns) / 1e6;
+        symbolize(c, 0);
+    }
+    return n;
+}
+
+/* The handler's answer is in: take it. */
+static void take_answer(struct elmon_capture *c)
+{
+    c->pending = 0;
+    c->how = "signal";
+    c->stack_ms = (double)(c->done_ns - c->cross_ns) / 1e6;
+    if (c->hflags & ELMON_HF_TURN_ENDED) {
+        note(c, "the signal arrived after the span ended");
+        c->n_addrs = 0;
+    }
+    if (c->hflags & ELMON_HF_IN_LOADER)
+        note(c, "signal landed inside the dynamic loader; native stack skipped");
+    symbolize(c, 0);
+    if (c->hflags & ELMON_HF_PY_DUMPED)
+        elmon_py_collect(c);
+    __atomic_store_n(&c->hstate, ELMON_H_IDLE, __ATOMIC_RELEASE);
+}
+
+/* A capture whose answer came after the watchdog stopped waiting. */
+static void settle(struct elmon_capture *c)
+{
+    if (!c->pending)
+        return;
+    int st = __atomic_load_n(&c->hstate, __ATOMIC_ACQUIRE);
+    if (st == ELMON_H_DONE) {
+        pthread_mutex_lock(&c->lock);
+        take_answer(c);
+        pthread_mutex_unlock(&c->lock);
+    }
+}
+
+static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64_t since, int py)
+{
+    c->armed_busy_since = since;
+    c->want_python = py;
+    c->n_addrs = 0;
+    c->hflags = 0;
+    if (py)
+        elmon_py_prepare();
+    elmon_unwind_refresh();
+    sig_pid = getpid();
+    __atomic_store_n(&c->hstate, ELMON_H_ARMED, __ATOMIC_RELEASE);
+    int rc = -ESRCH;
+    pthread_mutex_lock(&l->sig_lock);
+    if (__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) == ELMON_SLOT_ACTIVE && l->tid == c->tid)
+        rc = syscall(SYS_tgkill, sig_pid, c->tid, sig_no) == 0 ? 0 : -errno;
+    pthread_mutex_unlock(&l->sig_lock);
+    if (rc < 0) {
+        __atomic_store_n(&c->hstate, ELMON_H_IDLE, __ATOMIC_RELEASE);
+        note(c, "thread gone before the signal");
+        return 0;
+    }
+    c->arm_ns = elmon_mono_ns();
+    uint64_t deadline = c->arm_ns + opt_wait_ms * 1000000;
+    while (__atomic_load_n(&c->hstate, __ATOMIC_ACQUIRE) != ELMON_H_DONE && elmon_mono_ns() < deadline) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    int expect = ELMON_H_ARMED;
+    if (__atomic_compare_exchange_n(&c->hstate, &expect, ELMON_H_IDLE, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        note(c, "the thread did not answer signal %d within %llu ms", sig_no, (unsigned long long)opt_wait_ms);
+        return 0;
+    }
+    if (expect == ELMON_H_RUNNING) {
+        /* Mid-walk: take it when the span's records are written. */
+        c->pending = 1;
+        c->how = "signal";
+        return 1;
+    }
+    take_answer(c);
+    return 1;
+}
+
+static struct elmon_capture *capture_of(struct elmon_loop *l)
+{
+    struct elmon_capture *c = l->capture;
+    if (c)
+        return c;
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    pthread_mutex_init(&c->lock, NULL);
+    __atomic_store_n(&l->capture, c, __ATOMIC_RELEASE);
+    return c;
+}
+
+void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
+{
+    config();
+    if (opt_stacks == STACKS_OFF)
+        return;
+    uint64_t since = __atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE);
+    uint64_t busy_ns = since ? elmon_ticks_to_ns(elmon_ticks() - since) : 0;
+    uint64_t now = elmon_mono_ns();
+    struct elmon_capture *c = capture_of(l);
+    if (!c)
+        return;
+    settle(c);
+    int st = __atomic_load_n(&c->hstate, __ATOMIC_ACQUIRE);
+    if (st == ELMON_H_RUNNING || st == ELMON_H_ARMED)
+        return;   /* a handler of this slot is still walking: leave it be */
+
+    pthread_mutex_lock(&c->lock);
+    c->valid = 1;
+    c->generation = l->generation;
+    c->turn = turn;
+    c->tid = l->tid;
+    c->pending = 0;
+    c->how = "none";
+    c->n_addrs = c->n_frames = c->n_py = 0;
+    c->note[0] = 0;
+    c->arena_len = 0;
+    c->stack_ms = -1;
+    c->cross_ns = now - (busy_ns > elmon_block_ns ? busy_ns - elmon_block_ns : 0);
+
+    struct elmon_task t0;
+    if (elmon_task_read(c->tid, &t0) < 0) {
+        note(c, "thread gone");
+        elmon_cause_fill(&c->cause, &t0, -1, 0);
+        goto out;
+    }
+    if (!rate_take(now)) {
+        note(c, "capture cap reached (ELMON_CAPTURES_PER_MIN=%llu)", (unsigned long long)opt_per_min);
+    } else {
+        int py = opt_stacks == STACKS_ALL && elmon_py_load();
+        int sig = elmon_unwind_load() == 0 || py ? signal_install() : -1;
+        int done = 0;
+        if (sig <= 0) {
+            note(c, "no signal available");
+        } else if (t0.sigblk & (1ull << (sig - 1))) {
+            note(c, "the thread blocks signal %d", sig);
+        } else if (!signal_still_ours()) {
+            note(c, "signal %d taken over by the host", sig);
+        } else if (!py && elmon_syscall_eintr(&t0)) {
+            const char *name = elmon_syscall_name(t0.nr);
+            note(c, "not signalled: %s would be interrupted", name ? name : "its system call");
+        } else {
+            done = signal_and_wait(l, c, since, py);
+        }
+        if (!done && t0.nr >= 0) {
+            elmon_unwind_refresh();
+            unwind_parked(l, c, &t0);
+        }
+    }
+
+    /* The CPU share over at least 5 ms from the first look. */
+    struct elmon_task t1;
+    uint64_t t1_ns = elmon_mono_ns();
+    if (t1_ns - now < 5000000) {
+        uint64_t left = 5000000 - (t1_ns - now);
+        struct timespec ts = {0, (long)left};
+        nanosleep(&ts, NULL);
+        t1_ns = elmon_mono_ns();
+    }
+    double share = -1;
+    if (elmon_task_read(c->tid, &t1) == 0 && t1_ns > now && t1.run_ns >= t0.run_ns)
+        share = (double)(t1.run_ns - t0.run_ns) / (double)(t1_ns - now);
+    if (share > 1)
+        share = 1;
+    elmon_cause_fill(&c->cause, &t0, share, (double)busy_ns / 1e6);
+out:
+    pthread_mutex_unlock(&c->lock);
+    unsigned long stray = __atomic_exchange_n(&n_stray, 0, __ATOMIC_RELAXED);
+    if (stray)
+        elmon_warn("%lu capture signal(s) arrived late and were ignored", stray);
+}
+
+/* ---- output ---- */
+
+static struct elmon_capture *match(const struct elmon_block *b)
+{
+    struct elmon_loop *l = b->loop;
+    struct elmon_capture *c = l ? __atomic_load_n(&l->capture, __ATOMIC_ACQUIRE) : NULL;
+    if (!c)
+        return NULL;
+    settle(c);
+    if (!c->valid || c->turn != b->turn || c->generation != l->generation)
+        return NULL;
+    return c;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = p ? strrchr(p, '/') : NULL;
+    return s ? s + 1 : p;
+}
+
+/* libc, the loader, the vDSO and libelmon itself are never the culprit. */
+static int is_runtime(const char *module)
+{
+    if (!module)
+        return 0;
+    if (self_module && strcmp(module, self_module) == 0)
+        return 1;
+    const char *b = base_name(module);
+    return strncmp(b, "libc.so", 7) == 0 || strncmp(b, "libc-", 5) == 0 ||
+           strncmp(b, "ld-linux", 8) == 0 || strncmp(b, "libpthread", 10) == 0 ||
+           strncmp(b, "linux-vdso", 10) == 0 || strcmp(b, "[vdso]") == 0;
+}
+
+static int culprit_of(const struct elmon_capture *c, char *out, size_t n)
+{
+    if (c->n_py) {
+        const struct elmon_pyframe *p = &c->py[0];
+        snprintf(out, n, "%s (%s:%d)", p->function, base_name(p->file), p->line);
+        return 0;
+    }
+    if (!c->n_frames)
+        return -1;
+    const struct elmon_frame *f = &c->frames[0];
+    for (int i = 0; i < c->n_frames; i++) {
+        if (!is_runtime(c->frames[i].module)) {
+            f = &c->frames[i];
+            break;
+        }
+    }
+    if (f->function && f->file)
+        snprintf(out, n, "%s (%s:%d)", f->function, base_name(f->file), f->line);
+    else if (f->function)
+        snprintf(out, n, "%s (%s)", f->function, base_name(f->module ? f->module : "?"));
+    else
+        snprintf(out, n, "%s+0x%lx", base_name(f->module ? f->module : "?"), (unsigned long)f->offset);
+    return 0;
+}
+
+static void json_str_or_null(struct elmon_buf *out, const char *s)
+{
+    if (s && *s)
+        elmon_buf_json_str(out, s);
+    else
+        elmon_buf_puts(out, "null");
+}
+
+void elmon_capture_json(const struct elmon_block *b, struct elmon_buf *out)
+{
+    struct elmon_capture *c = match(b);
+    if (!c) {
+        elmon_buf_puts(out, ",\"cause\":null,\"stack\":[],\"python\":[],\"culprit\":null");
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    const struct elmon_cause *k = &c->cause;
+    elmon_buf_puts(out, ",\"cause\":{\"class\":");
+    json_str_or_null(out, k->cls[0] ? k->cls : "unknown");
+    elmon_buf_puts(out, ",\"state\":");
+    char st[2] = {k->state, 0};
+    json_str_or_null(out, st);
+    elmon_buf_puts(out, ",\"syscall\":");
+    json_str_or_null(out, k->syscall);
+    if (k->cpu_ms >= 0)
+        elmon_buf_printf(out, ",\"cpu_ms\":%.3f", k->cpu_ms);
+    else
+        elmon_buf_puts(out, ",\"cpu_ms\":null");
+    elmon_buf_printf(out, ",\"capture\":\"%s\",\"note\":", c->pending ? "signal" : c->how);
+    json_str_or_null(out, c->note);
+    if (c->stack_ms >= 0)
+        elmon_buf_printf(out, ",\"stack_ms\":%.3f", c->stack_ms);
+    else
+        elmon_buf_puts(out, ",\"stack_ms\":null");
+    if (!strcmp(c->how, "signal") && !c->pending)
+        elmon_buf_printf(out, ",\"handler_us\":%.1f", (double)c->handler_ns / 1e3);
+    else
+        elmon_buf_puts(out, ",\"handler_us\":null");
+    elmon_buf_puts(out, "},\"stack\":[");
+    for (int i = 0; i < c->n_frames; i++) {
+        const struct elmon_frame *f = &c->frames[i];
+        elmon_buf_printf(out, "%s{\"addr\":\"0x%lx\",\"module\":", i ? "," : "", (unsigned long)f->addr);
+        json_str_or_null(out, f->module);
+        elmon_buf_puts(out, ",\"build_id\":");
+        json_str_or_null(out, f->build_id);
+        elmon_buf_printf(out, ",\"offset\":\"0x%lx\",\"function\":", (unsigned long)f->offset);
+        json_str_or_null(out, f->function);
+        elmon_buf_puts(out, ",\"file\":");
+        json_str_or_null(out, f->file);
+        if (f->line)
+            elmon_buf_printf(out, ",\"line\":%d}", f->line);
+        else
+            elmon_buf_puts(out, ",\"line\":null}");
+    }
+    elmon_buf_puts(out, "],\"python\":[");
+    for (int i = 0; i < c->n_py; i++) {
+        const struct elmon_pyframe *p = &c->py[i];
+        elmon_buf_puts(out, i ? ",{\"file\":" : "{\"file\":");
+        json_str_or_null(out, p->file);
+        elmon_buf_printf(out, ",\"line\":%d,\"function\":", p->line);
+        json_str_or_null(out, p->function);
+        elmon_buf_puts(out, "}");
+    }
+    elmon_buf_puts(out, "],\"culprit\":");
+    char cul[512];
+    if (culprit_of(c, cul, sizeof cul) == 0)
+        elmon_buf_json_str(out, cul);
+    else
+        elmon_buf_puts(out, "null");
+    pthread_mutex_unlock(&c->lock);
+}
+
+void elmon_capture_human(const struct elmon_block *b, struct elmon_buf *out)
+{
+    struct elmon_capture *c = match(b);
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < c->n_py; i++)
+        elmon_buf_printf(out, "\n    py %s (%s:%d)", c->py[i].function, c->py[i].file, c->py[i].line);
+    for (int i = 0; i < c->n_frames; i++) {
+        const struct elmon_frame *f = &c->frames[i];
+        elmon_buf_printf(out, "\n    #%-2d %s", i, f->function ? f->function : "??");
+        if (f->file)
+            elmon_buf_printf(out, " (%s:%d)", f->file, f->line);
+        elmon_buf_printf(out, " [%s+0x%lx]", f->module ? f->module : "?", (unsigned long)f->offset);
+    }
+    const struct elmon_cause *k = &c->cause;
+    elmon_buf_printf(out, "\n    cause: %s", k->cls[0] ? k->cls : "unknown");
+    if (k->state)
+        elmon_buf_printf(out, ", state %c", k->state);
+    elmon_buf_printf(out, ", %s", k->syscall[0] ? k->syscall : k->nr == -1 ? "running" : "no system call");
+    if (k->cpu_ms >= 0)
+        elmon_buf_printf(out, ", cpu %.1f ms", k->cpu_ms);
+    elmon_buf_printf(out, "; stack by %s", c->pending ? "signal" : c->how);
+    if (c->note[0])
+        elmon_buf_printf(out, " (%s)", c->note);
+    pthread_mutex_unlock(&c->lock);
+}
+
+int elmon_capture_culprit(const struct elmon_block *b, char *out, unsigned n)
+{
+    struct elmon_capture *c = match(b);
+    if (!c || !n)
+        return -1;
+    pthread_mutex_lock(&c->lock);
+    int rc = culprit_of(c, out, n);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+/* ---- the folded-stack file (ELMON_FOLDED) ---- */
+
+static void folded_frame(struct elmon_buf *b, const char *s)
+{
+    for (; *s; s++)
+        elmon_buf_putn(b, *s == ';' || *s == '\n' ? ":" : s, 1);
+}
+
+void elmon_capture_on_end(const struct elmon_block *b)
+{
+    config();
+    if (!opt_folded || folded_state < 0)
+        return;
+    if (!folded_state) {
+        char path[4096];
+        folded_fd = elmon_open_out(opt_folded, path, sizeof path);
+        folded_state = folded_fd >= 0 ? 1 : -1;
+        if (folded_fd < 0) {
+            elmon_warn("ELMON_FOLDED file cannot be created (%s); writing no folded stacks", strerror(-folded_fd));
+            return;
+        }
+    }
+    static char mem[32768];
+    struct elmon_buf out;
+    elmon_buf_init(&out, mem, sizeof mem);
+    folded_frame(&out, program_invocation_short_name);
+    struct elmon_capture *c = match(b);
+    if (c)
+        pthread_mutex_lock(&c->lock);
+    if (c && c->n_py) {
+        for (int i = c->n_py - 1; i >= 0; i--) {
+            elmon_buf_putn(&out, ";", 1);
+            folded_frame(&out, c->py[i].function);
+            elmon_buf_printf(&out, " (%s)", base_name(c->py[i].file));
+        }
+    } else if (c && c->n_frames) {
+        for (int i = c->n_frames - 1; i >= 0; i--) {
+            const struct elmon_frame *f = &c->frames[i];
+            elmon_buf_putn(&out, ";", 1);
+            if (f->function && *f->function)
+                folded_frame(&out, f->function);
+            else
+                elmon_buf_printf(&out, "%s+0x%lx", base_name(f->module ? f->module : "?"), (unsigned long)f->offset);
+        }
+    } else if (c && c->cause.syscall[0]) {
+        elmon_buf_printf(&out, ";[%s]", c->cause.syscall);
+    } else {
+        elmon_buf_puts(&out, ";[not captured]");
+    }
+    if (c)
+        pthread_mutex_unlock(&c->lock);
+    uint64_t ms = (b->duration_ns + 500000) / 1000000;
+    elmon_buf_printf(&out, " %llu\n", (unsigned long long)(ms ? ms : 1));
+    if (!out.truncated && elmon_write_all(folded_fd, out.p, out.len) < 0) {
+        elmon_warn("writing ELMON_FOLDED failed; writing no more folded stacks");
+        close(folded_fd);
+        folded_fd = -1;
+        folded_state = -1;
+    }
+}
+
+/* ---- fork ---- */
+
+void elmon_capture_atfork_child(void)
+{
+    for (int i = 0; i < ELMON_MAX_LOOPS; i++) {
+        struct elmon_capture *c = elmon_loops[i].capture;
+        if (c) {
+            pthread_mutex_init(&c->lock, NULL);
+            c->hstate = ELMON_H_IDLE;
+            c->pending = 0;
+            c->valid = 0;
+        }
+    }
+    sig_pid = 0;
+    tokens = -1;
+    if (folded_fd >= 0 && opt_folded && strstr(opt_folded, "%p")) {
+        close(folded_fd);
+        folded_fd = -1;
+        folded_state = 0;
+    }
+    elmon_py_atfork_child();
+    elmon_sym_atfork_child();
+}

@@ -1,0 +1,130 @@
+/*
+ * Python frames of a CPython host, with CPython's own async-signal-safe
+ * traceback dumper (the one faulthandler uses).
+ *
+ * At the first capture the watchdog looks up Py_IsInitialized,
+ * PyGILState_GetThisThreadState and _Py_DumpTraceback in the process
+ * (dlsym, never in the handler) and makes a non-blocking pipe.  In the
+ * handler the loop thread reads its own thread state from CPython's
+ * thread-specific storage, as faulthandler does, and _Py_DumpTraceback
+ * writes "  File \"f.py\", line 12 in name" lines into the pipe with
+ * write(2); a full pipe truncates, it never blocks.  The watchdog parses the
+ * lines after the handler is done.
+ *
+ * Runs on: the watchdog (load, prepare, collect), loop threads in the
+ * capture handler (elmon_py_dump).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "capture.h"
+#include "log.h"
+
+static int (*py_is_initialized)(void);
+static void *(*py_this_tstate)(void);
+static void (*py_dump)(int fd, void *tstate);
+static int pipe_r = -1, pipe_w = -1;
+static int load_state;           /* 0 not tried, 1 ready, -1 not CPython or unusable */
+
+int elmon_py_load(void)
+{
+    if (load_state)
+        return load_state == 1;
+    py_is_initialized = (int (*)(void))dlsym(RTLD_DEFAULT, "Py_IsInitialized");
+    if (!py_is_initialized || !py_is_initialized())
+        return 0;   /* not (yet) CPython: ask again at the next capture */
+    load_state = -1;
+    py_this_tstate = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
+    py_dump = (void (*)(int, void *))dlsym(RTLD_DEFAULT, "_Py_DumpTraceback");
+    if (!py_this_tstate || !py_dump) {
+        elmon_warn("this CPython does not export %s; native stacks only",
+                   py_dump ? "PyGILState_GetThisThreadState" : "_Py_DumpTraceback");
+        return 0;
+    }
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+        elmon_warn("cannot make a pipe for Python frames (%s); native stacks only", strerror(errno));
+        return 0;
+    }
+    /* Room for CPython's 100-frame limit at full line length. */
+    fcntl(fds[1], F_SETPIPE_SZ, 256 * 1024);
+    pipe_r = fds[0];
+    pipe_w = fds[1];
+    load_state = 1;
+    return 1;
+}
+
+void elmon_py_prepare(void)
+{
+    char junk[4096];
+    if (pipe_r >= 0)
+        while (read(pipe_r, junk, sizeof junk) > 0)
+            ;
+}
+
+void elmon_py_dump(void)
+{
+    if (load_state != 1)
+        return;
+    void *ts = py_this_tstate();
+    if (ts)
+        py_dump(pipe_w, ts);
+}
+
+/* '  File "/x/app.py", line 12 in slow_handler' */
+static void parse_line(struct elmon_capture *c, char *s)
+{
+    char *f = strstr(s, "File \"");
+    if (!f || c->n_py >= ELMON_CAPTURE_MAX_PY)
+        return;
+    f += 6;
+    char *q = strstr(f, "\", line ");
+    if (!q)
+        return;
+    char *e;
+    long line = strtol(q + 8, &e, 10);
+    const char *fn = strncmp(e, " in ", 4) == 0 ? e + 4 : "???";
+    struct elmon_pyframe *p = &c->py[c->n_py++];
+    p->file = elmon_capture_str(c, f, (size_t)(q - f));
+    p->line = (int)line;
+    p->function = elmon_capture_str(c, fn, strlen(fn));
+}
+
+void elmon_py_collect(struct elmon_capture *c)
+{
+    if (pipe_r < 0)
+        return;
+    static char text[256 * 1024 + 1];
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof text - 1 && (k = read(pipe_r, text + n, sizeof text - 1 - n)) > 0)
+        n += (size_t)k;
+    text[n] = 0;
+    for (char *s = text, *nl; *s; s = nl + 1) {
+        nl = strchr(s, '\n');
+        if (!nl) {
+            parse_line(c, s);
+            break;
+        }
+        *nl = 0;
+        parse_line(c, s);
+    }
+}
+
+/* The child must not share the parent's pipe: a fresh one at its first
+ * capture. */
+void elmon_py_atfork_child(void)
+{
+    if (pipe_r >= 0)
+        close(pipe_r);
+    if (pipe_w >= 0)
+        close(pipe_w);
+    pipe_r = pipe_w = -1;
+    if (load_state == 1)
+        load_state = 0;
+}

@@ -1,0 +1,268 @@
+/*
+ * Naming raw addresses, off the hot path: module, offset from its load
+ * base, build-id, function (.symtab, else .dynsym) and file:line (DWARF),
+ * through elfutils' libdwfl loaded with dlopen.  libdwfl keeps each
+ * module's ELF and DWARF open once found, which is the per-module cache;
+ * the module list is re-read from /proc/self/maps only when the loader's
+ * count of loads and unloads moved.  Addresses outside every module are
+ * looked up in the perf map of JIT compilers (/tmp/perf-PID.map).  Without
+ * libdw, dladdr gives the module and the exported name.
+ *
+ * Runs on: the watchdog only (libdwfl is not thread-safe).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <elfutils/libdwfl.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "capture.h"
+#include "log.h"
+
+static struct {
+    Dwfl *(*begin)(const Dwfl_Callbacks *);
+    void (*report_begin)(Dwfl *);
+    int (*proc_report)(Dwfl *, pid_t);
+    int (*report_end)(Dwfl *, int (*)(Dwfl_Module *, void *, const char *, Dwarf_Addr, void *), void *);
+    Dwfl_Module *(*addrmodule)(Dwfl *, Dwarf_Addr);
+    const char *(*module_info)(Dwfl_Module *, void ***, Dwarf_Addr *, Dwarf_Addr *, Dwarf_Addr *,
+                               Dwarf_Addr *, const char **, const char **);
+    const char *(*addrinfo)(Dwfl_Module *, GElf_Addr, GElf_Off *, GElf_Sym *, GElf_Word *, Elf **,
+                            Dwarf_Addr *);
+    Dwfl_Line *(*getsrc)(Dwfl_Module *, Dwarf_Addr);
+    const char *(*lineinfo)(Dwfl_Line *, Dwarf_Addr *, int *, int *, Dwarf_Word *, Dwarf_Word *);
+    int (*build_id)(Dwfl_Module *, const unsigned char **, GElf_Addr *);
+    Elf *(*getelf)(Dwfl_Module *, GElf_Addr *);
+    void (*end)(Dwfl *);
+} dw;
+
+static Dwfl *dwfl;
+static Dwfl_Callbacks dwfl_cb;
+static char *debuginfo_path;
+static int load_state;              /* 0 not tried, 1 libdw, -1 dladdr only */
+static unsigned long long seen_adds = ~0ull, seen_subs = ~0ull;
+
+#define SYM(field, name)                                                   \
+    do {                                                                   \
+        *(void **)&dw.field = dlsym(h, name);                              \
+        if (!dw.field)                                                     \
+            goto fail;                                                     \
+    } while (0)
+
+int elmon_sym_load(void)
+{
+    if (load_state)
+        return load_state == 1 ? 0 : -1;
+    load_state = -1;
+    void *h = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        elmon_warn("libdw.so.1 not found; stacks name exported functions only, without file:line");
+        return -1;
+    }
+    SYM(begin, "dwfl_begin");
+    SYM(report_begin, "dwfl_report_begin");
+    SYM(proc_report, "dwfl_linux_proc_report");
+    SYM(report_end, "dwfl_report_end");
+    SYM(addrmodule, "dwfl_addrmodule");
+    SYM(module_info, "dwfl_module_info");
+    SYM(addrinfo, "dwfl_module_addrinfo");
+    SYM(getsrc, "dwfl_module_getsrc");
+    SYM(lineinfo, "dwfl_lineinfo");
+    SYM(build_id, "dwfl_module_build_id");
+    SYM(getelf, "dwfl_module_getelf");
+    SYM(end, "dwfl_end");
+    *(void **)&dwfl_cb.find_elf = dlsym(h, "dwfl_linux_proc_find_elf");
+    *(void **)&dwfl_cb.find_debuginfo = dlsym(h, "dwfl_standard_find_debuginfo");
+    if (!dwfl_cb.find_elf || !dwfl_cb.find_debuginfo)
+        goto fail;
+    dwfl_cb.debuginfo_path = &debuginfo_path;
+    dwfl = dw.begin(&dwfl_cb);
+    if (!dwfl)
+        goto fail;
+    load_state = 1;
+    return 0;
+fail:
+    elmon_warn("libdw.so.1 lacks what libelmon needs; stacks name exported functions only");
+    return -1;
+}
+
+static int loader_counts(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    unsigned long long *c = arg;
+    c[0] = info->dlpi_adds;
+    c[1] = info->dlpi_subs;
+    return 1;
+}
+
+/* Modules not reported again are dropped by libdwfl; those reported again
+ * keep their open ELF and DWARF. */
+static void refresh_modules(void)
+{
+    unsigned long long c[2] = {0, 0};
+    dl_iterate_phdr(loader_counts, c);
+    if (c[0] == seen_adds && c[1] == seen_subs)
+        return;
+    seen_adds = c[0];
+    seen_subs = c[1];
+    dw.report_begin(dwfl);
+    dw.proc_report(dwfl, getpid());
+    dw.report_end(dwfl, NULL, NULL);
+}
+
+/* ---- perf map: "START SIZE name" per line, hex ---- */
+
+struct jit_sym {
+    uintptr_t start, end;
+    char *name;
+};
+
+static struct jit_sym *jit;
+static size_t n_jit;
+static off_t jit_size = -1;
+
+static int cmp_jit(const void *a, const void *b)
+{
+    const struct jit_sym *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static void jit_reload(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+    struct stat st;
+    if (stat(path, &st) < 0 || st.st_size == jit_size)
+        return;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    for (size_t i = 0; i < n_jit; i++)
+        free(jit[i].name);
+    n_jit = 0;
+    size_t cap = 0;
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long start, size;
+        int off = 0;
+        if (sscanf(line, "%lx %lx %n", &start, &size, &off) < 2 || !off)
+            continue;
+        line[strcspn(line, "\n")] = 0;
+        if (n_jit == cap) {
+            size_t ncap = cap ? cap * 2 : 256;
+            struct jit_sym *p = realloc(jit, ncap * sizeof *p);
+            if (!p)
+                break;
+            jit = p;
+            cap = ncap;
+        }
+        jit[n_jit].start = start;
+        jit[n_jit].end = start + size;
+        jit[n_jit].name = strdup(line + off);
+        if (jit[n_jit].name)
+            n_jit++;
+    }
+    fclose(f);
+    jit_size = st.st_size;
+    qsort(jit, n_jit, sizeof *jit, cmp_jit);
+}
+
+static const struct jit_sym *jit_find(uintptr_t addr)
+{
+    jit_reload();
+    size_t lo = 0, hi = n_jit;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (addr < jit[mid].start)
+            hi = mid;
+        else if (addr >= jit[mid].end)
+            lo = mid + 1;
+        else
+            return &jit[mid];
+    }
+    return NULL;
+}
+
+static const char *hex_id(struct elmon_capture *c, const unsigned char *bits, int n)
+{
+    char hex[129];
+    int k = 0;
+    for (int i = 0; i < n && k < 126; i++)
+        k += snprintf(hex + k, sizeof hex - (size_t)k, "%02x", bits[i]);
+    return elmon_capture_str(c, hex, (size_t)k);
+}
+
+static int sym_dladdr(struct elmon_capture *c, uintptr_t addr, uintptr_t look, struct elmon_frame *f)
+{
+    Dl_info di;
+    if (!dladdr((void *)look, &di) || !di.dli_fname)
+        return 0;
+    f->module = elmon_capture_str(c, di.dli_fname, strlen(di.dli_fname));
+    f->offset = addr - (uintptr_t)di.dli_fbase;
+    if (di.dli_sname)
+        f->function = elmon_capture_str(c, di.dli_sname, strlen(di.dli_sname));
+    return 1;
+}
+
+void elmon_sym_frame(struct elmon_capture *c, uintptr_t addr, int is_return, struct elmon_frame *f)
+{
+    memset(f, 0, sizeof *f);
+    f->addr = addr;
+    /* A return address may be one past the end of its function (a call
+     * that does not return): name the call instead. */
+    uintptr_t look = is_return && addr ? addr - 1 : addr;
+    Dwfl_Module *m = NULL;
+    if (load_state == 1) {
+        refresh_modules();
+        m = dw.addrmodule(dwfl, look);
+    }
+    if (m) {
+        Dwarf_Addr start = 0;
+        const char *name = dw.module_info(m, NULL, &start, NULL, NULL, NULL, NULL, NULL);
+        if (name)
+            f->module = elmon_capture_str(c, name, strlen(name));
+        f->offset = addr - start;
+        GElf_Addr bias;
+        dw.getelf(m, &bias);
+        const unsigned char *bits;
+        GElf_Addr vaddr;
+        int n = dw.build_id(m, &bits, &vaddr);
+        if (n > 0)
+            f->build_id = hex_id(c, bits, n);
+        GElf_Off off;
+        GElf_Sym sym;
+        const char *fn = dw.addrinfo(m, look, &off, &sym, NULL, NULL, NULL);
+        if (fn)
+            f->function = elmon_capture_str(c, fn, strlen(fn));
+        Dwfl_Line *ln = dw.getsrc(m, look);
+        if (ln) {
+            int line = 0;
+            const char *file = dw.lineinfo(ln, NULL, &line, NULL, NULL, NULL);
+            if (file) {
+                f->file = elmon_capture_str(c, file, strlen(file));
+                f->line = line;
+            }
+        }
+        return;
+    }
+    const struct jit_sym *j = jit_find(look);
+    if (j) {
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+        f->module = elmon_capture_str(c, path, strlen(path));
+        f->offset = addr - j->start;
+        f->function = elmon_capture_str(c, j->name, strlen(j->name));
+        return;
+    }
+    sym_dladdr(c, addr, look, f);
+}
+
+/* Same mappings in the child; its pid differs, so report it afresh. */
+void elmon_sym_atfork_child(void)
+{
+    seen_adds = seen_subs = ~0ull;
+    jit_size = -1;
+}
