@@ -510,7 +510,7 @@ static int is_runtime(const char *module)
     const char *b = base_name(module);
     return strncmp(b, "libc.so", 7) == 0 || strncmp(b, "libc-", 5) == 0 ||
            strncmp(b, "ld-linux", 8) == 0 || strncmp(b, "libpthread", 10) == 0 ||
-           strncmp(b, "linux-vdso", 10) == 0 || strcmp(b, "[vdso]") == 0;
+           strncmp(b, "linux-vdso", 10) == 0 || strncmp(b, "[vdso", 5) == 0;
 }
 
 static int culprit_of(const struct elmon_capture *c, char *out, size_t n)
@@ -522,13 +522,19 @@ static int culprit_of(const struct elmon_capture *c, char *out, size_t n)
     }
     if (!c->n_frames)
         return -1;
-    const struct elmon_frame *f = &c->frames[0];
-    for (int i = 0; i < c->n_frames; i++) {
-        if (!is_runtime(c->frames[i].module)) {
+    /* The innermost named frame outside the runtime, else the innermost
+     * outside it (an interpreter's static helpers have no name). */
+    const struct elmon_frame *f = NULL, *unnamed = NULL;
+    for (int i = 0; i < c->n_frames && !f; i++) {
+        if (is_runtime(c->frames[i].module))
+            continue;
+        if (c->frames[i].function && *c->frames[i].function)
             f = &c->frames[i];
-            break;
-        }
+        else if (!unnamed)
+            unnamed = &c->frames[i];
     }
+    if (!f)
+        f = unnamed ? unnamed : &c->frames[0];
     if (f->function && f->file)
         snprintf(out, n, "%s (%s:%d)", f->function, base_name(f->file), f->line);
     else if (f->function)

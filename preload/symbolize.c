@@ -237,7 +237,12 @@ void elmon_sym_frame(struct elmon_capture *c, uintptr_t addr, int is_return, str
         const char *fn = dw.addrinfo(m, look, &off, &sym, NULL, NULL, NULL);
         if (fn)
             f->function = elmon_capture_str(c, fn, strlen(fn));
-        Dwfl_Line *ln = dw.getsrc(m, look);
+        /* The C library's line table (from its separate debug file) costs
+         * the first capture tens of ms and names glibc's own sources. */
+        const char *base = name ? strrchr(name, '/') : NULL;
+        base = base ? base + 1 : name ? name : "";
+        int skip_lines = strncmp(base, "libc.so", 7) == 0 || strncmp(base, "ld-linux", 8) == 0;
+        Dwfl_Line *ln = skip_lines ? NULL : dw.getsrc(m, look);
         if (ln) {
             int line = 0;
             const char *file = dw.lineinfo(ln, NULL, &line, NULL, NULL, NULL);

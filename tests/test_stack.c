@@ -1,0 +1,409 @@
+/*
+ * Stack capture (preload/capture*.c and friends): real programs under
+ * LD_PRELOAD whose loop blocks in a known place; the events file must name
+ * that place and the cause, and the host must not notice the capture.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+#include "support.h"
+
+#define FIX ELMON_BIN_DIR "/stack_fix"
+#define FIX_SRC ELMON_SRC_DIR "/tests/fixtures/stack_fix.c"
+#define PY_SRC ELMON_SRC_DIR "/tests/fixtures/stack_asyncio.py"
+
+struct outcome {
+    struct run r;
+    char **lines;
+    char *dir;
+};
+
+/* Run argv under libelmon with an events file and the extra settings. */
+static void run_with(struct outcome *o, char *const argv[], const char *e1, const char *e2)
+{
+    o->dir = make_tmpdir("stack");
+    char ev[512];
+    snprintf(ev, sizeof ev, "ELMON_EVENTS=%s/events.json", o->dir);
+    char *env[] = {ev, "ELMON_CAPTURE_WAIT_MS=50", (char *)e1, (char *)e2, NULL};
+    if (!e1)
+        env[2] = NULL;
+    ck_assert_int_eq(run_prog(argv, env, 1, 60000, &o->r), 0);
+    ck_assert_msg(!o->r.timed_out, "%s timed out; stderr:\n%s", argv[0], o->r.err);
+    ck_assert_msg(WIFEXITED(o->r.status) && WEXITSTATUS(o->r.status) == 0,
+                  "%s failed (status %d); stderr:\n%s", argv[0], o->r.status, o->r.err);
+    char path[600];
+    snprintf(path, sizeof path, "%s/events.json", o->dir);
+    o->lines = read_lines(path, NULL);
+    ck_assert_msg(o->lines, "no events file; stderr:\n%s", o->r.err);
+}
+
+static void done(struct outcome *o)
+{
+    free_lines(o->lines);
+    run_free(&o->r);
+    free(o->dir);
+}
+
+/* The first "block" record whose text contains needle (NULL: any). */
+static const char *block_with(struct outcome *o, const char *needle)
+{
+    for (int i = 0; o->lines[i]; i++)
+        if (json_is(o->lines[i], "type", "block") && (!needle || strstr(o->lines[i], needle)))
+            return o->lines[i];
+    return NULL;
+}
+
+/* Line of the "BLOCK:tag" marker in a source file. */
+static int marker_line(const char *src, const char *tag)
+{
+    int n;
+    char **lines = read_lines(src, &n);
+    ck_assert_ptr_nonnull(lines);
+    char pat[64];
+    snprintf(pat, sizeof pat, "BLOCK:%s ", tag);
+    int found = 0;
+    for (int i = 0; i < n && !found; i++)
+        if (strstr(lines[i], pat))
+            found = i + 1;
+    free_lines(lines);
+    ck_assert_int_gt(found, 0);
+    return found;
+}
+
+/* The frame object of function fn in a record's stack: its file and line. */
+static int frame_of(const char *rec, const char *fn, char *file, size_t n)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"function\":\"%s\"", fn);
+    const char *p = strstr(rec, pat);
+    if (!p)
+        return -1;
+    const char *end = strchr(p, '}');
+    const char *f = strstr(p, "\"file\":\"");
+    const char *l = strstr(p, "\"line\":");
+    if (!f || !l || f > end || l > end)
+        return 0;
+    f += 8;
+    snprintf(file, n, "%.*s", (int)(strchr(f, '"') - f), f);
+    return atoi(l + 7);
+}
+
+/* The record names fn at file:line near the BLOCK marker, with the cause. */
+static void check_c_block(const char *mode, const char *fn, const char *cls, const char *syscall,
+                          const char *how)
+{
+    struct outcome o;
+    char *argv[] = {FIX, "-m", (char *)mode, NULL};
+    run_with(&o, argv, NULL, NULL);
+    const char *rec = block_with(&o, fn);
+    ck_assert_msg(rec, "no block record names %s; stderr:\n%s", fn, o.r.err);
+    char file[512] = "";
+    int line = frame_of(rec, fn, file, sizeof file);
+    int want = marker_line(FIX_SRC, mode);
+    ck_assert_msg(strstr(file, "stack_fix.c"), "%s: file %s", fn, file);
+    ck_assert_msg(line >= want - 2 && line <= want + 2, "%s: line %d, BLOCK marker at %d", fn, line, want);
+    ck_assert_msg(json_is(rec, "class", cls), "cause class %s, wanted %s: %s", json_get(rec, "class"), cls, rec);
+    if (syscall)
+        ck_assert_msg(strstr(json_get(rec, "syscall"), syscall), "syscall %s: %s", json_get(rec, "syscall"), rec);
+    ck_assert_msg(json_is(rec, "capture", how), "capture %s, wanted %s", json_get(rec, "capture"), how);
+    ck_assert_msg(json_get(rec, "culprit") && strstr(json_get(rec, "culprit"), fn), "culprit %s", json_get(rec, "culprit"));
+    /* block_begin of the same span carries the same capture. */
+    int begun = 0;
+    for (int i = 0; o.lines[i]; i++)
+        begun |= json_is(o.lines[i], "type", "block_begin") && strstr(o.lines[i], fn) != NULL;
+    ck_assert(begun);
+    if (strcmp(mode, "usleep") == 0) {
+        const char *u = strstr(o.r.out, "usleep_ms=");
+        ck_assert_ptr_nonnull(u);
+        ck_assert_msg(atof(u + 10) >= 299.0, "usleep was shortened: %s", u);
+    }
+    done(&o);
+}
+
+START_TEST(c_busy_cpu)
+{
+    check_c_block("cpu", "stack_busy_cpu", "cpu", NULL, "signal");
+}
+END_TEST
+
+START_TEST(c_usleep_not_shortened)
+{
+    check_c_block("usleep", "stack_usleep", "sleep", "nanosleep", "proc");
+}
+END_TEST
+
+START_TEST(c_pipe_read)
+{
+    check_c_block("pipe", "stack_pipe_read", "io", "read", "signal");
+}
+END_TEST
+
+START_TEST(c_mutex)
+{
+    check_c_block("mutex", "stack_mutex_wait", "lock", "futex", "signal");
+}
+END_TEST
+
+START_TEST(python_asyncio)
+{
+    if (access("/usr/bin/python3", X_OK) != 0)
+        return;
+    struct outcome o;
+    char *argv[] = {"/usr/bin/python3", PY_SRC, NULL};
+    run_with(&o, argv, NULL, NULL);
+    const char *names[] = {"slow_handler", "hash_handler"};
+    for (int k = 0; k < 2; k++) {
+        char pat[64];
+        snprintf(pat, sizeof pat, "\"function\":\"%s\"", names[k]);
+        const char *rec = block_with(&o, pat);
+        ck_assert_msg(rec, "no block names %s; stderr:\n%s", names[k], o.r.err);
+        const char *py = strstr(rec, "\"python\":[");
+        ck_assert_ptr_nonnull(py);
+        ck_assert_msg(strstr(py, "stack_asyncio.py"), "no file: %s", py);
+        char culprit[256];
+        snprintf(culprit, sizeof culprit, "%s (stack_asyncio.py:", names[k]);
+        ck_assert_msg(strstr(json_get(rec, "culprit"), culprit), "culprit %s", json_get(rec, "culprit"));
+        ck_assert(json_is(rec, "capture", "signal"));
+        ck_assert_msg(json_is(rec, "class", k == 0 ? "sleep" : "cpu"), "class %s", json_get(rec, "class"));
+    }
+    /* time.sleep was signalled and still slept its whole time (PEP 475). */
+    const char *s = strstr(o.r.out, "slept_ms=");
+    ck_assert_ptr_nonnull(s);
+    ck_assert_msg(atof(s + 9) >= 299.0, "time.sleep shortened: %s", s);
+    done(&o);
+}
+END_TEST
+
+static int redis_cmd(int port, const char *const *args, int n, char *reply, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        return -1;
+    }
+    char buf[1024];
+    int k = snprintf(buf, sizeof buf, "*%d\r\n", n);
+    for (int i = 0; i < n; i++)
+        k += snprintf(buf + k, sizeof buf - (size_t)k, "$%zu\r\n%s\r\n", strlen(args[i]), args[i]);
+    if (write(fd, buf, (size_t)k) != k) {
+        close(fd);
+        return -1;
+    }
+    ssize_t r = read(fd, reply, cap - 1);
+    reply[r > 0 ? r : 0] = 0;
+    close(fd);
+    return r > 0 ? 0 : -1;
+}
+
+START_TEST(redis_commands)
+{
+    if (!have_prog("redis-server"))
+        return;
+    char *dir = make_tmpdir("stack-redis");
+    char ev[512], port_s[16], out[512];
+    int port = free_port();
+    snprintf(port_s, sizeof port_s, "%d", port);
+    snprintf(ev, sizeof ev, "ELMON_EVENTS=%s/events.json", dir);
+    snprintf(out, sizeof out, "%s/redis.out", dir);
+    char *argv[] = {"redis-server", "--port", port_s, "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--enable-debug-command", "yes", "--dir", dir, NULL};
+    char *env[] = {ev, NULL};
+    pid_t pid = spawn_prog(argv, env, 1, out);
+    ck_assert_int_gt(pid, 0);
+    ck_assert_int_eq(wait_port(port, 10000), 0);
+    char reply[256];
+    const char *sleep_cmd[] = {"DEBUG", "SLEEP", "0.3"};
+    ck_assert_int_eq(redis_cmd(port, sleep_cmd, 3, reply, sizeof reply), 0);
+    const char *eval_cmd[] = {"EVAL", "local i=0 while i < 30000000 do i=i+1 end return i", "0"};
+    ck_assert_int_eq(redis_cmd(port, eval_cmd, 3, reply, sizeof reply), 0);
+    ck_assert_msg(strstr(reply, "30000000"), "eval reply %s", reply);
+    usleep(200000);
+    stop_prog(pid, 3000);
+    char path[600];
+    snprintf(path, sizeof path, "%s/events.json", dir);
+    char **lines = read_lines(path, NULL);
+    ck_assert_ptr_nonnull(lines);
+    int sleep_ok = 0, eval_ok = 0;
+    for (int i = 0; lines[i]; i++) {
+        if (!json_is(lines[i], "type", "block"))
+            continue;
+        if (strstr(lines[i], "\"function\":\"debugCommand\"") && json_is(lines[i], "class", "sleep"))
+            sleep_ok = 1;
+        if (strstr(lines[i], "\"function\":\"evalGenericCommand\"") && json_is(lines[i], "class", "cpu"))
+            eval_ok = 1;
+    }
+    ck_assert_msg(sleep_ok, "no block names debugCommand with class sleep");
+    ck_assert_msg(eval_ok, "no block names evalGenericCommand with class cpu");
+    free_lines(lines);
+    free(dir);
+}
+END_TEST
+
+START_TEST(thread_blocks_signal)
+{
+    struct outcome o;
+    char *argv[] = {FIX, "-m", "sigblock", NULL};
+    run_with(&o, argv, NULL, NULL);
+    const char *rec = block_with(&o, NULL);
+    ck_assert_ptr_nonnull(rec);
+    ck_assert_msg(strstr(json_get(rec, "note"), "blocks signal"), "note: %s", json_get(rec, "note"));
+    ck_assert(!json_is(rec, "capture", "signal"));
+    ck_assert(json_is(rec, "class", "cpu"));
+    ck_assert_msg(json_num(rec, "duration_ms") < 1000, "the capture waited on the thread");
+    done(&o);
+}
+END_TEST
+
+START_TEST(host_uses_signal)
+{
+    struct outcome o;
+    char *argv[] = {FIX, "-m", "hostsig", NULL};
+    char sig[64];
+    snprintf(sig, sizeof sig, "ELMON_SIGNAL=%d", SIGRTMAX);
+    run_with(&o, argv, sig, NULL);
+    ck_assert_msg(strstr(o.r.out, "host_handler_calls=0"), "host handler called: %s", o.r.out);
+    ck_assert_msg(strstr(o.r.err, "in use by the host"), "no warning: %s", o.r.err);
+    const char *rec = block_with(&o, "\"function\":\"stack_busy_cpu\"");
+    ck_assert_msg(rec, "no stack with another signal; stderr:\n%s", o.r.err);
+    ck_assert(json_is(rec, "capture", "signal"));
+    done(&o);
+}
+END_TEST
+
+START_TEST(signal_inside_dlopen)
+{
+    struct outcome o;
+    char *argv[] = {FIX, "-m", "dlopen", "-n", "40", "-b", "150", "-l", ELMON_BIN_DIR "/libstack_dso.so", NULL};
+    run_with(&o, argv, "ELMON_BLOCK_MS=20", "ELMON_CAPTURES_PER_MIN=0");
+    int n = 0;
+    for (int i = 0; o.lines[i]; i++) {
+        if (!json_is(o.lines[i], "type", "block"))
+            continue;
+        n++;
+        const char *rec = o.lines[i];
+        /* Every span has a report: a stack, or a note saying why not. */
+        ck_assert_msg(!json_is(rec, "cause", "null"), "no cause: %s", rec);
+        ck_assert_msg(strstr(rec, "\"function\":\"stack_dlopen_loop\"") || !json_is(rec, "note", "null"),
+                      "neither stack nor note: %s", rec);
+    }
+    ck_assert_int_ge(n, 6);
+    done(&o);
+}
+END_TEST
+
+START_TEST(thread_churn)
+{
+    struct outcome o;
+    char *argv[] = {FIX, "-m", "churn", "-n", "300", "-b", "30", NULL};
+    run_with(&o, argv, "ELMON_BLOCK_MS=10", "ELMON_CAPTURES_PER_MIN=0");
+    int signalled = 0;
+    for (int i = 0; o.lines[i]; i++)
+        signalled += json_is(o.lines[i], "type", "block") && json_is(o.lines[i], "capture", "signal") &&
+                     strstr(o.lines[i], "stack_busy_cpu") != NULL;
+    ck_assert_int_ge(signalled, 10);
+    ck_assert_msg(!strstr(o.r.err, "arrived late"), "stray signals: %s", o.r.err);
+    done(&o);
+}
+END_TEST
+
+START_TEST(folded_file)
+{
+    struct outcome o;
+    char *argv[] = {FIX, "-m", "cpu", NULL};
+    char *dir = make_tmpdir("stack-folded");
+    char fo[512];
+    snprintf(fo, sizeof fo, "ELMON_FOLDED=%s/blocks-%%p.folded", dir);
+    run_with(&o, argv, fo, NULL);
+    int n;
+    char **files = list_files(dir, "blocks-", &n);
+    ck_assert_int_eq(n, 1);
+    char path[600];
+    if (files[0][0] == '/')
+        snprintf(path, sizeof path, "%s", files[0]);
+    else
+        snprintf(path, sizeof path, "%s/%s", dir, files[0]);
+    int nl;
+    char **lines = read_lines(path, &nl);
+    ck_assert_int_eq(nl, 1);
+    ck_assert_msg(strncmp(lines[0], "stack_fix;", 10) == 0 && strstr(lines[0], ";main;") &&
+                  strstr(lines[0], ";stack_busy_cpu"), "folded: %s", lines[0]);
+    const char *w = strrchr(lines[0], ' ');
+    ck_assert_msg(w && atoi(w + 1) >= 295 && atoi(w + 1) <= 400, "weight: %s", lines[0]);
+    free_lines(lines);
+    free_lines(files);
+    free(dir);
+    done(&o);
+}
+END_TEST
+
+START_TEST(stacks_off_and_cap)
+{
+    struct outcome o;
+    char *argv[] = {FIX, "-m", "cpu", NULL};
+    run_with(&o, argv, "ELMON_STACKS=off", NULL);
+    const char *rec = block_with(&o, NULL);
+    ck_assert_ptr_nonnull(rec);
+    ck_assert_msg(strstr(rec, ",\"cause\":null,\"stack\":[],\"python\":[],\"culprit\":null"), "%s", rec);
+    done(&o);
+
+    char *argv2[] = {FIX, "-m", "deep", "-d", "3", "-n", "22", "-b", "100", NULL};
+    run_with(&o, argv2, "ELMON_CAPTURES_PER_MIN=1", NULL);
+    int captured = 0, capped = 0;
+    for (int i = 0; o.lines[i]; i++) {
+        if (!json_is(o.lines[i], "type", "block"))
+            continue;
+        captured += json_is(o.lines[i], "capture", "signal");
+        capped += strstr(o.lines[i], "ELMON_CAPTURES_PER_MIN") != NULL;
+    }
+    ck_assert_int_eq(captured, 1);
+    ck_assert_int_eq(capped, 3);
+    done(&o);
+
+    run_with(&o, argv, "ELMON_STACKS=sideways", NULL);
+    ck_assert_msg(strstr(o.r.err, "ELMON_STACKS='sideways'") || strstr(o.r.err, "ELMON_STACKS=\"sideways\"") ||
+                  strstr(o.r.err, "ELMON_STACKS=sideways"), "no warning: %s", o.r.err);
+    ck_assert_ptr_nonnull(block_with(&o, "stack_busy_cpu"));
+    done(&o);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("stack");
+    TCase *c = tcase_create("c");
+    tcase_add_test(c, c_busy_cpu);
+    tcase_add_test(c, c_usleep_not_shortened);
+    tcase_add_test(c, c_pipe_read);
+    tcase_add_test(c, c_mutex);
+    suite_add_tcase(s, c);
+    TCase *h = tcase_create("hosts");
+    tcase_add_test(h, python_asyncio);
+    tcase_add_test(h, redis_commands);
+    suite_add_tcase(s, h);
+    TCase *e = tcase_create("edges");
+    tcase_add_test(e, thread_blocks_signal);
+    tcase_add_test(e, host_uses_signal);
+    tcase_add_test(e, signal_inside_dlopen);
+    tcase_add_test(e, thread_churn);
+    suite_add_tcase(s, e);
+    TCase *o = tcase_create("output");
+    tcase_add_test(o, folded_file);
+    tcase_add_test(o, stacks_off_and_cap);
+    suite_add_tcase(s, o);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
