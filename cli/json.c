@@ -1,0 +1,347 @@
+/*
+ * JSON reading and string writing for the elmon command (see json.h).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "buf.h"
+#include "json.h"
+
+#define MAX_DEPTH 64
+
+struct parser {
+    const char *p, *end;
+};
+
+static void skip_ws(struct parser *ps)
+{
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
+        ps->p++;
+}
+
+static int literal(struct parser *ps, const char *word)
+{
+    size_t k = strlen(word);
+    if ((size_t)(ps->end - ps->p) < k || memcmp(ps->p, word, k) != 0)
+        return -1;
+    ps->p += k;
+    return 0;
+}
+
+static int hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static size_t utf8_put(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* The string starting at the opening quote; malloc'd, or NULL. */
+static char *parse_string(struct parser *ps)
+{
+    if (ps->p >= ps->end || *ps->p != '"')
+        return NULL;
+    ps->p++;
+    /* Unescaping never makes a string longer than its literal. */
+    const char *q = ps->p;
+    while (q < ps->end && *q != '"')
+        q += (*q == '\\' && q + 1 < ps->end) ? 2 : 1;
+    if (q >= ps->end)
+        return NULL;
+    char *out = malloc((size_t)(q - ps->p) + 1), *o = out;
+    if (!out)
+        return NULL;
+    while (ps->p < q) {
+        unsigned char c = (unsigned char)*ps->p++;
+        if (c < 0x20)
+            goto bad;
+        if (c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        char e = *ps->p++;
+        switch (e) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            unsigned cp, lo;
+            if (q - ps->p < 4 || hex4(ps->p, &cp) < 0)
+                goto bad;
+            ps->p += 4;
+            if (cp >= 0xd800 && cp < 0xdc00 && q - ps->p >= 6 && ps->p[0] == '\\' && ps->p[1] == 'u' &&
+                hex4(ps->p + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                ps->p += 6;
+            } else if (cp >= 0xd800 && cp < 0xe000) {
+                cp = 0xfffd;
+            }
+            /* \u0000 would end the C string early; it never names a frame. */
+            o += utf8_put(o, cp ? cp : 0xfffd);
+            break;
+        }
+        default:
+            goto bad;
+        }
+    }
+    *o = 0;
+    ps->p = q + 1;
+    return out;
+bad:
+    free(out);
+    return NULL;
+}
+
+static struct jval *parse_value(struct parser *ps, int depth);
+
+static int add_item(struct jval *v, char *key, struct jval *item)
+{
+    if ((v->n & (v->n - 1)) == 0) {   /* grow at powers of two */
+        size_t cap = v->n ? v->n * 2 : 4;
+        struct jval **items = realloc(v->items, cap * sizeof *items);
+        if (!items)
+            return -1;
+        v->items = items;
+        if (v->type == J_OBJ) {
+            char **keys = realloc(v->keys, cap * sizeof *keys);
+            if (!keys)
+                return -1;
+            v->keys = keys;
+        }
+    }
+    if (v->type == J_OBJ)
+        v->keys[v->n] = key;
+    v->items[v->n++] = item;
+    return 0;
+}
+
+static struct jval *parse_container(struct parser *ps, struct jval *v, int depth)
+{
+    char close = v->type == J_OBJ ? '}' : ']';
+    ps->p++;
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == close) {
+        ps->p++;
+        return v;
+    }
+    for (;;) {
+        char *key = NULL;
+        if (v->type == J_OBJ) {
+            skip_ws(ps);
+            key = parse_string(ps);
+            skip_ws(ps);
+            if (!key || ps->p >= ps->end || *ps->p != ':') {
+                free(key);
+                goto bad;
+            }
+            ps->p++;
+        }
+        struct jval *item = parse_value(ps, depth + 1);
+        if (!item || add_item(v, key, item) < 0) {
+            free(key);
+            jv_free(item);
+            goto bad;
+        }
+        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (ps->p < ps->end && *ps->p == close) {
+            ps->p++;
+            return v;
+        }
+        goto bad;
+    }
+bad:
+    jv_free(v);
+    return NULL;
+}
+
+static struct jval *parse_number(struct parser *ps, struct jval *v)
+{
+    const char *s = ps->p;
+    if (s < ps->end && *s == '-')
+        s++;
+    if (s >= ps->end || *s < '0' || *s > '9')
+        goto bad;
+    while (s < ps->end && ((*s >= '0' && *s <= '9') || *s == '.' || *s == 'e' || *s == 'E' ||
+                           *s == '+' || *s == '-'))
+        s++;
+    char tmp[64];
+    size_t k = (size_t)(s - ps->p);
+    if (k >= sizeof tmp)
+        goto bad;
+    memcpy(tmp, ps->p, k);
+    tmp[k] = 0;
+    char *endp;
+    v->num = strtod(tmp, &endp);
+    if (*endp || !isfinite(v->num))
+        goto bad;
+    ps->p = s;
+    return v;
+bad:
+    free(v);
+    return NULL;
+}
+
+static struct jval *parse_value(struct parser *ps, int depth)
+{
+    if (depth > MAX_DEPTH)
+        return NULL;
+    skip_ws(ps);
+    if (ps->p >= ps->end)
+        return NULL;
+    struct jval *v = calloc(1, sizeof *v);
+    if (!v)
+        return NULL;
+    switch (*ps->p) {
+    case '{':
+        v->type = J_OBJ;
+        return parse_container(ps, v, depth);
+    case '[':
+        v->type = J_ARR;
+        return parse_container(ps, v, depth);
+    case '"':
+        v->type = J_STR;
+        v->str = parse_string(ps);
+        if (!v->str) {
+            free(v);
+            return NULL;
+        }
+        return v;
+    case 't':
+        v->type = J_TRUE;
+        break;
+    case 'f':
+        v->type = J_FALSE;
+        break;
+    case 'n':
+        v->type = J_NULL;
+        break;
+    default:
+        v->type = J_NUM;
+        return parse_number(ps, v);
+    }
+    static const char *const words[] = {[J_TRUE] = "true", [J_FALSE] = "false", [J_NULL] = "null"};
+    if (literal(ps, words[v->type]) < 0) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+struct jval *jv_parse(const char *s, size_t n)
+{
+    struct parser ps = {s, s + n};
+    struct jval *v = parse_value(&ps, 0);
+    skip_ws(&ps);
+    if (v && ps.p != ps.end) {
+        jv_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+void jv_free(struct jval *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->n; i++) {
+        jv_free(v->items[i]);
+        if (v->keys)
+            free(v->keys[i]);
+    }
+    free(v->items);
+    free(v->keys);
+    free(v->str);
+    free(v);
+}
+
+const struct jval *jv_get(const struct jval *o, const char *key)
+{
+    if (!o || o->type != J_OBJ)
+        return NULL;
+    for (size_t i = 0; i < o->n; i++)
+        if (strcmp(o->keys[i], key) == 0)
+            return o->items[i];
+    return NULL;
+}
+
+const char *jv_str(const struct jval *o, const char *key, const char *def)
+{
+    const struct jval *v = jv_get(o, key);
+    return v && v->type == J_STR ? v->str : def;
+}
+
+double jv_num(const struct jval *o, const char *key, double def)
+{
+    const struct jval *v = jv_get(o, key);
+    return v && v->type == J_NUM ? v->num : def;
+}
+
+int jv_bool(const struct jval *o, const char *key, int def)
+{
+    const struct jval *v = jv_get(o, key);
+    return v && (v->type == J_TRUE || v->type == J_FALSE) ? v->type == J_TRUE : def;
+}
+
+void json_put_str(FILE *f, const char *s)
+{
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
+    /* Escaping grows a byte to at most six ("\u00XX", or "\ufffd"). */
+    size_t cap = strlen(s) * 6 + 3;
+    char *mem = malloc(cap);
+    if (!mem) {
+        fputs("null", f);
+        return;
+    }
+    struct elmon_buf b;
+    elmon_buf_init(&b, mem, cap);
+    elmon_buf_json_str(&b, s);
+    fwrite(b.p, 1, b.len, f);
+    free(mem);
+}

@@ -1,0 +1,610 @@
+/*
+ * elmon stat PID / elmon top [PID...]: the live figures libelmon publishes
+ * in each monitored process's stats file (layout and rules: preload/stats.h).
+ *
+ * Reading is the only thing that makes the process refresh its figures:
+ * each look moves the file's wanted_until_ns forward, and the first look
+ * waits for the next refresh (at most a second and a bit).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+#include "cli.h"
+#include "json.h"
+#include "stats.h"
+
+#define REFRESH_WAIT_NS 2500000000ull   /* a refresh comes within a second; allow for load */
+
+struct live {
+    int pid;
+    char path[4200];
+    struct elmon_stats_file *map;
+    struct elmon_stats_file copy;
+    uint64_t asked_ns;
+    int fresh;                      /* copy holds figures refreshed after our ask */
+};
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t unix_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Does pid map the file with this device and inode?  Only a live process
+ * that has not exec'ed since creating its stats file does. */
+static int maps_file(int pid, const struct stat *st)
+{
+    char path[64], line[4096];
+    snprintf(path, sizeof path, "/proc/%d/maps", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned maj, min;
+        unsigned long ino;
+        if (sscanf(line, "%*s %*s %*s %x:%x %lu", &maj, &min, &ino) == 3)
+            found = ino == (unsigned long)st->st_ino && maj == major(st->st_dev) && min == minor(st->st_dev);
+        /* Lines longer than the buffer continue on the next read. */
+        while (!strchr(line, '\n') && fgets(line, sizeof line, f))
+            ;
+    }
+    fclose(f);
+    return found;
+}
+
+/* The owner of a process, -1 when there is no such process (or only its
+ * zombie is left). */
+static long proc_uid(int pid, char *comm, size_t n)
+{
+    char path[64], buf[512];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    int ok = fstat(fileno(f), &st) == 0;
+    fclose(f);
+    buf[k] = 0;
+    char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+    if (!ok || !open || !close || close < open || close[1] != ' ' || close[2] == 'Z' || close[2] == 'X')
+        return -1;
+    snprintf(comm, n, "%.*s", (int)(close - open - 1), open + 1);
+    return (long)st.st_uid;
+}
+
+enum { LIVE_OK = 0, LIVE_NONE = -1, LIVE_STALE = -2, LIVE_BAD = -3 };
+
+/* Map pid's stats file and ask for fresh figures.  A stale file (its
+ * process is gone or exec'ed) is removed. */
+static int live_attach(struct live *lv, const char *dir, int pid)
+{
+    memset(lv, 0, sizeof *lv);
+    lv->pid = pid;
+    snprintf(lv->path, sizeof lv->path, "%s/%d.stats", dir, pid);
+    int fd = open(lv->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return LIVE_NONE;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        st.st_size < (off_t)sizeof *lv->map) {
+        close(fd);
+        return LIVE_BAD;
+    }
+    if (!maps_file(pid, &st)) {
+        close(fd);
+        unlink(lv->path);
+        return LIVE_STALE;
+    }
+    void *m = mmap(NULL, sizeof *lv->map, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+        return LIVE_BAD;
+    lv->map = m;
+    if (memcmp(lv->map->magic, ELMON_STATS_MAGIC, sizeof lv->map->magic) != 0 ||
+        lv->map->version != ELMON_STATS_VERSION || lv->map->size != sizeof *lv->map) {
+        munmap(m, sizeof *lv->map);
+        lv->map = NULL;
+        return LIVE_BAD;
+    }
+    return LIVE_OK;
+}
+
+static void live_ask(struct live *lv)
+{
+    uint64_t now = mono_ns();
+    uint64_t prev = __atomic_load_n(&lv->map->wanted_until_ns, __ATOMIC_RELAXED);
+    uint64_t upd = __atomic_load_n(&lv->map->updated_mono_ns, __ATOMIC_RELAXED);
+    /* Figures someone keeps fresh already need no wait. */
+    lv->asked_ns = prev > now && upd + 1500000000ull > now ? upd : now;
+    if (now + ELMON_STATS_WANTED_NS > prev)
+        __atomic_store_n(&lv->map->wanted_until_ns, now + ELMON_STATS_WANTED_NS, __ATOMIC_RELEASE);
+}
+
+/* Copy the figures under the seqlock; 0, or -1 if the writer never let go
+ * (it died mid-write). */
+static int live_copy(struct live *lv)
+{
+    for (int i = 0; i < 2000; i++) {
+        uint32_t s1 = __atomic_load_n(&lv->map->seq, __ATOMIC_ACQUIRE);
+        if (!(s1 & 1)) {
+            memcpy(&lv->copy, lv->map, sizeof lv->copy);
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            if (__atomic_load_n(&lv->map->seq, __ATOMIC_RELAXED) == s1) {
+                lv->fresh = lv->copy.updated_mono_ns >= lv->asked_ns;
+                return 0;
+            }
+        }
+        usleep(500);
+    }
+    return -1;
+}
+
+static int live_is_fresh(struct live *lv)
+{
+    return __atomic_load_n(&lv->map->updated_mono_ns, __ATOMIC_ACQUIRE) >= lv->asked_ns;
+}
+
+static void live_detach(struct live *lv)
+{
+    if (lv->map)
+        munmap(lv->map, sizeof *lv->map);
+    lv->map = NULL;
+}
+
+/* Ask every process, wait (bounded) until each has refreshed, copy. */
+static void live_refresh(struct live *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        live_ask(&v[i]);
+    uint64_t deadline = mono_ns() + REFRESH_WAIT_NS;
+    for (;;) {
+        size_t waiting = 0;
+        for (size_t i = 0; i < n; i++)
+            waiting += !live_is_fresh(&v[i]);
+        if (!waiting || mono_ns() >= deadline)
+            break;
+        usleep(20000);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (live_copy(&v[i]) < 0)
+            v[i].fresh = 0;
+}
+
+static int stats_dir_or_fail(const char *who, char *dir, size_t n)
+{
+    int rc = elmon_stats_dir(dir, n, 0, getenv("ELMON_STATS_DIR"), getenv("XDG_RUNTIME_DIR"));
+    if (rc == -ENOENT)
+        return 1;   /* nothing monitored has ever run: no files */
+    if (rc < 0) {
+        fprintf(stderr, "elmon %s: %s: %s\n", who, dir,
+                rc == -EPERM ? "not a private directory of this user; not reading it" : strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+static double ms(uint64_t ns)
+{
+    return (double)ns / 1e6;
+}
+
+/* The last span's duration; one still running has lasted until now. */
+static uint64_t span_ms(const struct elmon_stats_file *s, uint64_t now_unix)
+{
+    uint64_t so_far = now_unix > s->last_span_unix_ns ? (now_unix - s->last_span_unix_ns) / 1000000 : 0;
+    return s->last_span_ongoing && so_far > s->last_span_ms ? so_far : s->last_span_ms;
+}
+
+static void print_stat_text(FILE *f, const struct live *lv)
+{
+    const struct elmon_stats_file *s = &lv->copy;
+    double age = s->updated_mono_ns ? (double)(mono_ns() - s->updated_mono_ns) / 1e9 : -1;
+    fprintf(f, "pid %d (%s): %u loop thread%s", s->pid, s->comm, s->n_loops_total,
+            s->n_loops_total == 1 ? "" : "s");
+    if (age >= 0)
+        fprintf(f, ", figures %.1f s old%s\n", age, lv->fresh ? "" : " (the process did not refresh them)");
+    else
+        fprintf(f, ", no figures yet (the process did not refresh them)\n");
+    fprintf(f, "  %s\n", s->cmdline);
+    fprintf(f, "%-24s %-12s %-9s %9s %9s %9s %6s %8s %10s\n", "THREAD (TID)", "POLLER", "STATUS", "LAG ms",
+            "MAX ms", "P99 ms", "UTIL", "TURNS/s", "SPANS W/C");
+    for (uint32_t i = 0; i < s->n_loops && i < ELMON_STATS_MAX_LOOPS; i++) {
+        const struct elmon_stats_loop *l = &s->loops[i];
+        char thread[64], spans[48];
+        snprintf(thread, sizeof thread, "%.31s (%d)", l->thread, l->tid);
+        snprintf(spans, sizeof spans, "%llu/%llu", (unsigned long long)l->n_warning,
+                 (unsigned long long)l->n_critical);
+        fprintf(f, "%-24s %-12.16s %-9.16s %9.1f %9.1f %9.2f %5.1f%% %8.1f %10s\n", thread, l->poller, l->status,
+                ms(l->lag_now_ns), ms(l->lag_max_ns), ms(l->lag_p99_ns), l->utilization_ppm / 1e4,
+                l->turns_per_s_milli / 1e3, spans);
+    }
+    if (s->last_span_unix_ns) {
+        uint64_t now = unix_ns();
+        double ago = now > s->last_span_unix_ns ? (double)(now - s->last_span_unix_ns) / 1e9 : 0;
+        fprintf(f, "last blocking span: %llu ms%s, began %.1f s ago on tid %d: %s\n",
+                (unsigned long long)span_ms(s, now), s->last_span_ongoing ? " so far (still running)" : "", ago,
+                s->last_span_tid, s->last_culprit[0] ? s->last_culprit : "(culprit not captured)");
+    } else {
+        fprintf(f, "last blocking span: none\n");
+    }
+}
+
+static void print_stat_json(FILE *f, const struct live *lv)
+{
+    const struct elmon_stats_file *s = &lv->copy;
+    fprintf(f, "{\"pid\":%d,\"comm\":", s->pid);
+    json_put_str(f, s->comm);
+    fputs(",\"cmdline\":", f);
+    json_put_str(f, s->cmdline);
+    fprintf(f, ",\"fresh\":%s,\"age_s\":%.3f,\"loops_total\":%u,\"loops\":[", lv->fresh ? "true" : "false",
+            s->updated_mono_ns ? (double)(mono_ns() - s->updated_mono_ns) / 1e9 : -1.0, s->n_loops_total);
+    for (uint32_t i = 0; i < s->n_loops && i < ELMON_STATS_MAX_LOOPS; i++) {
+        const struct elmon_stats_loop *l = &s->loops[i];
+        fprintf(f, "%s{\"tid\":%d,\"thread\":", i ? "," : "", l->tid);
+        json_put_str(f, l->thread);
+        fputs(",\"poller\":", f);
+        json_put_str(f, l->poller);
+        fputs(",\"status\":", f);
+        json_put_str(f, l->status);
+        fprintf(f, ",\"lag_ms\":%.3f,\"lag_recent_max_ms\":%.3f,\"lag_max_ms\":%.3f,\"lag_p50_ms\":%.3f,\"lag_p99_ms\":%.3f"
+                   ",\"utilization\":%.4f,\"turns_per_s\":%.3f,\"turns\":%llu,\"blocks_warning\":%llu,\"blocks_critical\":%llu}",
+                ms(l->lag_now_ns), ms(l->lag_recent_ns), ms(l->lag_max_ns), ms(l->lag_p50_ns), ms(l->lag_p99_ns),
+                l->utilization_ppm / 1e6, l->turns_per_s_milli / 1e3, (unsigned long long)l->n_turns,
+                (unsigned long long)l->n_warning, (unsigned long long)l->n_critical);
+    }
+    fprintf(f, "],\"blocking_spans\":%llu,\"last_span\":", (unsigned long long)s->n_spans);
+    if (s->last_span_unix_ns) {
+        uint64_t now = unix_ns();
+        fprintf(f, "{\"duration_ms\":%llu,\"ongoing\":%s,\"tid\":%d,\"age_s\":%.3f,\"culprit\":",
+                (unsigned long long)span_ms(s, now), s->last_span_ongoing ? "true" : "false", s->last_span_tid,
+                now > s->last_span_unix_ns ? (double)(now - s->last_span_unix_ns) / 1e9 : 0.0);
+        json_put_str(f, s->last_culprit[0] ? s->last_culprit : NULL);
+        fputs("}", f);
+    } else {
+        fputs("null", f);
+    }
+    fputs("}\n", f);
+}
+
+static int parse_pid(const char *s)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v <= 0 || v > 4194304)
+        return -1;
+    return (int)v;
+}
+
+/* The one-line reason pid has no stats we can read; always exit 1. */
+static int explain_missing(const char *dir, int pid, int stale)
+{
+    char comm[64];
+    long uid = proc_uid(pid, comm, sizeof comm);
+    if (uid < 0)
+        fprintf(stderr, "elmon stat: no process %d%s\n", pid, stale ? " (its stale stats file was removed)" : "");
+    else if (uid != (long)geteuid())
+        fprintf(stderr, "elmon stat: process %d (%s) belongs to another user (uid %ld); elmon reads only your own processes\n",
+                pid, comm, uid);
+    else
+        fprintf(stderr, "elmon stat: process %d (%s) is not monitored by libelmon (no live stats in %s: not started under libelmon, no event loop yet, or ELMON_STATS=0)\n",
+                pid, comm, dir);
+    return ELMON_EXIT_FAILURE;
+}
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+/* Sleep up to ms; returns the key pressed on a terminal stdin, 0 if none. */
+static int wait_key(int ms, int tty)
+{
+    struct pollfd p = {0, POLLIN, 0};
+    int r = poll(&p, tty ? 1 : 0, ms);
+    if (r > 0 && tty) {
+        char c;
+        if (read(0, &c, 1) == 1)
+            return c;
+    }
+    return 0;
+}
+
+int cmd_stat(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, 0, 'j'},
+        {"watch", required_argument, 0, 'w'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int json = 0, c;
+    double watch = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hjw:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        case 'w': {
+            char *end;
+            watch = strtod(optarg, &end);
+            if (*end || end == optarg || !(watch >= 0.1 && watch <= 86400)) {
+                fprintf(stderr, "elmon stat: --watch: seconds between 0.1 and 86400, not '%s'\n", optarg);
+                return ELMON_EXIT_USAGE;
+            }
+            break;
+        }
+        case 'h': usage("stat"); return ELMON_EXIT_OK;
+        default:
+            fprintf(stderr, "Try 'elmon stat --help'.\n");
+            return ELMON_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "elmon stat: exactly one PID\nTry 'elmon stat --help'.\n");
+        return ELMON_EXIT_USAGE;
+    }
+    int pid = parse_pid(argv[optind]);
+    if (pid < 0) {
+        fprintf(stderr, "elmon stat: '%s' is not a process id\n", argv[optind]);
+        return ELMON_EXIT_USAGE;
+    }
+    char dir[4000];
+    int drc = stats_dir_or_fail("stat", dir, sizeof dir);
+    if (drc < 0)
+        return ELMON_EXIT_FAILURE;
+    struct live lv;
+    int rc = drc ? LIVE_NONE : live_attach(&lv, dir, pid);
+    if (rc == LIVE_BAD) {
+        fprintf(stderr, "elmon stat: %s is not a stats file this elmon reads (another version, or not ours)\n",
+                lv.path);
+        return ELMON_EXIT_FAILURE;
+    }
+    if (rc != LIVE_OK)
+        return explain_missing(dir, pid, rc == LIVE_STALE);
+    if (watch > 0)
+        catch_stop_signals();
+    for (int first = 1; !stop_requested; first = 0) {
+        /* Between looks, a process that ended or exec'ed is noticed. */
+        char comm[64];
+        if (!first && (proc_uid(pid, comm, sizeof comm) < 0 || access(lv.path, F_OK) < 0)) {
+            printf("elmon stat: process %d has exited\n", pid);
+            break;
+        }
+        live_refresh(&lv, 1);
+        if (json)
+            print_stat_json(stdout, &lv);
+        else
+            print_stat_text(stdout, &lv);
+        fflush(stdout);
+        if (watch <= 0)
+            break;
+        if (!json)
+            putchar('\n');
+        wait_key((int)(watch * 1000), 0);
+    }
+    live_detach(&lv);
+    return ELMON_EXIT_OK;
+}
+
+struct top_row {
+    const struct live *lv;
+    const struct elmon_stats_loop *l;   /* NULL: a process with no loop left */
+};
+
+static int by_lag(const void *a, const void *b)
+{
+    const struct top_row *x = a, *y = b;
+    uint64_t lx = x->l ? x->l->lag_now_ns : 0, ly = y->l ? y->l->lag_now_ns : 0;
+    if (lx != ly)
+        return lx > ly ? -1 : 1;
+    return x->lv->pid - y->lv->pid;
+}
+
+static int wanted_pid(int pid, char **pids, int n)
+{
+    if (!n)
+        return 1;
+    for (int i = 0; i < n; i++)
+        if (parse_pid(pids[i]) == pid)
+            return 1;
+    return 0;
+}
+
+/* Every live stats file of the user (stale ones removed), or of the pids
+ * asked for.  Returns how many are attached in *out (malloc'd). */
+static size_t top_scan(const char *dir, char **pids, int n_pids, struct live **out)
+{
+    *out = NULL;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0, cap = 0;
+    struct live *v = NULL;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *dot = strrchr(e->d_name, '.');
+        if (!dot || strcmp(dot, ".stats") != 0)
+            continue;
+        *dot = 0;
+        int pid = parse_pid(e->d_name);
+        if (pid < 0 || !wanted_pid(pid, pids, n_pids))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct live *nv = realloc(v, cap * sizeof *v);
+            if (!nv)
+                break;
+            v = nv;
+        }
+        if (live_attach(&v[n], dir, pid) == LIVE_OK)
+            n++;
+    }
+    closedir(d);
+    *out = v;
+    return n;
+}
+
+static void top_frame(FILE *f, struct live *v, size_t n, int tty, int rows_max)
+{
+    size_t n_rows = 0, n_loops = 0;
+    for (size_t i = 0; i < n; i++)
+        n_rows += v[i].copy.n_loops ? v[i].copy.n_loops : 1;
+    struct top_row *rows = calloc(n_rows ? n_rows : 1, sizeof *rows);
+    if (!rows)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        n_loops += v[i].copy.n_loops_total;
+        if (!v[i].copy.n_loops)
+            rows[k++] = (struct top_row){&v[i], NULL};
+        for (uint32_t j = 0; j < v[i].copy.n_loops && j < ELMON_STATS_MAX_LOOPS; j++)
+            rows[k++] = (struct top_row){&v[i], &v[i].copy.loops[j]};
+    }
+    qsort(rows, k, sizeof *rows, by_lag);
+    char stamp[16];
+    time_t now = time(NULL);
+    strftime(stamp, sizeof stamp, "%H:%M:%S", localtime(&now));
+    if (tty)
+        fputs("\033[H\033[2J", f);
+    fprintf(f, "elmon top - %s - %zu process%s, %zu loop thread%s%s\n", stamp, n, n == 1 ? "" : "es", n_loops,
+            n_loops == 1 ? "" : "s", tty ? " - q quits" : "");
+    fprintf(f, "%7s %-15s %-22s %-9s %9s %9s %6s %8s %9s  %s\n", "PID", "COMMAND", "THREAD (TID)", "STATUS",
+            "LAG ms", "MAX ms", "UTIL", "TURNS/s", "SPANS", "LAST CULPRIT");
+    for (size_t i = 0; i < k && (rows_max <= 0 || (int)i < rows_max); i++) {
+        const struct live *lv = rows[i].lv;
+        const struct elmon_stats_loop *l = rows[i].l;
+        const char *culprit = lv->copy.last_culprit[0] ? lv->copy.last_culprit
+                              : lv->copy.last_span_unix_ns ? "(not captured)" : "-";
+        if (!l) {
+            fprintf(f, "%7d %-15.15s %-22s %-9s %9s %9s %6s %8s %9s  %s\n", lv->pid, lv->copy.comm, "-", "-", "-",
+                    "-", "-", "-", "-", culprit);
+            continue;
+        }
+        char thread[64], spans[48];
+        snprintf(thread, sizeof thread, "%.15s (%d)", l->thread, l->tid);
+        snprintf(spans, sizeof spans, "%llu", (unsigned long long)(l->n_warning + l->n_critical));
+        fprintf(f, "%7d %-15.15s %-22s %-9.9s %9.1f %9.1f %5.1f%% %8.1f %9s  %.60s\n", lv->pid, lv->copy.comm,
+                thread, lv->fresh ? l->status : "stale", ms(l->lag_now_ns), ms(l->lag_max_ns),
+                l->utilization_ppm / 1e4, l->turns_per_s_milli / 1e3, spans, culprit);
+    }
+    if (!k)
+        fprintf(f, "(no monitored process of yours is running)\n");
+    fflush(f);
+    free(rows);
+}
+
+int cmd_top(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"delay", required_argument, 0, 'd'},
+        {"iterations", required_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    double delay = 1;
+    long iterations = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hd:n:", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'd':
+            delay = strtod(optarg, &end);
+            if (*end || end == optarg || !(delay >= 0.1 && delay <= 3600)) {
+                fprintf(stderr, "elmon top: --delay: seconds between 0.1 and 3600, not '%s'\n", optarg);
+                return ELMON_EXIT_USAGE;
+            }
+            break;
+        case 'n':
+            iterations = strtol(optarg, &end, 10);
+            if (*end || end == optarg || iterations < 1) {
+                fprintf(stderr, "elmon top: --iterations: a count of at least 1, not '%s'\n", optarg);
+                return ELMON_EXIT_USAGE;
+            }
+            break;
+        case 'h': usage("top"); return ELMON_EXIT_OK;
+        default:
+            fprintf(stderr, "Try 'elmon top --help'.\n");
+            return ELMON_EXIT_USAGE;
+        }
+    }
+    for (int i = optind; i < argc; i++)
+        if (parse_pid(argv[i]) < 0) {
+            fprintf(stderr, "elmon top: '%s' is not a process id\n", argv[i]);
+            return ELMON_EXIT_USAGE;
+        }
+    char dir[4000];
+    int drc = stats_dir_or_fail("top", dir, sizeof dir);
+    if (drc < 0)
+        return ELMON_EXIT_FAILURE;
+
+    int tty = isatty(0) && isatty(1);
+    struct termios saved;
+    if (tty && tcgetattr(0, &saved) == 0) {
+        struct termios raw = saved;
+        raw.c_lflag &= (tcflag_t) ~(ICANON | ECHO);
+        raw.c_cc[VMIN] = 0;
+        raw.c_cc[VTIME] = 0;
+        tcsetattr(0, TCSANOW, &raw);
+    } else {
+        tty = 0;
+    }
+    catch_stop_signals();
+    for (long it = 0; !stop_requested && (!iterations || it < iterations); it++) {
+        struct live *v;
+        size_t n = drc ? 0 : top_scan(dir, argv + optind, argc - optind, &v);
+        if (drc)
+            v = NULL;
+        live_refresh(v, n);
+        top_frame(stdout, v, n, tty, 0);
+        for (size_t i = 0; i < n; i++)
+            live_detach(&v[i]);
+        free(v);
+        if (iterations && it + 1 >= iterations)
+            break;
+        if (!tty)
+            putchar('\n');
+        int key = wait_key((int)(delay * 1000), tty);
+        if (key == 'q' || key == 'Q')
+            break;
+    }
+    if (tty)
+        tcsetattr(0, TCSANOW, &saved);
+    return ELMON_EXIT_OK;
+}

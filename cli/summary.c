@@ -1,0 +1,352 @@
+/*
+ * The summary of a set of events, as text, JSON, JUnit XML and folded
+ * stacks.  Shared by `elmon run` and `elmon report`.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "cli.h"
+#include "json.h"
+
+#define TOP_CULPRITS 10
+#define WORST_SPANS 5
+
+static const char *fail_on_name(int fail_on)
+{
+    return fail_on == 2 ? "critical" : fail_on == 1 ? "warning" : NULL;
+}
+
+static int has_budget(const struct ev_budget *b)
+{
+    return b->fail_over_ms >= 0 || b->fail_on;
+}
+
+size_t summary_over_budget(const struct ev_set *set, const struct ev_budget *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < set->n_loops; i++)
+        n += ev_loop_over_budget(&set->loops[i], b, NULL) > 0;
+    return n;
+}
+
+/* Indices of a loop's longest spans, longest first; returns how many. */
+static size_t worst_spans(const struct ev_loop *l, size_t *idx, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < l->n_spans; i++) {
+        size_t at = n < max ? n++ : max;
+        if (at == max) {
+            if (l->spans[i].duration_ms <= l->spans[idx[max - 1]].duration_ms)
+                continue;
+            at = max - 1;
+        }
+        while (at > 0 && l->spans[idx[at - 1]].duration_ms < l->spans[i].duration_ms) {
+            idx[at] = idx[at - 1];
+            at--;
+        }
+        idx[at] = i;
+    }
+    return n;
+}
+
+static void budget_text(char *out, size_t n, const struct ev_budget *b)
+{
+    if (b->fail_over_ms >= 0 && b->fail_on)
+        snprintf(out, n, "spans over %g ms or of severity %s", b->fail_over_ms, fail_on_name(b->fail_on));
+    else if (b->fail_over_ms >= 0)
+        snprintf(out, n, "spans over %g ms", b->fail_over_ms);
+    else
+        snprintf(out, n, "spans of severity %s or worse", fail_on_name(b->fail_on));
+}
+
+void summary_text(FILE *f, const struct ev_set *set, const struct summary_info *si)
+{
+    size_t n_pids = 0;
+    for (size_t i = 0; i < set->n_loops; i++)
+        n_pids += i == 0 || set->loops[i].pid != set->loops[i - 1].pid;
+    fprintf(f, "elmon: %zu process%s, %zu loop thread%s", n_pids, n_pids == 1 ? "" : "es",
+            set->n_loops, set->n_loops == 1 ? "" : "s");
+    if (si->events_dir)
+        fprintf(f, "; events in %s", si->events_dir);
+    fputc('\n', f);
+    if (!set->n_loops) {
+        fprintf(f, "  (no event loop ran: nothing called epoll_wait, poll or select as a loop)\n");
+        return;
+    }
+    int budget = has_budget(&si->budget);
+    fprintf(f, "%-16s %7s  %-22s %9s %6s %8s %8s %8s %5s %5s  %s\n", "PROCESS", "PID", "THREAD (TID)",
+            "TURNS", "UTIL", "P50 ms", "P99 ms", "MAX ms", "WARN", "CRIT", budget ? "BUDGET" : "STATUS");
+    for (size_t i = 0; i < set->n_loops; i++) {
+        const struct ev_loop *l = &set->loops[i];
+        char thread[96];
+        snprintf(thread, sizeof thread, "%.60s (%d)", l->thread, l->tid);
+        double w, c;
+        ev_loop_counts(l, &w, &c);
+        const char *verdict = l->has_summary ? l->status : "no summary";
+        if (budget)
+            verdict = ev_loop_over_budget(l, &si->budget, NULL) ? "FAILED" : "ok";
+        if (l->has_summary)
+            fprintf(f, "%-16.16s %7d  %-22.22s %9.0f %5.1f%% %8.2f %8.2f %8.2f %5.0f %5.0f  %s\n", l->process,
+                    l->pid, thread, l->turns, 100.0 * l->utilization, l->lag_p50_ms, l->lag_p99_ms,
+                    l->lag_max_ms, w, c, verdict);
+        else
+            fprintf(f, "%-16.16s %7d  %-22.22s %9s %6s %8s %8s %8s %5.0f %5.0f  %s\n", l->process, l->pid,
+                    thread, "-", "-", "-", "-", "-", w, c, verdict);
+    }
+    int any_unfinished = 0;
+    for (size_t i = 0; i < set->n_loops; i++)
+        any_unfinished |= !set->loops[i].has_summary;
+    if (any_unfinished)
+        fprintf(f, "  (\"-\": the process left no summary; it was killed or is still running)\n");
+
+    if (set->n_culprits) {
+        fprintf(f, "\nTop culprits by total blocked time:\n");
+        fprintf(f, "  %5s %10s %9s  %s\n", "COUNT", "TOTAL ms", "MAX ms", "CULPRIT");
+        for (size_t i = 0; i < set->n_culprits && i < TOP_CULPRITS; i++) {
+            const struct ev_culprit *cu = &set->culprits[i];
+            fprintf(f, "  %5zu %10.1f %9.1f  %s\n", cu->count, cu->total_ms, cu->max_ms, cu->name);
+        }
+    }
+    if (budget) {
+        char what[128];
+        budget_text(what, sizeof what, &si->budget);
+        size_t n_loops = summary_over_budget(set, &si->budget);
+        if (n_loops)
+            fprintf(f, "\nelmon: over budget: %s in %zu loop thread%s\n", what, n_loops,
+                    n_loops == 1 ? "" : "s");
+        else
+            fprintf(f, "\nelmon: within budget (no %s)\n", what);
+    }
+}
+
+static void json_num_field(FILE *f, const char *key, double v)
+{
+    fprintf(f, ",\"%s\":%.6g", key, v);
+}
+
+void summary_json(FILE *f, const struct ev_set *set, const struct summary_info *si)
+{
+    fprintf(f, "{\"v\":1");
+    if (si->command) {
+        fputs(",\"command\":[", f);
+        for (int i = 0; si->command[i]; i++) {
+            if (i)
+                fputc(',', f);
+            json_put_str(f, si->command[i]);
+        }
+        fprintf(f, "],\"exit_status\":%d,\"wall_s\":%.3f,\"events_dir\":", si->exit_status, si->wall_s);
+        json_put_str(f, si->events_dir);
+    }
+    fputs(",\"budget\":{\"fail_over_ms\":", f);
+    if (si->budget.fail_over_ms >= 0)
+        fprintf(f, "%g", si->budget.fail_over_ms);
+    else
+        fputs("null", f);
+    fputs(",\"fail_on\":", f);
+    json_put_str(f, fail_on_name(si->budget.fail_on));
+    fprintf(f, "},\"over_budget\":%s", summary_over_budget(set, &si->budget) ? "true" : "false");
+    fprintf(f, ",\"files\":%zu,\"records\":%zu,\"skipped_malformed\":%zu,\"skipped_foreign\":%zu",
+            set->n_files, set->n_records, set->n_malformed, set->n_foreign);
+    fputs(",\"loops\":[", f);
+    for (size_t i = 0; i < set->n_loops; i++) {
+        const struct ev_loop *l = &set->loops[i];
+        double w, c, worst;
+        ev_loop_counts(l, &w, &c);
+        size_t over = ev_loop_over_budget(l, &si->budget, &worst);
+        fprintf(f, "%s{\"process\":", i ? "," : "");
+        json_put_str(f, l->process);
+        fprintf(f, ",\"pid\":%d,\"tid\":%d,\"thread\":", l->pid, l->tid);
+        json_put_str(f, l->thread);
+        fputs(",\"poller\":", f);
+        json_put_str(f, l->poller);
+        fprintf(f, ",\"summary\":%s", l->has_summary ? "true" : "false");
+        if (l->has_summary) {
+            json_num_field(f, "turns", l->turns);
+            json_num_field(f, "utilization", l->utilization);
+            json_num_field(f, "lag_p50_ms", l->lag_p50_ms);
+            json_num_field(f, "lag_p90_ms", l->lag_p90_ms);
+            json_num_field(f, "lag_p99_ms", l->lag_p99_ms);
+            json_num_field(f, "lag_max_ms", l->lag_max_ms);
+            fputs(",\"status\":", f);
+            json_put_str(f, l->status);
+        }
+        json_num_field(f, "blocks_warning", w);
+        json_num_field(f, "blocks_critical", c);
+        fprintf(f, ",\"spans_over_budget\":%zu,\"worst_spans\":[", over);
+        size_t idx[WORST_SPANS];
+        size_t n = worst_spans(l, idx, WORST_SPANS);
+        for (size_t k = 0; k < n; k++) {
+            const struct ev_span *sp = &l->spans[idx[k]];
+            fprintf(f, "%s{\"turn\":%llu,\"start_unix_ns\":%llu,\"duration_ms\":%.3f,\"lag_ms\":%.3f,\"severity\":\"%s\",\"ongoing\":%s,\"culprit\":",
+                    k ? "," : "", (unsigned long long)sp->turn, (unsigned long long)sp->start_unix_ns,
+                    sp->duration_ms, sp->lag_ms, sp->critical ? "critical" : "warning",
+                    sp->ongoing ? "true" : "false");
+            json_put_str(f, sp->culprit);
+            fputc('}', f);
+        }
+        fputs("]}", f);
+    }
+    fputs("],\"culprits\":[", f);
+    for (size_t i = 0; i < set->n_culprits; i++) {
+        const struct ev_culprit *cu = &set->culprits[i];
+        fprintf(f, "%s{\"culprit\":", i ? "," : "");
+        json_put_str(f, cu->name);
+        fprintf(f, ",\"count\":%zu,\"total_ms\":%.3f,\"max_ms\":%.3f}", cu->count, cu->total_ms, cu->max_ms);
+    }
+    fputs("]}\n", f);
+}
+
+/* Text for an XML attribute or element: escaped, and without the control
+ * characters XML 1.0 cannot carry at all. */
+static void xml_put(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&apos;", f); break;
+        default:
+            if (*p < 0x20 && *p != '\n' && *p != '\t' && *p != '\r')
+                fputc('?', f);
+            else
+                fputc(*p, f);
+        }
+    }
+}
+
+void summary_junit(FILE *f, const struct ev_set *set, const struct summary_info *si)
+{
+    char name[512] = "elmon report";
+    if (si->command) {
+        size_t len = (size_t)snprintf(name, sizeof name, "elmon run:");
+        for (int i = 0; si->command[i] && len < sizeof name; i++)
+            len += (size_t)snprintf(name + len, sizeof name - len, " %s", si->command[i]);
+    }
+    size_t failures = summary_over_budget(set, &si->budget);
+    char stamp[32];
+    time_t now = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", gmtime(&now));
+    char what[128] = "";
+    if (has_budget(&si->budget))
+        budget_text(what, sizeof what, &si->budget);
+
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    fprintf(f, "<testsuites name=\"elmon\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" time=\"%.3f\">\n",
+            set->n_loops, failures, si->wall_s);
+    fprintf(f, "  <testsuite name=\"");
+    xml_put(f, name);
+    fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"0\" time=\"%.3f\" timestamp=\"%s\">\n",
+            set->n_loops, failures, si->wall_s, stamp);
+    for (size_t i = 0; i < set->n_loops; i++) {
+        const struct ev_loop *l = &set->loops[i];
+        double secs = l->end_unix_ns > l->start_unix_ns ? (double)(l->end_unix_ns - l->start_unix_ns) / 1e9 : 0;
+        fprintf(f, "    <testcase classname=\"elmon.");
+        xml_put(f, l->process);
+        fprintf(f, "\" name=\"");
+        xml_put(f, l->process);
+        fprintf(f, " pid %d thread ", l->pid);
+        xml_put(f, l->thread);
+        fprintf(f, " (tid %d)\" time=\"%.3f\"", l->tid, secs);
+        double worst;
+        size_t over = ev_loop_over_budget(l, &si->budget, &worst);
+        if (!over) {
+            fprintf(f, "/>\n");
+            continue;
+        }
+        fprintf(f, ">\n      <failure type=\"elmon.over_budget\" message=\"%zu %s; longest %.1f ms\">", over,
+                what, worst);
+        size_t idx[WORST_SPANS];
+        size_t n = worst_spans(l, idx, WORST_SPANS);
+        for (size_t k = 0; k < n; k++) {
+            const struct ev_span *sp = &l->spans[idx[k]];
+            char line[256];
+            snprintf(line, sizeof line, "%sturn %llu: blocked %.1f ms (%s%s) in ", k ? "\n" : "",
+                     (unsigned long long)sp->turn, sp->duration_ms, sp->critical ? "critical" : "warning",
+                     sp->ongoing ? ", still running at exit" : "");
+            xml_put(f, line);
+            xml_put(f, sp->culprit);
+            if (sp->stack_text) {
+                fputc('\n', f);
+                xml_put(f, sp->stack_text);
+            }
+        }
+        fprintf(f, "</failure>\n    </testcase>\n");
+    }
+    fprintf(f, "  </testsuite>\n</testsuites>\n");
+}
+
+struct folded {
+    const char *stack;
+    char *owned;
+    double ms;
+};
+
+static int by_stack(const void *a, const void *b)
+{
+    return strcmp(((const struct folded *)a)->stack, ((const struct folded *)b)->stack);
+}
+
+/* One line per distinct stack, weighted by blocked milliseconds: the input
+ * of flamegraph.pl, inferno and speedscope. */
+void summary_folded(FILE *f, const struct ev_set *set)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < set->n_loops; i++)
+        n += set->loops[i].n_spans;
+    struct folded *v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < set->n_loops; i++) {
+        const struct ev_loop *l = &set->loops[i];
+        for (size_t j = 0; j < l->n_spans; j++) {
+            const struct ev_span *sp = &l->spans[j];
+            v[k].ms = sp->duration_ms;
+            if (sp->folded) {
+                v[k].stack = sp->folded;
+            } else {
+                if (asprintf(&v[k].owned, "%s;(no stack captured)", l->process) < 0)
+                    exit(ELMON_EXIT_RUN_ERROR);
+                v[k].stack = v[k].owned;
+            }
+            k++;
+        }
+    }
+    qsort(v, n, sizeof *v, by_stack);
+    for (size_t i = 0; i < n;) {
+        double ms = 0;
+        size_t j = i;
+        for (; j < n && strcmp(v[j].stack, v[i].stack) == 0; j++)
+            ms += v[j].ms;
+        long weight = (long)(ms + 0.5);
+        fprintf(f, "%s %ld\n", v[i].stack, weight > 0 ? weight : 1);
+        i = j;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(v[i].owned);
+    free(v);
+}
+
+int summary_to_file(const char *path, const struct ev_set *set, const struct summary_info *si,
+                    void (*fn)(FILE *, const struct ev_set *, const struct summary_info *))
+{
+    int to_stdout = strcmp(path, "-") == 0;
+    FILE *f = to_stdout ? stdout : fopen(path, "we");
+    if (!f) {
+        fprintf(stderr, "elmon: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fn(f, set, si);
+    int bad = ferror(f);
+    if (to_stdout ? fflush(f) != 0 : fclose(f) != 0)
+        bad = 1;
+    if (bad) {
+        fprintf(stderr, "elmon: writing %s failed: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,265 @@
+/*
+ * The live stats file (layout and rules in stats.h): created at the first
+ * tick or span of a process with a loop, refreshed once a second while a
+ * reader wants it, removed at exit.
+ *
+ * Runs on: the watchdog thread (tick, spans: the only writer of the
+ * mapping), the exiting thread (shutdown, and the last spans once the
+ * watchdog has stopped), the forking thread in the child (atfork).
+ * Nothing here is reached from the hot path.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include "clock.h"
+#include "config.h"
+#include "log.h"
+#include "report.h"
+#include "snapshot.h"
+#include "stats.h"
+#include "watchdog.h"
+
+/* All of it is the writer's (watchdog thread) state, except st_state,
+ * which the exiting thread also sets (atomic) to stop further writes. */
+static int st_state;                     /* 0 not tried, 1 open, -1 off or failed */
+static int st_fd = -1;
+static struct elmon_stats_file *st_map;
+static char st_path[4096];
+static uint64_t st_prev_mono_ns;         /* the previous refresh */
+static struct {
+    uint32_t generation;
+    uint64_t n_turns, busy_ns;
+} st_prev[ELMON_MAX_LOOPS];
+
+static void read_cmdline(char *out, size_t n)
+{
+    out[0] = 0;
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t k = read(fd, out, n - 1);
+    close(fd);
+    if (k <= 0)
+        return;
+    for (ssize_t i = 0; i < k; i++)
+        if (out[i] == 0 || out[i] == '\n')
+            out[i] = ' ';
+    while (k > 0 && out[k - 1] == ' ')
+        k--;
+    out[k] = 0;
+}
+
+static int stats_create(void)
+{
+    char dir[4000];
+    /* From the environment as the process started (config.c's snapshot):
+     * servers may have rewritten theirs by now. */
+    int rc = elmon_stats_dir(dir, sizeof dir, 1, elmon_env_str("ELMON_STATS_DIR"),
+                             elmon_env_str("XDG_RUNTIME_DIR"));
+    if (rc < 0) {
+        elmon_warn("no live stats for elmon stat/top: directory %s unusable (%s)", dir,
+                   rc == -EPERM ? "not a private directory of this user" : strerror(-rc));
+        return rc;
+    }
+    snprintf(st_path, sizeof st_path, "%s/%d.stats", dir, (int)getpid());
+    int fd = -1;
+    for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
+        fd = open(st_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        /* Our pid's file in our private directory can only be left over
+         * by a dead process that had this pid, or by this process before
+         * an exec: replace it. */
+        if (fd < 0 && errno == EEXIST && attempt == 0)
+            unlink(st_path);
+    }
+    if (fd < 0) {
+        rc = -errno;
+        elmon_warn("no live stats for elmon stat/top: cannot create %s (%s)", st_path, strerror(-rc));
+        return rc;
+    }
+    struct elmon_stats_file *m = MAP_FAILED;
+    if (ftruncate(fd, sizeof *m) == 0)
+        m = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        rc = -errno;
+        unlink(st_path);
+        close(fd);
+        elmon_warn("no live stats for elmon stat/top: cannot map %s (%s)", st_path, strerror(-rc));
+        return rc;
+    }
+    m->version = ELMON_STATS_VERSION;
+    m->size = sizeof *m;
+    m->pid = (int32_t)getpid();
+    m->uid = (uint32_t)geteuid();
+    snprintf(m->comm, sizeof m->comm, "%s", program_invocation_short_name);
+    read_cmdline(m->cmdline, sizeof m->cmdline);
+    /* The magic last: a reader that sees it sees a complete header. */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    memcpy(m->magic, ELMON_STATS_MAGIC, sizeof m->magic);
+    st_fd = fd;
+    st_map = m;
+    return 0;
+}
+
+static int stats_ensure(void)
+{
+    int s = __atomic_load_n(&st_state, __ATOMIC_ACQUIRE);
+    if (s)
+        return s > 0 ? 0 : -1;
+    if (!elmon_env_bool("ELMON_STATS", 1) || stats_create() < 0) {
+        __atomic_store_n(&st_state, -1, __ATOMIC_RELEASE);
+        return -1;
+    }
+    __atomic_store_n(&st_state, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static void seq_begin(struct elmon_stats_file *m)
+{
+    __atomic_store_n(&m->seq, m->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void seq_end(struct elmon_stats_file *m)
+{
+    __atomic_store_n(&m->seq, m->seq + 1, __ATOMIC_RELEASE);
+}
+
+static uint64_t per_interval(uint64_t delta, uint64_t scale, uint64_t dt_ns)
+{
+    return dt_ns ? (uint64_t)((unsigned __int128)delta * scale / dt_ns) : 0;
+}
+
+static uint64_t unix_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One loop's entry.  Rates are over the interval since the previous
+ * refresh, or since the loop started when this loop was not seen then. */
+static void fill_loop(struct elmon_stats_loop *e, struct elmon_loop *l, int slot,
+                      const struct elmon_loop_snapshot *s, uint64_t now_mono, uint64_t now_unix)
+{
+    uint64_t busy = s->busy_ns + s->ongoing_busy_ns;
+    uint64_t d_turns = s->n_turns, d_busy = busy;
+    uint64_t dt = now_unix > s->start_unix_ns ? now_unix - s->start_unix_ns : 0;
+    if (st_prev_mono_ns && st_prev[slot].generation == s->generation) {
+        d_turns = s->n_turns - st_prev[slot].n_turns;
+        d_busy = busy > st_prev[slot].busy_ns ? busy - st_prev[slot].busy_ns : 0;
+        dt = now_mono - st_prev_mono_ns;
+    }
+    st_prev[slot].generation = s->generation;
+    st_prev[slot].n_turns = s->n_turns;
+    st_prev[slot].busy_ns = busy;
+
+    e->tid = s->tid;
+    snprintf(e->poller, sizeof e->poller, "%s", elmon_poller_name(s->poller));
+    snprintf(e->thread, sizeof e->thread, "%.31s", s->thread);
+    e->start_unix_ns = s->start_unix_ns;
+    e->n_turns = s->n_turns;
+    e->n_warning = s->n_warning;
+    e->n_critical = s->n_critical;
+    /* recent_max_ns[] and recent_pos are the watchdog's, and so is this
+     * thread: the last full second's maximum. */
+    unsigned n = sizeof l->recent_max_ns / sizeof l->recent_max_ns[0];
+    uint64_t last_second = l->recent_pos ? l->recent_max_ns[(l->recent_pos - 1) % n]
+                                         : ELMON_LOAD(&l->window_max_lag_ns);
+    e->lag_now_ns = s->ongoing_busy_ns > last_second ? s->ongoing_busy_ns : last_second;
+    e->lag_recent_ns = s->recent_max_lag_ns;
+    snprintf(e->status, sizeof e->status, "%s", elmon_status_name(s->recent_max_lag_ns));
+    e->lag_max_ns = s->lag.max_ns > s->ongoing_busy_ns ? s->lag.max_ns : s->ongoing_busy_ns;
+    e->lag_p50_ns = elmon_hist_quantile(&s->lag, 0.50);
+    e->lag_p99_ns = elmon_hist_quantile(&s->lag, 0.99);
+    uint64_t ppm = per_interval(d_busy, 1000000, dt);
+    e->utilization_ppm = (uint32_t)(ppm > 1000000 ? 1000000 : ppm);
+    uint64_t tps = per_interval(d_turns, 1000000000000ull, dt);
+    e->turns_per_s_milli = (uint32_t)(tps > UINT32_MAX ? UINT32_MAX : tps);
+}
+
+static void refresh(uint64_t now_mono)
+{
+    struct elmon_stats_file *m = st_map;
+    static struct elmon_loop_snapshot snap;   /* 8 KB: off the watchdog's stack */
+    uint64_t now_unix = unix_now_ns();
+    seq_begin(m);
+    uint32_t used = 0, total = 0;
+    for (int i = 0; i < ELMON_MAX_LOOPS; i++) {
+        struct elmon_loop *l = &elmon_loops[i];
+        if (__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) != ELMON_SLOT_ACTIVE)
+            continue;
+        total++;
+        elmon_loop_snapshot(l, &snap);
+        if (used < ELMON_STATS_MAX_LOOPS)
+            fill_loop(&m->loops[used++], l, i, &snap, now_mono, now_unix);
+    }
+    memset(&m->loops[used], 0, (ELMON_STATS_MAX_LOOPS - used) * sizeof m->loops[0]);
+    m->n_loops = used;
+    m->n_loops_total = total;
+    m->updated_mono_ns = now_mono;
+    seq_end(m);
+    st_prev_mono_ns = now_mono;
+}
+
+void elmon_stats_tick(void)
+{
+    if (stats_ensure() < 0)
+        return;
+    uint64_t now = elmon_mono_ns();
+    if (now < __atomic_load_n(&st_map->wanted_until_ns, __ATOMIC_ACQUIRE))
+        refresh(now);
+    else
+        st_prev_mono_ns = 0;   /* rates restart from the loop's start when wanted again */
+}
+
+void elmon_stats_on_block(const struct elmon_block *b)
+{
+    if (stats_ensure() < 0)
+        return;
+    char culprit[sizeof st_map->last_culprit];
+    if (!elmon_capture_culprit || elmon_capture_culprit(b, culprit, sizeof culprit) != 0)
+        culprit[0] = 0;
+    struct elmon_stats_file *m = st_map;
+    seq_begin(m);
+    if (!b->ongoing)
+        m->n_spans++;
+    m->last_span_unix_ns = b->start_unix_ns;
+    m->last_span_ms = b->duration_ns / 1000000;
+    m->last_span_tid = b->tid;
+    m->last_span_ongoing = b->ongoing;
+    /* The crossing usually has the culprit; an end without one keeps it. */
+    if (culprit[0] || b->ongoing)
+        memcpy(m->last_culprit, culprit, sizeof culprit);
+    seq_end(m);
+}
+
+/* The mapping stays: a watchdog that did not stop in time may still be
+ * writing to it, and the process is about to go anyway. */
+void elmon_stats_shutdown(void)
+{
+    if (__atomic_exchange_n(&st_state, -1, __ATOMIC_ACQ_REL) != 1)
+        return;
+    unlink(st_path);
+    close(st_fd);
+    st_fd = -1;
+}
+
+/* The child shares the parent's mapping (MAP_SHARED): drop it without a
+ * write, and make a file of its own once it runs a loop. */
+void elmon_stats_atfork_child(void)
+{
+    if (st_map)
+        munmap(st_map, sizeof *st_map);
+    if (st_fd >= 0)
+        close(st_fd);
+    st_map = NULL;
+    st_fd = -1;
+    st_state = 0;
+    st_prev_mono_ns = 0;
+    memset(st_prev, 0, sizeof st_prev);
+}

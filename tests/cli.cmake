@@ -1,0 +1,27 @@
+# Suites of the elmon command (cli/) and of the live stats file
+# (preload/stats.c).  Every test name contains "cli".
+if(TARGET elmon_cli)
+  set(ELMON_CLI_TEST_SOURCES ${PROJECT_SOURCE_DIR}/cli/json.c ${PROJECT_SOURCE_DIR}/preload/buf.c)
+
+  elmon_check_test(test_cli_run
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_run.c ${ELMON_CLI_TEST_SOURCES}
+    DEPENDS loopfix elmon_cli TIMEOUT 600)
+  elmon_check_test(test_cli_live
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_live.c ${ELMON_CLI_TEST_SOURCES}
+    DEPENDS elmon_cli TIMEOUT 600)
+  elmon_check_test(test_cli_report
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_report.c ${ELMON_CLI_TEST_SOURCES}
+    DEPENDS loopfix elmon_cli TIMEOUT 300)
+  foreach(t test_cli_run test_cli_live test_cli_report)
+    target_include_directories(${t} PRIVATE ${PROJECT_SOURCE_DIR}/cli ${PROJECT_SOURCE_DIR}/preload)
+    target_compile_definitions(${t} PRIVATE ELMON_CLI="$<TARGET_FILE:elmon_cli>")
+  endforeach()
+
+  add_test(NAME cli_top COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_top.sh
+    $<TARGET_FILE:elmon_cli> $<TARGET_FILE:elmon> ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/cli_asyncio.py)
+  set_tests_properties(cli_top PROPERTIES TIMEOUT 300)
+  add_test(NAME cli_exit_table COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_exit_table.sh ${PROJECT_SOURCE_DIR})
+  add_test(NAME cli_install COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_install.sh
+    ${CMAKE_BINARY_DIR} $<TARGET_FILE:loopfix>)
+  set_tests_properties(cli_install PROPERTIES TIMEOUT 300)
+endif()

@@ -1,0 +1,232 @@
+/*
+ * `elmon report` on events files: real ones written by libelmon, the same
+ * cut short and mixed with garbage and foreign lines (counted, skipped,
+ * warned about), a newer schema (refused), a span that never ended, and
+ * the --json and --folded forms.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "json.h"
+#include "support.h"
+
+#define LOOPFIX ELMON_BIN_DIR "/loopfix"
+
+static char *dir;
+static char events[700];
+
+static void setup(void)
+{
+    dir = make_tmpdir("cli-report");
+    ck_assert_ptr_nonnull(dir);
+    char stats[600];
+    snprintf(stats, sizeof stats, "%s/stats", dir);
+    mkdir(stats, 0700);
+    setenv("ELMON_STATS_DIR", stats, 1);
+    snprintf(events, sizeof events, "%s/ev", dir);
+    mkdir(events, 0700);
+}
+
+static void teardown(void)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    free(dir);
+}
+
+/* loopfix under libelmon, its events in DIR/ev/events.PID.jsonl. */
+static void make_events(char *const args[], int timeout_ms)
+{
+    char env_events[800];
+    snprintf(env_events, sizeof env_events, "ELMON_EVENTS=%s/events.%%p.jsonl", events);
+    char *env[] = {env_events, "ELMON_LOG=off", NULL};
+    char *argv[16] = {LOOPFIX};
+    int n = 1;
+    for (; args[n - 1] && n < 15; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    struct run r;
+    ck_assert_int_eq(run_prog(argv, env, 1, timeout_ms, &r), 0);
+    run_free(&r);
+}
+
+static int report(struct run *r, ...)
+{
+    char *argv[32] = {ELMON_CLI, "report"};
+    va_list ap;
+    va_start(ap, r);
+    int n = 2;
+    char *a;
+    while ((a = va_arg(ap, char *)) && n < 31)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    ck_assert_int_eq(run_prog(argv, NULL, 0, 30000, r), 0);
+    ck_assert_msg(!r->timed_out && WIFEXITED(r->status), "elmon report crashed or hung:\n%s", r->err);
+    return WEXITSTATUS(r->status);
+}
+
+static char *only_file(void)
+{
+    int n;
+    char **f = list_files(events, "events.", &n);
+    ck_assert_int_eq(n, 1);
+    char *p = f[0];
+    free(f);
+    return p;
+}
+
+START_TEST(real_files_text_json_folded)
+{
+    make_events((char *[]){"-n", "45", "-b", "60", "-e", "10", "-k", "sleep", NULL}, 30000);
+    struct run r;
+    ck_assert_int_eq(report(&r, events, NULL), 0);
+    ck_assert_msg(strstr(r.out, "1 process, 1 loop thread") && strstr(r.out, "\nloopfix "), "%s", r.out);
+    ck_assert_msg(strstr(r.out, "Top culprits"), "%s", r.out);
+    ck_assert_str_eq(r.err, "");
+    run_free(&r);
+
+    ck_assert_int_eq(report(&r, "--json", events, NULL), 0);
+    struct jval *v = jv_parse(r.out, strlen(r.out));
+    ck_assert_msg(v != NULL, "not JSON:\n%s", r.out);
+    const struct jval *loops = jv_get(v, "loops");
+    ck_assert_int_eq(loops->n, 1);
+    ck_assert_double_eq(jv_num(loops->items[0], "blocks_warning", -1), 4);
+    ck_assert_double_eq(jv_num(v, "skipped_malformed", -1), 0);
+    jv_free(v);
+    run_free(&r);
+
+    /* Folded: "frame;frame weight", the weights adding up to the blocked ms. */
+    ck_assert_int_eq(report(&r, "--folded", events, NULL), 0);
+    long total = 0;
+    int lines = 0;
+    for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n")) {
+        char *sp = strrchr(line, ' ');
+        ck_assert_msg(sp && strncmp(line, "loopfix;", 8) == 0, "bad folded line '%s'", line);
+        total += strtol(sp + 1, NULL, 10);
+        lines++;
+    }
+    ck_assert_int_ge(lines, 1);
+    ck_assert_msg(total >= 240 && total < 4 * 60 + 800, "folded weights add up to %ld ms", total);
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(truncated_and_garbage)
+{
+    make_events((char *[]){"-n", "45", "-b", "60", "-e", "10", "-k", "sleep", NULL}, 30000);
+    char *path = only_file();
+    /* Cut the last record (the summary) in half, as a crash or a full disk
+     * would, then add garbage, a foreign JSON line and binary bytes. */
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(truncate(path, st.st_size - 40), 0);
+    char bad[800];
+    snprintf(bad, sizeof bad, "%s/bad.jsonl", events);
+    FILE *f = fopen(bad, "w");
+    fputs("this is not json\n{\"hello\":\"world\"}\n[1,2,3]\n{\"v\":1,\"type\":\"block\"\n\xff\xfe\x01\x02\n", f);
+    fputs("{\"v\":1,\"type\":\"mystery\",\"pid\":1,\"tid\":1}\n{\"v\":1,\"type\":\"block\",\"pid\":1,\"tid\":1,\"duration_ms\":\"x\"}\n", f);
+    fclose(f);
+
+    struct run r;
+    ck_assert_int_eq(report(&r, events, NULL), 0);
+    /* The cut summary is gone; the four spans are still counted. */
+    ck_assert_msg(strstr(r.out, "\nloopfix ") && strstr(r.out, "no summary"), "%s", r.out);
+    ck_assert_msg(strstr(r.err, "elmon: warning: ") && strstr(r.err, "skipped 1 malformed"), "%s", r.err);
+    ck_assert_msg(strstr(r.err, "skipped 3 malformed or truncated and 4 foreign"), "%s", r.err);
+    run_free(&r);
+
+    ck_assert_int_eq(report(&r, "--json", path, bad, NULL), 0);
+    struct jval *v = jv_parse(r.out, strlen(r.out));
+    ck_assert_ptr_nonnull(v);
+    ck_assert_double_eq(jv_num(v, "skipped_malformed", -1), 4);
+    ck_assert_double_eq(jv_num(v, "skipped_foreign", -1), 4);
+    const struct jval *loops = jv_get(v, "loops");
+    ck_assert_int_eq(loops->n, 1);
+    ck_assert_double_eq(jv_num(loops->items[0], "blocks_warning", -1), 4);
+    jv_free(v);
+    run_free(&r);
+
+    /* Only garbage: nothing to summarise, yet no crash. */
+    ck_assert_int_eq(report(&r, bad, NULL), 0);
+    ck_assert_msg(strstr(r.out, "0 processes, 0 loop threads"), "%s", r.out);
+    run_free(&r);
+    free(path);
+}
+END_TEST
+
+START_TEST(newer_schema_refused)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/new.jsonl", events);
+    FILE *f = fopen(path, "w");
+    fputs("{\"v\":2,\"type\":\"block\",\"pid\":5,\"tid\":5,\"duration_ms\":70,\"teleport\":true}\n", f);
+    fclose(f);
+    struct run r;
+    ck_assert_int_eq(report(&r, path, NULL), 1);
+    ck_assert_msg(strstr(r.err, "schema version 2") && strstr(r.err, "newer"), "%s", r.err);
+    ck_assert_str_eq(r.out, "");
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(unreadable_inputs)
+{
+    struct run r;
+    ck_assert_int_eq(report(&r, "/nonexistent/events.jsonl", NULL), 1);
+    ck_assert_msg(strstr(r.err, "No such file"), "%s", r.err);
+    run_free(&r);
+    ck_assert_int_eq(report(&r, events, NULL), 1);   /* empty directory */
+    ck_assert_msg(strstr(r.err, "no events files"), "%s", r.err);
+    run_free(&r);
+    ck_assert_int_eq(report(&r, NULL), 2);
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(span_that_never_ended)
+{
+    /* Stuck for ever after 100 ms, killed at 1.5 s: a block_begin, no block,
+     * no summary.  The span still counts, with its duration at the crossing. */
+    make_events((char *[]){"-n", "40", "-b", "100", "-s", NULL}, 1500);
+    struct run r;
+    ck_assert_int_eq(report(&r, "--json", events, NULL), 0);
+    struct jval *v = jv_parse(r.out, strlen(r.out));
+    ck_assert_ptr_nonnull(v);
+    const struct jval *l = jv_get(v, "loops")->items[0];
+    ck_assert_int_eq(jv_bool(l, "summary", 1), 0);
+    const struct jval *spans = jv_get(l, "worst_spans");
+    ck_assert_int_eq(spans->n, 1);
+    ck_assert_int_eq(jv_bool(spans->items[0], "ongoing", 0), 1);
+    ck_assert_double_ge(jv_num(spans->items[0], "duration_ms", 0), 50);
+    jv_free(v);
+    run_free(&r);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cli_report");
+    TCase *tc = tcase_create("report");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, real_files_text_json_folded);
+    tcase_add_test(tc, truncated_and_garbage);
+    tcase_add_test(tc, newer_schema_refused);
+    tcase_add_test(tc, unreadable_inputs);
+    tcase_add_test(tc, span_that_never_ended);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
