@@ -59,8 +59,16 @@ static int (*uw_get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
 static int (*uw_search)(unw_addr_space_t, unw_word_t, unw_dyn_info_t *, unw_proc_info_t *, int, void *);
 static int load_state;           /* 0 not tried, 1 ready, -1 unavailable */
 
+/* Most reads hit the range of the previous one (the stack, or the module
+ * whose tables are being parsed).  Racy on purpose: captures are serial,
+ * and a stale index is only a slower path. */
+static int last_range;
+
 static int readable(uintptr_t addr, size_t n)
 {
+    int k = __atomic_load_n(&last_range, __ATOMIC_RELAXED);
+    if (k < n_ranges && addr >= ranges[k].lo && addr + n <= ranges[k].hi)
+        return 1;
     int lo = 0, hi = n_ranges - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
@@ -68,8 +76,10 @@ static int readable(uintptr_t addr, size_t n)
             hi = mid - 1;
         else if (addr >= ranges[mid].hi)
             lo = mid + 1;
-        else
+        else {
+            __atomic_store_n(&last_range, mid, __ATOMIC_RELAXED);
             return addr + n <= ranges[mid].hi;
+        }
     }
     return 0;
 }
