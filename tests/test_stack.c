@@ -105,7 +105,8 @@ static void check_c_block(const char *mode, const char *fn, const char *cls, con
     char *argv[] = {FIX, "-m", (char *)mode, NULL};
     run_with(&o, argv, NULL, NULL);
     const char *rec = block_with(&o, fn);
-    ck_assert_msg(rec, "no block record names %s; stderr:\n%s", fn, o.r.err);
+    ck_assert_msg(rec, "no block record names %s; stderr:\n%s\nfirst record: %s", fn, o.r.err,
+                  o.lines[0] ? o.lines[0] : "none");
     char file[512] = "";
     int line = frame_of(rec, fn, file, sizeof file);
     int want = marker_line(FIX_SRC, mode);
