@@ -482,16 +482,24 @@ out:
 
 /* ---- output ---- */
 
-static struct elmon_capture *match(const struct elmon_block *b)
+/* The capture of b's span.  settle: take a late answer (watchdog only:
+ * it symbolizes). */
+static struct elmon_capture *match_at(const struct elmon_block *b, int do_settle)
 {
     struct elmon_loop *l = b->loop;
     struct elmon_capture *c = l ? __atomic_load_n(&l->capture, __ATOMIC_ACQUIRE) : NULL;
     if (!c)
         return NULL;
-    settle(c);
+    if (do_settle)
+        settle(c);
     if (!c->valid || c->turn != b->turn || c->generation != l->generation)
         return NULL;
     return c;
+}
+
+static struct elmon_capture *match(const struct elmon_block *b)
+{
+    return match_at(b, 1);
 }
 
 static const char *base_name(const char *p)
@@ -646,7 +654,7 @@ void elmon_capture_human(const struct elmon_block *b, struct elmon_buf *out)
 
 int elmon_capture_culprit(const struct elmon_block *b, char *out, unsigned n)
 {
-    struct elmon_capture *c = match(b);
+    struct elmon_capture *c = match_at(b, 0);
     if (!c || !n)
         return -1;
     pthread_mutex_lock(&c->lock);

@@ -33,7 +33,7 @@ static void run_with(struct outcome *o, char *const argv[], const char *e1, cons
     o->dir = make_tmpdir("stack");
     char ev[512];
     snprintf(ev, sizeof ev, "ELMON_EVENTS=%s/events.json", o->dir);
-    char *env[] = {ev, "ELMON_CAPTURE_WAIT_MS=50", (char *)e1, (char *)e2, NULL};
+    char *env[] = {ev, "ELMON_CAPTURE_WAIT_MS=200", (char *)e1, (char *)e2, NULL};
     if (!e1)
         env[2] = NULL;
     ck_assert_int_eq(run_prog(argv, env, 1, 60000, &o->r), 0);
