@@ -191,6 +191,12 @@ static int attempt(struct otlp_transport *t, const struct otlp_target *tg, int s
         int https = strncasecmp(tg->url, "https:", 6) == 0;
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
                          https ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        /* libcurl 7.88 fails the second request on a reused HTTP/2
+         * connection to a gRPC server ("Error in the HTTP2 framing layer",
+         * nothing sent): one connection per export, which at one export a
+         * minute costs nothing that matters. */
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         hdrs = curl_slist_append(hdrs, "Content-Type: application/grpc");
         hdrs = curl_slist_append(hdrs, "TE: trailers");
         if (tg->gzip)

@@ -23,6 +23,23 @@ const https = require('https');
 const zlib = require('zlib');
 const crypto = require('crypto');
 const protobuf = require('protobufjs');
+// grpc-js hides grpc-encoding and te from handlers: note every HTTP/2
+// stream's headers as it arrives (before grpc-js is loaded, so its servers
+// are made by the wrapped functions) and pair them with the call by path.
+const http2 = require('http2');
+const streamHeaders = {};
+for (const fn of ['createServer', 'createSecureServer']) {
+  const orig = http2[fn];
+  http2[fn] = function (...a) {
+    const s = orig.apply(this, a);
+    s.prependListener('stream', (stream, h) => {
+      (streamHeaders[h[':path']] = streamHeaders[h[':path']] || []).push(
+        { enc: h['grpc-encoding'] || 'identity', te: h['te'] || null, ct: h['content-type'] || null,
+          timeout: h['grpc-timeout'] || null });
+    });
+    return s;
+  };
+}
 const grpc = require('@grpc/grpc-js');
 
 const args = {};
@@ -191,10 +208,12 @@ function grpcService(signal) {
 function grpcHandler(signal) {
   return (call, cb) => {
     const md = call.metadata.getMap();
+    const sh = (streamHeaders[call.getPath()] || []).shift() || {};
     const fault = faultNow();
     try {
-      record(signal, 'grpc', md['grpc-encoding'] || 'identity', call.request,
-             { path: call.getPath(), content_type: 'application/grpc', user_agent: md['user-agent'] || null,
+      record(signal, 'grpc', sh.enc || 'unknown', call.request,
+             { path: call.getPath(), content_type: sh.ct, te: sh.te, grpc_timeout: sh.timeout,
+               user_agent: md['user-agent'] || null,
                'h.authorization': md['authorization'] || null, 'h.x-test': md['x-test'] || null, fault });
     } catch (e) {
       out({ rec: 'error', signal, error: String(e), t_ms: Date.now(), fault });

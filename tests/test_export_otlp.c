@@ -1,0 +1,854 @@
+/*
+ * OTLP export end to end: real programs under libelmon exporting to the
+ * local receiver (tests/otlp-receiver/receiver.js), which decodes with the
+ * official OpenTelemetry protos and dumps flat JSON records.  Every field
+ * the exporter sends is checked for http/protobuf and gRPC, with and
+ * without gzip; then faults, memory, turn cost, exit time, Node.js and
+ * Python hosts over http and https, and fork.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "support.h"
+
+#define LOOPFIX ELMON_BIN_DIR "/loopfix"
+#define RECEIVER ELMON_SRC_DIR "/tests/otlp-receiver/receiver.js"
+
+static char *dir;
+
+static char *fmt(const char *f, ...)
+{
+    char *s;
+    va_list ap;
+    va_start(ap, f);
+    if (vasprintf(&s, f, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+static void setup(void)
+{
+    dir = make_tmpdir("export");
+    ck_assert_ptr_nonnull(dir);
+}
+
+static void teardown(void)
+{
+    char *cmd = fmt("rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    free(cmd);
+    free(dir);
+}
+
+/* --- the receiver --- */
+
+struct recv {
+    pid_t pid;
+    int http, grpc;
+    char *dump, *ports;
+};
+
+static void recv_start(struct recv *r, const char *mode, int fail_first, int tls)
+{
+    r->dump = fmt("%s/dump.jsonl", dir);
+    r->ports = fmt("%s/ports.json", dir);
+    char *ff = fmt("%d", fail_first);
+    char *tlsarg = fmt("%s/server.pem,%s/server.key", dir, dir);
+    char *argv[16] = {"node", RECEIVER, "--dump", r->dump, "--ports", r->ports, "--mode", (char *)mode};
+    int k = 8;
+    if (fail_first >= 0) {
+        argv[k++] = "--fail-first";
+        argv[k++] = ff;
+    }
+    if (tls) {
+        argv[k++] = "--tls";
+        argv[k++] = tlsarg;
+    }
+    argv[k] = NULL;
+    char *log = fmt("%s/receiver.log", dir);
+    r->pid = spawn_prog(argv, NULL, 0, log);
+    ck_assert_int_gt(r->pid, 0);
+    char **l = NULL;
+    for (int i = 0; i < 3000 && !(l = read_lines(r->ports, NULL)); i++)
+        usleep(10000);
+    ck_assert_msg(l && l[0], "the receiver did not start (is tests/otlp-receiver/node_modules installed? "
+                             "scripts/install-deps does it); see %s", log);
+    r->http = (int)json_num(l[0], "http");
+    r->grpc = (int)json_num(l[0], "grpc");
+    ck_assert_int_gt(r->http, 0);
+    ck_assert_int_gt(r->grpc, 0);
+    free_lines(l);
+    free(ff);
+    free(tlsarg);
+    free(log);
+}
+
+static char **recv_stop(struct recv *r)
+{
+    usleep(200000);   /* the last write of the dump */
+    stop_prog(r->pid, 3000);
+    char **l = read_lines(r->dump, NULL);
+    ck_assert_ptr_nonnull(l);
+    return l;
+}
+
+static int matches(const char *line, const char *rec, const char *k, const char *v)
+{
+    return json_is(line, "rec", rec) && (!k || json_is(line, k, v));
+}
+
+static int count(char **l, const char *rec, const char *k, const char *v)
+{
+    int n = 0;
+    for (int i = 0; l && l[i]; i++)
+        n += matches(l[i], rec, k, v);
+    return n;
+}
+
+/* The last matching line (the freshest point of a series). */
+static const char *last(char **l, const char *rec, const char *k, const char *v)
+{
+    const char *found = NULL;
+    for (int i = 0; l && l[i]; i++)
+        if (matches(l[i], rec, k, v))
+            found = l[i];
+    return found;
+}
+
+static const char *first(char **l, const char *rec, const char *k, const char *v)
+{
+    for (int i = 0; l && l[i]; i++)
+        if (matches(l[i], rec, k, v))
+            return l[i];
+    return NULL;
+}
+
+static char *str(const char *line, const char *k)
+{
+    const char *v = json_get(line, k);
+    return strdup(v ? v : "(absent)");
+}
+
+static void assert_field(const char *line, const char *k, const char *want)
+{
+    char *got = str(line, k);
+    ck_assert_msg(strcmp(got, want) == 0, "%s: got '%s' want '%s' in %.300s", k, got, want, line);
+    free(got);
+}
+
+static int host_pid(const struct run *r)
+{
+    const char *p = strstr(r->out, "pid ");
+    return p ? atoi(p + 4) : -1;
+}
+
+static void run_loopfix(char **env, const char *const *args, struct run *r, int timeout_ms)
+{
+    char *argv[16] = {LOOPFIX};
+    int k = 1;
+    for (int i = 0; args[i]; i++)
+        argv[k++] = (char *)args[i];
+    argv[k] = NULL;
+    ck_assert_int_eq(run_prog(argv, env, 1, timeout_ms, r), 0);
+    ck_assert_msg(!r->timed_out && WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0,
+                  "loopfix failed (status %d, timed out %d): %s", r->status, r->timed_out, r->err);
+}
+
+/* --- every field, four ways --- */
+
+static const struct {
+    const char *protocol, *compression, *prefix;
+} field_cases[] = {
+    {"http/protobuf", "none", "eventloop"},
+    {"http/protobuf", "gzip", "eventloop"},
+    {"grpc", "none", "asyncio.eventloop"},
+    {"grpc", "gzip", "asyncio.eventloop"},
+};
+
+static const struct {
+    const char *suffix, *kind, *unit;
+} metric_table[] = {
+    {"lag", "gauge", "s"}, {"max_lag", "gauge", "s"}, {"lag_distribution", "histogram", "s"},
+    {"utilization", "gauge", "1"}, {"blocking_events", "sum", "{event}"}, {"active_fds", "gauge", "{fd}"},
+    {"time", "sum", "s"}, {"turns", "sum", "{turn}"},
+};
+
+START_TEST(every_field)
+{
+    int grpc = strcmp(field_cases[_i].protocol, "grpc") == 0;
+    int gz = strcmp(field_cases[_i].compression, "gzip") == 0;
+    const char *prefix = field_cases[_i].prefix;
+    struct recv rv;
+    recv_start(&rv, "ok", -1, 0);
+    char *env[] = {
+        fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", grpc ? rv.grpc : rv.http),
+        fmt("OTEL_EXPORTER_OTLP_PROTOCOL=%s", field_cases[_i].protocol),
+        fmt("OTEL_EXPORTER_OTLP_COMPRESSION=%s", field_cases[_i].compression),
+        fmt("ELMON_METRIC_PREFIX=%s", prefix),
+        "OTEL_EXPORTER_OTLP_HEADERS=x-test=a%20b, authorization=Bearer%20s3cret",
+        "OTEL_METRIC_EXPORT_INTERVAL=400", "OTEL_SERVICE_NAME=svc-test",
+        "OTEL_RESOURCE_ATTRIBUTES=team=pay%20ments,service.name=from-attrs,service.version=0.0.1",
+        "SERVICE_VERSION=1.2.3", "SERVICE_NAMESPACE=ns", "DEPLOYMENT_ENVIRONMENT=staging",
+        "OTEL_RD_K8S_POD_NAME=pod-1", "OTEL_RD_K8S_NAMESPACE_NAME=default", "OTEL_RD_K8S_CONTAINER_NAME=app",
+        "OTEL_RD_K8S_DEPLOYMENT_NAME=dep", "OTEL_RD_K8S_NODE_NAME=node-1", "OTEL_RD_K8S_CLUSTER_NAME=cl",
+        "OTEL_RD_K8S_POD_UID=uid-1", "ELMON_CRITICAL_MS=100", "ELMON_EXPORT_COMMAND_ARGS=1", "ELMON_LOG=stderr",
+        NULL};
+    struct run r;
+    static const char *const args[] = {"-n", "1200", "-b", "60", "-e", "300", NULL};
+    run_loopfix(env, args, &r, 60000);
+    int pid = host_pid(&r);
+    char **l = recv_stop(&rv);
+    const char *w = strstr(r.err, "elmon: warning:");
+    ck_assert_msg(!w, "warning: %.300s", w);
+    ck_assert_int_eq(count(l, "error", NULL, NULL), 0);
+
+    /* Requests: both signals, the transport's headers. */
+    ck_assert_int_ge(count(l, "request", "signal", "metrics"), 2);
+    ck_assert_int_ge(count(l, "request", "signal", "logs"), 1);
+    for (int i = 0; l[i]; i++) {
+        if (!matches(l[i], "request", NULL, NULL))
+            continue;
+        int metrics = json_is(l[i], "signal", "metrics");
+        assert_field(l[i], "protocol", grpc ? "grpc" : "http");
+        assert_field(l[i], "encoding", gz ? "gzip" : "identity");
+        assert_field(l[i], "path", grpc ? (metrics ? "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+                                                   : "/opentelemetry.proto.collector.logs.v1.LogsService/Export")
+                                        : (metrics ? "/v1/metrics" : "/v1/logs"));
+        assert_field(l[i], "content_type", grpc ? "application/grpc" : "application/x-protobuf");
+        if (grpc)
+            assert_field(l[i], "te", "trailers");
+        assert_field(l[i], "h.x-test", "a b");
+        assert_field(l[i], "h.authorization", "Bearer s3cret");
+        ck_assert(strstr(json_get(l[i], "user_agent"), "libelmon/"));
+        assert_field(l[i], "resources", "1");
+        assert_field(l[i], "scopes", "1");
+        assert_field(l[i], "scope.name", "libelmon");
+        /* The resource. */
+        assert_field(l[i], "res.service.name", "svc-test");
+        assert_field(l[i], "res.service.version", "1.2.3");
+        assert_field(l[i], "res.service.namespace", "ns");
+        assert_field(l[i], "res.deployment.environment", "staging");
+        assert_field(l[i], "res.team", "pay ments");
+        assert_field(l[i], "res.k8s.pod.name", "pod-1");
+        assert_field(l[i], "res.k8s.pod.uid", "uid-1");
+        assert_field(l[i], "res.k8s.namespace.name", "default");
+        assert_field(l[i], "res.k8s.container.name", "app");
+        assert_field(l[i], "res.k8s.deployment.name", "dep");
+        assert_field(l[i], "res.k8s.node.name", "node-1");
+        assert_field(l[i], "res.k8s.cluster.name", "cl");
+        ck_assert_int_eq((int)json_num(l[i], "res.process.pid"), pid);
+        assert_field(l[i], "res.process.pid.type", "int_value");
+        ck_assert_int_eq((int)json_num(l[i], "res.process.parent_pid"), (int)getpid());
+        assert_field(l[i], "res.process.executable.name", "loopfix");
+        assert_field(l[i], "res.process.executable.path", LOOPFIX);
+        assert_field(l[i], "res.process.command_args", "[\"" LOOPFIX "\",\"-n\",\"1200\",\"-b\",\"60\",\"-e\",\"300\"]");
+        assert_field(l[i], "res.process.command_args.type", "array_value");
+        ck_assert_ptr_nonnull(json_get(l[i], "res.process.owner"));
+        assert_field(l[i], "res.telemetry.sdk.name", "libelmon");
+        assert_field(l[i], "res.telemetry.sdk.language", "c");
+        ck_assert_ptr_nonnull(json_get(l[i], "res.telemetry.sdk.version"));
+        assert_field(l[i], "res.os.type", "linux");
+        ck_assert_ptr_nonnull(json_get(l[i], "res.os.version"));
+        ck_assert_ptr_nonnull(json_get(l[i], "res.os.description"));
+        char host[256];
+        gethostname(host, sizeof host);
+        assert_field(l[i], "res.host.name", host);
+#if defined(__x86_64__)
+        assert_field(l[i], "res.host.arch", "amd64");
+#endif
+        if (access("/etc/machine-id", R_OK) == 0)
+            ck_assert_ptr_nonnull(json_get(l[i], "res.host.id"));
+        ck_assert_uint_eq(strlen(json_get(l[i], "res.service.instance.id")), 36);
+    }
+    /* One instance id for the whole process. */
+    char *id = str(first(l, "request", NULL, NULL), "res.service.instance.id");
+    ck_assert_int_eq(count(l, "request", "res.service.instance.id", id), count(l, "request", NULL, NULL));
+    free(id);
+
+    /* Metrics: names, kinds, units, attributes. */
+    char name[128];
+    char *pidstr = fmt("%d", pid);
+    for (size_t m = 0; m < sizeof metric_table / sizeof metric_table[0]; m++) {
+        snprintf(name, sizeof name, "%s.%s", prefix, metric_table[m].suffix);
+        const char *p = last(l, "point", "metric", name);
+        ck_assert_msg(p, "no %s", name);
+        assert_field(p, "kind", metric_table[m].kind);
+        assert_field(p, "unit", metric_table[m].unit);
+        ck_assert(strlen(json_get(p, "description")) > 5);
+        assert_field(p, "attr.thread.id", pidstr);
+        assert_field(p, "attr.thread.id.type", "int_value");
+        assert_field(p, "attr.thread.name", "loop-0");
+        assert_field(p, "attr.eventloop.poller", "epoll_wait");
+        ck_assert(json_num(p, "time") > 1.6e18);
+        if (strcmp(metric_table[m].kind, "gauge") == 0) {
+            assert_field(p, "start", "null");
+        } else {
+            assert_field(p, "temporality", "AGGREGATION_TEMPORALITY_CUMULATIVE");
+            ck_assert(json_num(p, "start") > 1.6e18 && json_num(p, "start") < json_num(p, "time"));
+        }
+        if (strcmp(metric_table[m].kind, "sum") == 0)
+            assert_field(p, "monotonic", "true");
+    }
+    snprintf(name, sizeof name, "%s.lag_distribution", prefix);
+    const char *h = last(l, "point", "metric", name);
+    assert_field(h, "bounds", "[0.0001,0.00025,0.0005,0.001,0.0025,0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10]");
+    ck_assert_int_eq((int)json_num(h, "bucket_total"), (int)json_num(h, "count"));
+    ck_assert_int_ge((int)json_num(h, "count"), 1100);   /* the exit flush has the whole run */
+    ck_assert(json_num(h, "sum") > 0.18 && json_num(h, "max") >= 0.06 && json_num(h, "max") < 0.5);
+    snprintf(name, sizeof name, "%s.turns", prefix);
+    const char *t = last(l, "point", "metric", name);
+    ck_assert_int_ge((int)json_num(t, "value"), 1100);
+    assert_field(t, "value_type", "int");
+    /* Cumulative: one start for every export of the series. */
+    char *start = str(t, "start");
+    ck_assert_int_eq(count(l, "point", "start", start), count(l, "point", "temporality",
+                                                                "AGGREGATION_TEMPORALITY_CUMULATIVE"));
+    free(start);
+    snprintf(name, sizeof name, "%s.blocking_events", prefix);
+    int warn_pts = 0;
+    for (int i = 0; l[i]; i++) {
+        if (!matches(l[i], "point", "metric", name))
+            continue;
+        ck_assert(json_is(l[i], "attr.severity", "warning") || json_is(l[i], "attr.severity", "critical"));
+        if (json_is(l[i], "attr.severity", "critical"))
+            ck_assert_int_eq((int)json_num(l[i], "value"), 0);
+        else
+            warn_pts = (int)json_num(l[i], "value");
+    }
+    ck_assert_int_ge(warn_pts, 3);
+    snprintf(name, sizeof name, "%s.utilization", prefix);
+    double u = json_num(last(l, "point", "metric", name), "value");
+    ck_assert(u >= 0 && u <= 1);
+    snprintf(name, sizeof name, "%s.active_fds", prefix);
+    ck_assert_int_eq((int)json_num(last(l, "point", "metric", name), "value"), 2);
+    snprintf(name, sizeof name, "%s.lag", prefix);
+    double maxlag = 0;
+    for (int i = 0; l[i]; i++)
+        if (matches(l[i], "point", "metric", name) && json_num(l[i], "value") > maxlag)
+            maxlag = json_num(l[i], "value");
+    ck_assert_msg(maxlag >= 0.06 && maxlag < 0.5, "largest window lag %.3f", maxlag);
+    snprintf(name, sizeof name, "%s.time", prefix);
+    double active = 0, idle = 0;
+    for (int i = 0; l[i]; i++) {
+        if (matches(l[i], "point", "metric", name) && json_is(l[i], "attr.state", "active"))
+            active = json_num(l[i], "value");
+        if (matches(l[i], "point", "metric", name) && json_is(l[i], "attr.state", "idle"))
+            idle = json_num(l[i], "value");
+    }
+    ck_assert(active >= 0.18 && idle > 0.5 && idle < 10);
+
+    /* Logs: one record per ended span. */
+    ck_assert_int_ge(count(l, "log", NULL, NULL), 3);
+    for (int i = 0; l[i]; i++) {
+        if (!matches(l[i], "log", NULL, NULL))
+            continue;
+        assert_field(l[i], "attr.event.name", "eventloop.block");
+        assert_field(l[i], "severity_text", "WARN");
+        assert_field(l[i], "severity_number", "SEVERITY_NUMBER_WARN");
+        assert_field(l[i], "attr.thread.id", pidstr);
+        assert_field(l[i], "attr.thread.name", "loop-0");
+        assert_field(l[i], "attr.eventloop.poller", "epoll_wait");
+        assert_field(l[i], "attr.eventloop.block.severity", "warning");
+        assert_field(l[i], "attr.eventloop.block.duration.type", "double_value");
+        double d = json_num(l[i], "attr.eventloop.block.duration");
+        ck_assert_msg(d >= 0.0599 && d < 0.3, "duration %.4f", d);
+        ck_assert(json_num(l[i], "attr.eventloop.block.lag") >= d);
+        int turn = (int)json_num(l[i], "attr.eventloop.block.turn");
+        ck_assert_msg(turn % 300 == 0, "turn %d", turn);
+        ck_assert(strstr(json_get(l[i], "body"), "event loop blocked for"));
+        ck_assert(json_num(l[i], "observed") >= json_num(l[i], "time"));
+    }
+    free(pidstr);
+    free_lines(l);
+    run_free(&r);
+}
+END_TEST
+
+/* --- temporality and exponential histograms --- */
+
+START_TEST(delta_and_lowmemory)
+{
+    const char *pref = _i == 0 ? "delta" : "lowmemory";
+    struct recv rv;
+    recv_start(&rv, "ok", -1, 0);
+    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http),
+                   fmt("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=%s", pref),
+                   "OTEL_METRIC_EXPORT_INTERVAL=300", "OTEL_LOGS_EXPORTER=none", "ELMON_LOG=off", NULL};
+    struct run r;
+    static const char *const args[] = {"-n", "1200", NULL};
+    run_loopfix(env, args, &r, 60000);
+    char **l = recv_stop(&rv);
+    ck_assert_int_eq(count(l, "request", "signal", "logs"), 0);
+    ck_assert_int_ge(count(l, "request", "signal", "metrics"), 3);
+    assert_field(last(l, "point", "metric", "eventloop.turns"), "temporality", "AGGREGATION_TEMPORALITY_DELTA");
+    assert_field(last(l, "point", "metric", "eventloop.lag_distribution"), "temporality",
+                 "AGGREGATION_TEMPORALITY_DELTA");
+    assert_field(last(l, "point", "metric", "eventloop.time"), "temporality",
+                 _i == 0 ? "AGGREGATION_TEMPORALITY_DELTA" : "AGGREGATION_TEMPORALITY_CUMULATIVE");
+    /* Each delta point starts where the previous one ended, and the deltas
+     * add up to every turn. */
+    long total = 0, hist_total = 0;
+    char prev_time[32] = "";
+    for (int i = 0; l[i]; i++) {
+        if (matches(l[i], "point", "metric", "eventloop.lag_distribution"))
+            hist_total += (long)json_num(l[i], "count");
+        if (!matches(l[i], "point", "metric", "eventloop.turns"))
+            continue;
+        if (prev_time[0])
+            assert_field(l[i], "start", prev_time);
+        snprintf(prev_time, sizeof prev_time, "%s", json_get(l[i], "time"));
+        total += (long)json_num(l[i], "value");
+    }
+    ck_assert_int_ge(total, 1150);
+    ck_assert_int_le(total, 1200);
+    ck_assert_int_eq(hist_total, total);
+    free_lines(l);
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(exponential_histogram)
+{
+    struct recv rv;
+    recv_start(&rv, "ok", -1, 0);
+    char *env[] = {fmt("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=http://127.0.0.1:%d/v1/metrics", rv.http),
+                   "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=base2_exponential_bucket_histogram",
+                   "OTEL_METRIC_EXPORT_INTERVAL=300", "ELMON_LOG=off", NULL};
+    struct run r;
+    static const char *const args[] = {"-n", "700", "-b", "60", "-e", "200", NULL};
+    run_loopfix(env, args, &r, 60000);
+    char **l = recv_stop(&rv);
+    ck_assert_int_eq(count(l, "request", "signal", "logs"), 0);   /* only the metrics endpoint is set */
+    const char *h = last(l, "point", "metric", "eventloop.lag_distribution");
+    assert_field(h, "kind", "exponential_histogram");
+    ck_assert_int_le((int)json_num(h, "scale"), 4);
+    ck_assert_int_le((int)json_num(h, "nbuckets"), 160);
+    ck_assert_int_gt((int)json_num(h, "nbuckets"), 0);
+    ck_assert_int_eq((int)json_num(h, "bucket_total"), (int)json_num(h, "count"));
+    ck_assert(json_num(h, "max") >= 0.06);
+    free_lines(l);
+    run_free(&r);
+}
+END_TEST
+
+/* --- faults --- */
+
+static const char *const final_faults[] = {"http:500", "http:400"};
+
+START_TEST(final_status_not_retried)
+{
+    struct recv rv;
+    recv_start(&rv, final_faults[_i], -1, 0);
+    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http), "OTEL_METRIC_EXPORT_INTERVAL=500",
+                   "OTEL_LOGS_EXPORTER=none", "ELMON_EXPORT_FLUSH_MS=0", NULL};
+    struct run r;
+    static const char *const args[] = {"-n", "1300", NULL};
+    run_loopfix(env, args, &r, 60000);
+    char **l = recv_stop(&rv);
+    int n = count(l, "request", "signal", "metrics");
+    ck_assert_msg(n >= 1 && n <= 3, "%d requests for ~2 intervals", n);
+    char *line = fmt("failed after 1 attempt: HTTP status %s; dropped", final_faults[_i] + 5);
+    ck_assert_msg(strstr(r.err, line), "no '%s' in: %s", line, r.err);
+    free(line);
+    free_lines(l);
+    run_free(&r);
+}
+END_TEST
+
+static const struct { const char *mode; int fail_first; double gap_ms; } retry_faults[] = {
+    {"http:429:1", 2, 1000}, {"http:503:2", 1, 2000},
+};
+
+START_TEST(retry_after_honoured)
+{
+    struct recv rv;
+    recv_start(&rv, retry_faults[_i].mode, retry_faults[_i].fail_first, 0);
+    char *env[] = {fmt("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=http://127.0.0.1:%d/v1/metrics", rv.http),
+                   "OTEL_METRIC_EXPORT_INTERVAL=300", "OTEL_EXPORTER_OTLP_TIMEOUT=6000", "ELMON_EXPORT_FLUSH_MS=0", NULL};
+    struct run r;
+    static const char *const args[] = {"-n", "2800", NULL};
+    run_loopfix(env, args, &r, 60000);
+    char **l = recv_stop(&rv);
+    int k = 0;
+    double t[4] = {0};
+    for (int i = 0; l[i] && k < 4; i++)
+        if (matches(l[i], "request", "signal", "metrics"))
+            t[k++] = json_num(l[i], "t_ms");
+    int nf = retry_faults[_i].fail_first;
+    ck_assert_int_ge(k, nf + 1);
+    for (int i = 1; i <= nf; i++) {
+        double gap = t[i] - t[i - 1];
+        ck_assert_msg(gap >= retry_faults[_i].gap_ms - 50 && gap < retry_faults[_i].gap_ms + 900,
+                      "retry %d after %.0f ms, Retry-After says %.0f", i, gap, retry_faults[_i].gap_ms);
+    }
+    ck_assert_msg(!strstr(r.err, "failed after"), "an export failed: %.600s", r.err);
+    free_lines(l);
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(refused_connection_retried_with_backoff)
+{
+    int port = free_port();
+    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", port), "OTEL_METRIC_EXPORT_INTERVAL=200",
+                   "OTEL_EXPORTER_OTLP_TIMEOUT=2600", "OTEL_LOGS_EXPORTER=none", "ELMON_EXPORT_FLUSH_MS=0", NULL};
+    struct run r;
+    static const char *const args[] = {"-n", "3600", NULL};
+    run_loopfix(env, args, &r, 60000);
+    /* Backoff 0.5-1 s, then 1-2 s, then 2-4 s: 2 or 3 attempts fit in 2.6 s. */
+    const char *p = strstr(r.err, "failed after ");
+    ck_assert_msg(p, "no failure logged: %.600s", r.err);
+    int n = atoi(p + 13);
+    ck_assert_msg(n >= 2 && n <= 3, "%d attempts in 2.6 s: %s", n, r.err);
+    ck_assert(strstr(r.err, "Couldn't connect") || strstr(r.err, "connect"));
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(partial_success_logged)
+{
+    int grpc = _i;
+    struct recv rv;
+    recv_start(&rv, "partial", -1, 0);
+    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", grpc ? rv.grpc : rv.http),
+                   grpc ? "OTEL_EXPORTER_OTLP_PROTOCOL=grpc" : "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+                   "OTEL_METRIC_EXPORT_INTERVAL=300", "OTEL_LOGS_EXPORTER=none", NULL};
+    struct run r;
+    static const char *const args[] = {"-n", "400", NULL};
+    run_loopfix(env, args, &r, 60000);
+    char **l = recv_stop(&rv);
+    int n = count(l, "request", "signal", "metrics");
+    ck_assert_int_ge(n, 1);
+    ck_assert_msg(strstr(r.err, "partially rejected: 3 data points rejected: 3 points rejected by test (not retried)"),
+                  "%.600s", r.err);
+    /* Not retried: one request per interval plus the exit flush. */
+    ck_assert_int_le(n, 3);
+    free_lines(l);
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(garbage_response_survived)
+{
+    struct recv rv;
+    recv_start(&rv, "garbage", -1, 0);
+    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http), "OTEL_METRIC_EXPORT_INTERVAL=300",
+                   NULL};
+    struct run r;
+    static const char *const args[] = {"-n", "1300", "-b", "60", "-e", "400", NULL};
+    run_loopfix(env, args, &r, 60000);
+    char **l = recv_stop(&rv);
+    ck_assert_int_ge(count(l, "request", "signal", "metrics"), 3);
+    ck_assert_msg(!strstr(r.err, "failed after"), "%.600s", r.err);
+    free_lines(l);
+    run_free(&r);
+}
+END_TEST
+
+static long rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* A dead endpoint, an export every 50 ms and a blocking span every 40
+ * turns: the process's memory must not grow with the failures. */
+START_TEST(memory_flat_while_failing)
+{
+    int port = free_port();
+    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", port), "OTEL_METRIC_EXPORT_INTERVAL=50",
+                   "OTEL_EXPORTER_OTLP_TIMEOUT=100", "OTEL_BLRP_SCHEDULE_DELAY=50", "ELMON_LOG=off", NULL};
+    char *argv[] = {LOOPFIX, "-n", "9000", "-b", "52", "-e", "60", NULL};
+    char *out = fmt("%s/host.out", dir);
+    pid_t pid = spawn_prog(argv, env, 1, out);
+    ck_assert_int_gt(pid, 0);
+    usleep(3000000);
+    long early = rss_kb(pid);
+    usleep(6000000);
+    long late = rss_kb(pid);
+    int st = stop_prog(pid, 20000);
+    (void)st;
+    ck_assert_msg(early > 0 && late > 0, "no RSS (%ld, %ld)", early, late);
+    ck_assert_msg(late - early < 1024, "RSS grew from %ld kB to %ld kB over ~120 failed exports", early, late);
+    free(out);
+}
+END_TEST
+
+/* A receiver that accepts and never answers: the loop's turns cost what
+ * they cost with no exporter, and exit waits at most ELMON_EXPORT_FLUSH_MS. */
+START_TEST(black_hole_costs_no_turn_time_and_bounded_exit)
+{
+    struct recv rv;
+    recv_start(&rv, "blackhole", -1, 0);
+    char *ev_off = fmt("ELMON_EVENTS=%s/off.jsonl", dir), *ev_on = fmt("ELMON_EVENTS=%s/on.jsonl", dir);
+    char *env_off[] = {ev_off, "ELMON_LOG=off", NULL};
+    char *env_on[] = {ev_on, fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http),
+                      "OTEL_METRIC_EXPORT_INTERVAL=100", "OTEL_EXPORTER_OTLP_TIMEOUT=60000",
+                      "OTEL_METRIC_EXPORT_TIMEOUT=60000", "ELMON_EXPORT_FLUSH_MS=800", "ELMON_LOG=off", NULL};
+    static const char *const args[] = {"-n", "1500", NULL};
+    struct run off, on;
+    run_loopfix(env_off, args, &off, 60000);
+    run_loopfix(env_on, args, &on, 60000);
+    char **l = recv_stop(&rv);
+    ck_assert_int_ge(count(l, "request", NULL, NULL), 1);   /* it did reach the black hole */
+    ck_assert_msg(on.wall_ms < off.wall_ms + 800 + 700, "exit took %.0f ms against %.0f ms without export",
+                  on.wall_ms, off.wall_ms);
+    char *p_off = fmt("%s/off.jsonl", dir), *p_on = fmt("%s/on.jsonl", dir);
+    char **e_off = read_lines(p_off, NULL), **e_on = read_lines(p_on, NULL);
+    const char *s_off = NULL, *s_on = NULL;
+    for (int i = 0; e_off && e_off[i]; i++)
+        if (json_is(e_off[i], "type", "summary"))
+            s_off = e_off[i];
+    for (int i = 0; e_on && e_on[i]; i++)
+        if (json_is(e_on[i], "type", "summary"))
+            s_on = e_on[i];
+    ck_assert(s_off && s_on);
+    double c_off = json_num(s_off, "busy_s") / json_num(s_off, "turns") * 1e6;
+    double c_on = json_num(s_on, "busy_s") / json_num(s_on, "turns") * 1e6;
+    ck_assert_msg(c_on < c_off * 2 + 20, "turn cost %.2f us with a stuck exporter, %.2f us without", c_on, c_off);
+    free_lines(e_off);
+    free_lines(e_on);
+    free_lines(l);
+    run_free(&off);
+    run_free(&on);
+}
+END_TEST
+
+/* --- configuration as the user sees it --- */
+
+START_TEST(local_mode_and_disabled_send_nothing)
+{
+    struct recv rv;
+    recv_start(&rv, "ok", -1, 0);
+    char *disabled[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http), "OTEL_SDK_DISABLED=true",
+                        "OTEL_METRIC_EXPORT_INTERVAL=100", "ELMON_VERBOSE=1", NULL};
+    char *local[] = {"OTEL_METRIC_EXPORT_INTERVAL=100", "ELMON_VERBOSE=1", NULL};
+    static const char *const args[] = {"-n", "500", "-b", "60", "-e", "100", NULL};
+    struct run a, b;
+    run_loopfix(disabled, args, &a, 60000);
+    run_loopfix(local, args, &b, 60000);
+    char **l = recv_stop(&rv);
+    ck_assert_int_eq(count(l, "request", NULL, NULL), 0);
+    ck_assert(!strstr(a.err, "OpenTelemetry") && !strstr(b.err, "OpenTelemetry"));
+    free_lines(l);
+    run_free(&a);
+    run_free(&b);
+}
+END_TEST
+
+START_TEST(console_exporter)
+{
+    char *env[] = {"OTEL_METRICS_EXPORTER=console", "OTEL_LOGS_EXPORTER=console", "OTEL_METRIC_EXPORT_INTERVAL=200",
+                   "ELMON_METRIC_PREFIX=asyncio.eventloop", NULL};
+    static const char *const args[] = {"-n", "600", "-b", "60", "-e", "200", NULL};
+    struct run r;
+    run_loopfix(env, args, &r, 60000);
+    ck_assert_msg(strstr(r.err, "elmon: metrics pid ") && strstr(r.err, "asyncio.eventloop.lag "), "%.600s", r.err);
+    ck_assert_msg(strstr(r.err, "elmon: log eventloop.block pid "), "%.600s", r.err);
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(verbose_resource_once_and_no_secrets)
+{
+    struct recv rv;
+    recv_start(&rv, "ok", -1, 0);
+    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://user:pw-s3cret@127.0.0.1:%d", rv.http),
+                   "OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20s3cret,broken-s3cret,x=%zzs3cret",
+                   "OTEL_RESOURCE_ATTRIBUTES=team=a,oops", "OTEL_EXPORTER_OTLP_TIMEOUT=abc",
+                   "OTEL_EXPORTER_OTLP_COMPRESSION=zip", "OTEL_EXPORTER_OTLP_PROTOCOL=http/json",
+                   "OTEL_METRIC_EXPORT_INTERVAL=200", "OTEL_SERVICE_NAME=verbose-svc", "ELMON_VERBOSE=1", NULL};
+    static const char *const args[] = {"-f", "-n", "500", NULL};
+    struct run r;
+    run_loopfix(env, args, &r, 60000);
+    char **l = recv_stop(&rv);
+    ck_assert_msg(!strstr(r.err, "s3cret"), "a secret was printed: %.600s", r.err);
+    ck_assert(strstr(r.err, "elmon: OpenTelemetry Configuration:"));
+    ck_assert(strstr(r.err, "elmon:   Metric export interval: 200ms"));
+    ck_assert(strstr(r.err, "OTLP endpoint: http://127.0.0.1:"));
+    ck_assert(strstr(r.err, "headers: authorization"));
+    ck_assert(strstr(r.err, "elmon:   service.name: verbose-svc"));
+    ck_assert(strstr(r.err, "elmon:   telemetry.sdk.name: libelmon"));
+    /* Once per process: the parent and the forked child each print theirs. */
+    int n = 0;
+    for (const char *p = r.err; (p = strstr(p, "OpenTelemetry Resource Attributes:")); p++)
+        n++;
+    ck_assert_int_eq(n, 2);
+    ck_assert(strstr(r.err, "OTEL_EXPORTER_OTLP_HEADERS has 2 malformed entries"));
+    ck_assert(strstr(r.err, "OTEL_RESOURCE_ATTRIBUTES has 1 malformed entry"));
+    ck_assert(strstr(r.err, "OTEL_EXPORTER_OTLP_TIMEOUT='abc' is not a number"));
+    ck_assert(strstr(r.err, "OTEL_EXPORTER_OTLP_COMPRESSION='zip' is not one of"));
+    ck_assert(strstr(r.err, "OTEL_EXPORTER_OTLP_PROTOCOL=http/json is not supported"));
+    /* Defaults after the warnings: still delivered, attributes dropped whole. */
+    const char *q = first(l, "request", "signal", "metrics");
+    ck_assert_ptr_nonnull(q);
+    ck_assert_ptr_null(json_get(q, "res.team"));
+    assert_field(q, "encoding", "identity");
+    free_lines(l);
+    run_free(&r);
+}
+END_TEST
+
+/* --- fork --- */
+
+START_TEST(fork_parent_and_child_export_their_own)
+{
+    struct recv rv;
+    recv_start(&rv, "ok", -1, 0);
+    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http), "OTEL_METRIC_EXPORT_INTERVAL=300",
+                   "ELMON_LOG=off", NULL};
+    static const char *const args[] = {"-f", "-n", "900", "-b", "60", "-e", "300", NULL};
+    struct run r;
+    run_loopfix(env, args, &r, 60000);
+    char **l = recv_stop(&rv);
+    const char *c = strstr(r.out, "child ");
+    ck_assert_ptr_nonnull(c);
+    int child = atoi(c + 6), parent = 0;
+    const char *p = r.out;
+    while ((p = strstr(p, "pid "))) {
+        int v = atoi(p + 4);
+        if (v != child)
+            parent = v;
+        p += 4;
+    }
+    ck_assert_int_gt(parent, 0);
+    char *ps = fmt("%d", parent), *cs = fmt("%d", child);
+    ck_assert_int_ge(count(l, "request", "res.process.pid", ps), 2);
+    ck_assert_int_ge(count(l, "request", "res.process.pid", cs), 2);
+    const char *rp = first(l, "request", "res.process.pid", ps), *rc = first(l, "request", "res.process.pid", cs);
+    char *id_p = str(rp, "res.service.instance.id"), *id_c = str(rc, "res.service.instance.id");
+    ck_assert_str_ne(id_p, id_c);
+    ck_assert_int_eq(count(l, "request", "res.service.instance.id", id_p), count(l, "request", "res.process.pid", ps));
+    ck_assert_int_eq(count(l, "request", "res.service.instance.id", id_c), count(l, "request", "res.process.pid", cs));
+    assert_field(rc, "res.process.parent_pid", ps);
+    /* Each process's points are its own loop thread's. */
+    for (int i = 0; l[i]; i++) {
+        if (!matches(l[i], "point", NULL, NULL))
+            continue;
+        int n = (int)json_num(l[i], "n");
+        const char *req = NULL;
+        for (int k = 0; l[k] && !req; k++)
+            if (matches(l[k], "request", NULL, NULL) && (int)json_num(l[k], "n") == n)
+                req = l[k];
+        ck_assert_ptr_nonnull(req);
+        ck_assert_int_eq((int)json_num(l[i], "attr.thread.id"), (int)json_num(req, "res.process.pid"));
+    }
+    ck_assert_int_ge(count(l, "log", "attr.thread.id", ps), 2);
+    ck_assert_int_ge(count(l, "log", "attr.thread.id", cs), 2);
+    free(id_p);
+    free(id_c);
+    free(ps);
+    free(cs);
+    free_lines(l);
+    run_free(&r);
+}
+END_TEST
+
+/* --- Node.js and Python hosts, http and https --- */
+
+static void make_test_ca(void)
+{
+    char *cmd = fmt(
+        "set -e; cd '%s'; "
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=elmon-test-ca -keyout ca.key -out ca.pem "
+        "  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null; "
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr 2>/dev/null; "
+        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth\\n' > ext.cnf; "
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf "
+        "  -out server.pem 2>/dev/null",
+        dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(cmd);
+}
+
+static const char node_host[] =
+    "const end = Date.now() + 2500;"
+    "const t = setInterval(() => { const s = Date.now(); while (Date.now() - s < 70) {}"
+    "  if (Date.now() > end) { clearInterval(t); console.log('pid ' + process.pid + ' done'); } }, 150);";
+static const char python_host[] =
+    "import asyncio, os, time\n"
+    "async def main():\n"
+    "    for _ in range(16):\n"
+    "        await asyncio.sleep(0.08)\n"
+    "        time.sleep(0.07)\n"
+    "    print('pid %d done' % os.getpid())\n"
+    "asyncio.run(main())\n";
+
+START_TEST(node_and_python_hosts)
+{
+    int python = _i / 2, tls = _i % 2;
+    if (tls)
+        make_test_ca();
+    struct recv rv;
+    recv_start(&rv, "ok", -1, tls);
+    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=%s://127.0.0.1:%d", tls ? "https" : "http", rv.http),
+                   fmt("OTEL_EXPORTER_OTLP_CERTIFICATE=%s/ca.pem", dir), "OTEL_METRIC_EXPORT_INTERVAL=500",
+                   "OTEL_SERVICE_NAME=host-test", NULL};
+    char *argv[] = {python ? "/usr/bin/python3" : "node", python ? "-c" : "-e",
+                    (char *)(python ? python_host : node_host), NULL};
+    struct run r;
+    ck_assert_int_eq(run_prog(argv, env, 1, 60000, &r), 0);
+    char **l = recv_stop(&rv);
+    ck_assert_msg(!r.timed_out && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "host failed: %.600s", r.err);
+    ck_assert_msg(!strstr(r.err, "failed after"), "%.600s", r.err);
+    int pid = host_pid(&r);
+    ck_assert_int_gt(pid, 0);
+    const char *q = first(l, "request", "signal", "metrics");
+    ck_assert_msg(q, "no metrics arrived; host stderr: %.600s", r.err);
+    assert_field(q, "tls", tls ? "true" : "false");
+    ck_assert_int_eq((int)json_num(q, "res.process.pid"), pid);
+    assert_field(q, "res.process.runtime.name", python ? "cpython" : "nodejs");
+    if (python)
+        ck_assert_ptr_nonnull(json_get(q, "res.process.runtime.version"));
+    ck_assert_int_ge(count(l, "log", NULL, NULL), 3);
+    ck_assert_ptr_nonnull(last(l, "point", "metric", "eventloop.lag_distribution"));
+    free_lines(l);
+    run_free(&r);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("export_otlp");
+    TCase *tc = tcase_create("receiver");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, every_field, 0, 4);
+    tcase_add_loop_test(tc, delta_and_lowmemory, 0, 2);
+    tcase_add_test(tc, exponential_histogram);
+    tcase_add_loop_test(tc, final_status_not_retried, 0, 2);
+    tcase_add_loop_test(tc, retry_after_honoured, 0, 2);
+    tcase_add_test(tc, refused_connection_retried_with_backoff);
+    tcase_add_loop_test(tc, partial_success_logged, 0, 2);
+    tcase_add_test(tc, garbage_response_survived);
+    tcase_add_test(tc, memory_flat_while_failing);
+    tcase_add_test(tc, black_hole_costs_no_turn_time_and_bounded_exit);
+    tcase_add_test(tc, local_mode_and_disabled_send_nothing);
+    tcase_add_test(tc, console_exporter);
+    tcase_add_test(tc, verbose_resource_once_and_no_secrets);
+    tcase_add_test(tc, fork_parent_and_child_export_their_own);
+    tcase_add_loop_test(tc, node_and_python_hosts, 0, 4);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
