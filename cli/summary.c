@@ -257,8 +257,8 @@ void summary_junit(FILE *f, const struct ev_set *set, const struct summary_info 
             fprintf(f, "/>\n");
             continue;
         }
-        fprintf(f, ">\n      <failure type=\"elmon.over_budget\" message=\"%zu %s; longest %.1f ms\">", over,
-                what, worst);
+        fprintf(f, ">\n      <failure type=\"elmon.over_budget\" message=\"%zu span%s breaking the budget (%s); longest %.1f ms\">",
+                over, over == 1 ? "" : "s", what, worst);
         size_t idx[WORST_SPANS];
         size_t n = worst_spans(l, idx, WORST_SPANS);
         for (size_t k = 0; k < n; k++) {

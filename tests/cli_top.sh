@@ -34,13 +34,14 @@ row() { grep -E "^ *$1 " "$tmp/screen" || true; }
 # The first data row (after the title and the header).
 first_pid() { awk '/^ *PID /{getline; print $1; exit}' "$tmp/screen"; }
 
-# Before: both listed, healthy or ok.
+# Before: both listed and not blocked (a loaded machine may make a turn
+# lag tens of ms: anything below critical).
 ok=
 for _ in $(seq 40); do
     sleep 0.25; screen
-    if row "$a" | grep -qE 'healthy|ok ' && row "$b" | grep -qE 'healthy|ok '; then ok=1; break; fi
+    if row "$a" | grep -qE 'healthy|ok |degraded' && row "$b" | grep -qE 'healthy|ok |degraded'; then ok=1; break; fi
 done
-[ -n "$ok" ] || fail "before: both processes healthy"
+[ -n "$ok" ] || fail "before: both processes listed, not blocked"
 grep -q "elmon top - .* 2 processes, 2 loop threads" "$tmp/screen" || fail "title"
 
 # During: b blocks; its row says critical and comes first (sorted by lag).
@@ -51,18 +52,18 @@ for _ in $(seq 20); do
     if row "$b" | grep -q critical && [ "$(first_pid)" = "$b" ]; then ok=1; break; fi
 done
 [ -n "$ok" ] || fail "during: $b critical and first"
-row "$a" | grep -qE 'healthy|ok ' || fail "during: $a still healthy"
+row "$a" | grep -qE 'healthy|ok |degraded' || fail "during: $a not blocked"
 
-# After: one span counted, max lag about 3 s, then healthy again.
+# After: one span counted, max lag about 3 s, then below critical again.
 sleep 3
 screen
 row "$b" | awk '{ if ($7 + 0 < 2900 || $10 != 1) exit 1 }' || fail "after: max lag >= 2900 ms and 1 span"
 ok=
 for _ in $(seq 60); do
     sleep 0.5; screen
-    if row "$b" | grep -qE 'healthy|ok '; then ok=1; break; fi
+    if row "$b" | grep -qE 'healthy|ok |degraded'; then ok=1; break; fi
 done
-[ -n "$ok" ] || fail "after: $b healthy again"
+[ -n "$ok" ] || fail "after: $b below critical again"
 
 # q quits top (the shell then sleeps: the pane shows the prompt-less end).
 tmux -L "$sock" send-keys q
