@@ -30,6 +30,8 @@
 
 static char *dir;
 static char stats_dir[600];
+static pid_t started[4];   /* stopped by teardown, even after a failed check */
+static int n_started;
 
 static void setup(void)
 {
@@ -43,6 +45,9 @@ static void setup(void)
 
 static void teardown(void)
 {
+    for (int i = 0; i < n_started; i++)
+        if (kill(started[i], 0) == 0)
+            stop_prog(started[i], 3000);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
@@ -80,6 +85,7 @@ static pid_t start_python(const char *block_s, char *const env[])
     char *argv[] = {PYTHON, ASYNCIO, (char *)block_s, NULL};
     pid_t pid = spawn_prog(argv, env, 1, out);
     ck_assert_int_gt(pid, 0);
+    started[n_started++] = pid;
     return pid;
 }
 
@@ -211,6 +217,7 @@ START_TEST(not_monitored_and_bad_pid)
 {
     char *argv[] = {PYTHON, ASYNCIO, NULL};
     pid_t pid = spawn_prog(argv, NULL, 0, NULL);
+    started[n_started++] = pid;
     usleep(300000);
     char p[32];
     snprintf(p, sizeof p, "%d", (int)pid);
@@ -250,6 +257,7 @@ START_TEST(another_users_process)
     char *argv[] = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PYTHON, ASYNCIO, NULL};
     pid_t pid = spawn_prog(argv, env, 1, NULL);
     ck_assert_int_gt(pid, 0);
+    started[n_started++] = pid;
     int ok = wait_stats_file(pid, nstats);
     char p[32];
     snprintf(p, sizeof p, "%d", (int)pid);

@@ -309,7 +309,11 @@ START_TEST(signals_forwarded)
         free(f);
         usleep(20000);
     }
-    ck_assert_msg(found, "the program never started its loop");
+    if (!found) {
+        kill(-pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        ck_abort_msg("the program never started its loop");
+    }
     kill(pid, SIGTERM);
     int st = 0;
     for (int i = 0; i < 1000 && waitpid(pid, &st, WNOHANG) == 0; i++)
