@@ -10,3 +10,9 @@ if(TARGET elmon_exporter_core)
     DEPENDS loopfix elmon_exporter TIMEOUT 900)
   target_compile_definitions(test_export_otlp PRIVATE ELMON_LIB_DIR="${CMAKE_BINARY_DIR}/lib")
 endif()
+
+# scripts/bench-export's measuring program.
+if(TARGET elmon_exporter_core)
+  add_executable(export_bench ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/export_bench.c)
+  target_link_libraries(export_bench PRIVATE elmon_exporter_core elmon_core pthread)
+endif()
