@@ -58,9 +58,58 @@ int elmon_parse_enum(const char *s, const char *const *choices)
     return -EINVAL;
 }
 
+/* The environment as it was when the process started.  Servers rewrite
+ * theirs before their loops start (nginx keeps only TZ for its workers and
+ * moves the strings to set its process title), and libelmon reads its
+ * settings lazily at the first loop, so the constructor copies what it will
+ * need: every ELMON_* and OTEL_* variable and the few others named below. */
+static const char *const env_extra[] = {
+    "SERVICE_VERSION", "SERVICE_NAMESPACE", "DEPLOYMENT_ENVIRONMENT", "XDG_RUNTIME_DIR", 0,
+};
+static char **env_snap;
+static size_t n_env_snap;
+static int env_snapped;
+
+static int env_in_scope(const char *name, size_t len)
+{
+    if ((len > 6 && strncmp(name, "ELMON_", 6) == 0) || (len > 5 && strncmp(name, "OTEL_", 5) == 0))
+        return 1;
+    for (int i = 0; env_extra[i]; i++)
+        if (strlen(env_extra[i]) == len && strncmp(name, env_extra[i], len) == 0)
+            return 1;
+    return 0;
+}
+
+void elmon_env_snapshot(void)
+{
+    extern char **environ;
+    size_t n = 0;
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        n += eq && env_in_scope(*e, (size_t)(eq - *e));
+    }
+    env_snap = n ? calloc(n, sizeof *env_snap) : NULL;
+    for (char **e = environ; env_snap && e && *e && n_env_snap < n; e++) {
+        const char *eq = strchr(*e, '=');
+        if (eq && env_in_scope(*e, (size_t)(eq - *e)) && (env_snap[n_env_snap] = strdup(*e)))
+            n_env_snap++;
+    }
+    env_snapped = 1;
+}
+
 const char *elmon_env_str(const char *name)
 {
-    const char *v = getenv(name);
+    size_t len = strlen(name);
+    const char *v = NULL;
+    if (env_snapped && env_in_scope(name, len)) {
+        for (size_t i = 0; i < n_env_snap; i++)
+            if (strncmp(env_snap[i], name, len) == 0 && env_snap[i][len] == '=') {
+                v = env_snap[i] + len + 1;
+                break;
+            }
+    } else {
+        v = getenv(name);
+    }
     return v && *v ? v : NULL;
 }
 

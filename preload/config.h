@@ -21,8 +21,11 @@ int elmon_parse_enum(const char *s, const char *const *choices);
 uint64_t elmon_env_uint(const char *name, uint64_t def, uint64_t min, uint64_t max, const char *unit);
 int elmon_env_bool(const char *name, int def);
 int elmon_env_enum(const char *name, const char *const *choices, int def);
-/* NULL when unset or empty. */
+/* NULL when unset or empty.  After elmon_env_snapshot() (the constructor),
+ * ELMON_*, OTEL_* and the seed's service variables come from the copy taken
+ * at start-up, whatever the host did to its environment since. */
 const char *elmon_env_str(const char *name);
+void elmon_env_snapshot(void);
 
 /* Settings of the core, read once by elmon_config_load(). */
 struct elmon_config {

@@ -88,6 +88,7 @@ __attribute__((constructor)) static void elmon_init(void)
         disable = 0;   /* warned about at the first loop, if one runs */
     if (disable)
         return;
+    elmon_env_snapshot();
     elmon_registry_init();
     pthread_atfork(NULL, NULL, atfork_child);
     __atomic_store_n(&elmon_active, 1, __ATOMIC_RELEASE);

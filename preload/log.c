@@ -23,7 +23,8 @@ int elmon_exiting;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_fd = 2;          /* -1: off */
 static int log_owned;           /* log_fd is our file, not stderr */
-static int log_reopen;          /* forked child: open its own %p file on first use */
+static int log_reopen;
+static int log_stuck;           /* a lock wait timed out: another writer is stuck */          /* forked child: open its own %p file on first use */
 
 void elmon_log_open(void)
 {
@@ -76,7 +77,13 @@ void elmon_log_line(const char *s, size_t n)
     dl.tv_nsec += 50000000;
     dl.tv_sec += dl.tv_nsec / 1000000000;
     dl.tv_nsec %= 1000000000;
+    if (__atomic_load_n(&log_stuck, __ATOMIC_RELAXED) && __atomic_load_n(&elmon_exiting, __ATOMIC_RELAXED)) {
+        errno = saved;
+        return;
+    }
     if (pthread_mutex_timedlock(&log_lock, &dl) != 0) {
+        /* Someone is stuck writing: at exit, do not pay 50 ms per line. */
+        __atomic_store_n(&log_stuck, 1, __ATOMIC_RELAXED);
         errno = saved;
         return;
     }

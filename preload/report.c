@@ -102,10 +102,10 @@ void elmon_report_block(const struct elmon_block *b)
     elmon_buf_printf(&out, ",\"turn\":%llu,\"start_unix_ns\":%llu,\"duration_ms\":%.3f,\"lag_ms\":%.3f,\"severity\":\"%s\"",
                      (unsigned long long)b->turn, (unsigned long long)b->start_unix_ns,
                      ms(b->duration_ns), ms(b->lag_ns), severity(b->critical));
-    if (elmon_capture_json)
+    if (elmon_capture_json && !b->no_capture)
         elmon_capture_json(b, &out);
     else
-        elmon_buf_puts(&out, ",\"cause\":null,\"stack\":[],\"python\":[]");
+        elmon_buf_puts(&out, ",\"cause\":null,\"stack\":[],\"python\":[],\"culprit\":null");
     elmon_buf_puts(&out, "}");
     events_write(&out);
     pthread_mutex_unlock(&report_lock);
@@ -121,7 +121,7 @@ void elmon_report_block(const struct elmon_block *b)
         elmon_buf_printf(&out, "elmon: pid %d tid %d (%s): loop blocked %.1f ms [%s, %s]",
                          b->pid, b->tid, b->thread, ms(b->duration_ns), severity(b->critical),
                          elmon_poller_name(b->poller));
-    if (elmon_capture_human)
+    if (elmon_capture_human && !b->no_capture)
         elmon_capture_human(b, &out);
     elmon_log_line(out.p, out.len);
 }

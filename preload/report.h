@@ -22,6 +22,7 @@ struct elmon_block {
     uint64_t lag_ns;
     int critical;
     int ongoing;                 /* crossed the threshold, still running */
+    int no_capture;              /* reported at exit without the capture hooks */
 };
 
 void elmon_report_block(const struct elmon_block *b);

@@ -96,17 +96,32 @@ static void fill_block(struct elmon_block *b, struct elmon_loop *l, uint64_t tur
     b->lag_ns = lag_ns;
     b->critical = busy_ns >= elmon_critical_ns;
     b->ongoing = ongoing;
+    b->no_capture = 0;
 }
 
-static void drain_spans(struct elmon_loop *l)
+/* Pops and reports every span the loop thread finished.  Normally only the
+ * watchdog drains; at exit the exiting thread drains too when the watchdog
+ * is still busy (a slow first symbolization), so entries are claimed with a
+ * CAS on ring_tail and a span is reported exactly once.  The exiting thread
+ * reports without the capture hooks, which belong to the watchdog. */
+static void drain_spans(struct elmon_loop *l, int hooks)
 {
-    uint32_t head = __atomic_load_n(&l->ring_head, __ATOMIC_ACQUIRE);
-    while (l->ring_tail != head) {
-        struct elmon_span s = l->ring[l->ring_tail & (ELMON_SPAN_RING - 1)];
-        __atomic_store_n(&l->ring_tail, l->ring_tail + 1, __ATOMIC_RELEASE);
+    for (;;) {
+        uint32_t tail = __atomic_load_n(&l->ring_tail, __ATOMIC_ACQUIRE);
+        if (tail == __atomic_load_n(&l->ring_head, __ATOMIC_ACQUIRE))
+            return;
+        /* The producer does not reuse this entry before ring_tail passes
+         * it, so the copy is stable; the CAS decides who reports it. */
+        struct elmon_span s = l->ring[tail & (ELMON_SPAN_RING - 1)];
+        if (!__atomic_compare_exchange_n(&l->ring_tail, &tail, tail + 1, 0,
+                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            continue;
         struct elmon_block b;
         fill_block(&b, l, s.turn, s.start_ticks, s.busy_ns, s.lag_ns, 0);
+        b.no_capture = !hooks;
         elmon_report_block(&b);
+        if (!hooks)
+            continue;
         if (elmon_capture_on_end)
             elmon_capture_on_end(&b);
         if (elmon_stats_on_block)
@@ -155,7 +170,7 @@ static void rotate_second(struct elmon_loop *l)
 
 static void harvest_dead(struct elmon_loop *l)
 {
-    drain_spans(l);
+    drain_spans(l, 1);
     struct elmon_loop_snapshot *s = &(struct elmon_loop_snapshot){0};
     elmon_loop_snapshot(l, s);
     elmon_report_summary(s, 1);
@@ -169,7 +184,7 @@ static void scan(int new_second)
         struct elmon_loop *l = &elmon_loops[i];
         int st = __atomic_load_n(&l->state, __ATOMIC_ACQUIRE);
         if (st == ELMON_SLOT_ACTIVE) {
-            drain_spans(l);
+            drain_spans(l, 1);
             check_crossing(l, now);
             if (new_second)
                 rotate_second(l);
@@ -248,12 +263,11 @@ static int summary_one(struct elmon_loop *l, void *arg)
 
 static int drain_one(struct elmon_loop *l, void *arg)
 {
-    (void)arg;
-    drain_spans(l);
+    drain_spans(l, *(int *)arg);
     return 0;
 }
 
-/* Exit: ask the watchdog to stop and give it 50 ms; then write what is left
+/* Exit: ask the watchdog to stop and give it 80 ms; then write what is left
  * ourselves, taking the writer lock for at most 50 ms more.  A watchdog or
  * writer stuck on a full pipe costs the exit 100 ms, never a hang. */
 void elmon_watchdog_shutdown(void)
@@ -262,7 +276,7 @@ void elmon_watchdog_shutdown(void)
         return;
     struct timespec dl;
     clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_nsec += 50000000;
+    dl.tv_nsec += 80000000;
     dl.tv_sec += dl.tv_nsec / 1000000000;
     dl.tv_nsec %= 1000000000;
     int stopped = 0;
@@ -285,10 +299,9 @@ void elmon_watchdog_shutdown(void)
         struct timespec ms1 = {0, 1000000};
         nanosleep(&ms1, NULL);
     }
-    /* Spans that ended since the last tick (the ring has one consumer: only
-     * once the watchdog is out may this thread drain), then the summaries. */
-    if (stopped)
-        elmon_loops_foreach(drain_one, NULL);
+    /* Spans that ended since the last tick, with their captures when the
+     * watchdog is out of the way; then the summaries. */
+    elmon_loops_foreach(drain_one, &stopped);
     if (elmon_report_lock_timed(50) != 0)
         return;
     elmon_loops_foreach(summary_one, NULL);

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -475,29 +476,30 @@ START_TEST(nested_single_fd_waits_are_busy)
 }
 END_TEST
 
-/* A wait that times out late (here: the process is stopped inside it)
- * adds its overshoot to the next turn's lag, without being a busy span. */
+/* A wait that times out late adds its overshoot to the next turn's lag,
+ * without being a busy span.  The loop asks the kernel for 100 ms of timer
+ * slack, so its 1 ms timeouts fire up to 100 ms late while its turns stay
+ * microseconds long.  (A stop signal would not do: it makes epoll_wait fail
+ * with EINTR.) */
 START_TEST(timer_overshoot_is_lag)
 {
-    char *argv[] = {LOOPFIX, "-n", "500", NULL};
+    char *argv[] = {LOOPFIX, "-S", "100", "-n", "10", NULL};
     char *env[] = {events_env, "ELMON_LOG=off", NULL};
-    pid_t pid = spawn_prog(argv, env, 1, NULL);
-    usleep(150000);
-    kill(pid, SIGSTOP);
-    usleep(250000);
-    kill(pid, SIGCONT);
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    struct run r;
+    run_ok(argv, env, &r);
     char **ev = all_events(NULL);
     ck_assert_int_eq(count_type(ev, "summary"), 1);
     for (int i = 0; ev[i]; i++)
         if (json_is(ev[i], "type", "summary")) {
-            ck_assert_msg(json_num(ev[i], "lag_max_ms") >= 200, "lag max %.1f", json_num(ev[i], "lag_max_ms"));
-            /* the stop lands in a 1 ms wait, not in the microsecond of busy time */
-            ck_assert_msg(json_num(ev[i], "busy_s") < 0.1, "busy %.3f", json_num(ev[i], "busy_s"));
+            double busy_ms = json_num(ev[i], "busy_s") * 1e3, lag_max = json_num(ev[i], "lag_max_ms");
+            /* lag = busy + overshoot: a lag sample above all the busy time
+             * there was can only come from an overshoot */
+            ck_assert_msg(lag_max >= 20 && lag_max > busy_ms + 10, "lag max %.1f ms, busy %.1f ms in all",
+                          lag_max, busy_ms);
+            ck_assert_int_eq((int)json_num(ev[i], "blocks_warning"), 0);
         }
     free_lines(ev);
+    run_free(&r);
 }
 END_TEST
 

@@ -1,0 +1,285 @@
+/*
+ * The servers people run, under libelmon: Node.js, CPython on uvloop,
+ * nginx with 4 worker processes, memcached with 4 threads, redis under
+ * redis-benchmark.  Each must answer exactly as without libelmon while its
+ * turns are counted and an injected block is found with its length.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "support.h"
+
+#define SLACK_MS 250.0
+
+static char *dir;
+static char events_env[600];
+
+static void setup(void)
+{
+    dir = make_tmpdir("servers");
+    ck_assert_ptr_nonnull(dir);
+    snprintf(events_env, sizeof events_env, "ELMON_EVENTS=%s/ev.%%p.jsonl", dir);
+}
+
+static void teardown(void)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    free(dir);
+}
+
+static char **all_events(int *n_files)
+{
+    int nf;
+    char **files = list_files(dir, "ev.", &nf);
+    size_t cap = 64, len = 0;
+    char **all = malloc(cap * sizeof *all);
+    for (int i = 0; i < nf; i++) {
+        char **lines = read_lines(files[i], NULL);
+        for (int k = 0; lines && lines[k]; k++) {
+            if (len + 2 > cap)
+                all = realloc(all, (cap *= 2) * sizeof *all);
+            all[len++] = strdup(lines[k]);
+        }
+        free_lines(lines);
+    }
+    all[len] = NULL;
+    free_lines(files);
+    if (n_files)
+        *n_files = nf;
+    return all;
+}
+
+/* Output of a shell command (malloc'd). */
+static char *sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    FILE *p = popen(cmd, "r");
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    size_t k;
+    while (p && (k = fread(out + len, 1, cap - len - 1, p)) > 0)
+        len += k;
+    out[len] = 0;
+    if (p)
+        pclose(p);
+    return out;
+}
+
+static void require(const char *prog)
+{
+    if (!have_prog(prog))
+        ck_abort_msg("%s is not installed (scripts/install-deps installs it)", prog);
+}
+
+START_TEST(node_timer_spin)
+{
+    require("node");
+    char *argv[] = {"node", ELMON_SRC_DIR "/tests/fixtures/node_spin.js", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    struct run bare, r;
+    ck_assert_int_eq(run_prog(argv, env, 0, 60000, &bare), 0);
+    ck_assert_int_eq(run_prog(argv, env, 1, 60000, &r), 0);
+    ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "node failed: %s", r.err);
+    ck_assert_str_eq(r.out, bare.out);
+    char **ev = all_events(NULL);
+    ck_assert_int_eq(count_type(ev, "block"), 1);
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "block")) {
+            double d = json_num(ev[i], "duration_ms");
+            /* Date.now() has millisecond steps: the spin may end up to 1 ms early */
+            ck_assert_msg(d >= 298.9 && d < 300 + SLACK_MS, "span %.1f ms", d);
+            ck_assert(json_is(ev[i], "process", "node"));
+        }
+    free_lines(ev);
+    run_free(&r);
+    run_free(&bare);
+}
+END_TEST
+
+START_TEST(python_uvloop_sleep)
+{
+    char *argv[] = {"/usr/bin/python3", ELMON_SRC_DIR "/tests/fixtures/uvloop_block.py", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    struct run r;
+    ck_assert_int_eq(run_prog(argv, env, 1, 60000, &r), 0);
+    ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "python failed: %s", r.err);
+    ck_assert_str_eq(r.out, "uvloop done\n");
+    char **ev = all_events(NULL);
+    ck_assert_int_eq(count_type(ev, "block"), 1);
+    for (int i = 0; ev[i]; i++) {
+        if (json_is(ev[i], "type", "block")) {
+            double d = json_num(ev[i], "duration_ms");
+            ck_assert_msg(d >= 299.5 && d < 300 + SLACK_MS, "span %.1f ms", d);
+        }
+        if (json_is(ev[i], "type", "summary") && json_num(ev[i], "tid") == json_num(ev[i], "pid"))
+            ck_assert_int_ge((int)json_num(ev[i], "turns"), 40);
+    }
+    free_lines(ev);
+    run_free(&r);
+}
+END_TEST
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int count_distinct(char **ev, const char *type, const char *key)
+{
+    double seen[256];
+    int n = 0;
+    for (int i = 0; ev[i]; i++) {
+        if (!json_is(ev[i], "type", type))
+            continue;
+        double v = json_num(ev[i], key);
+        int dup = 0;
+        for (int k = 0; k < n; k++)
+            dup |= seen[k] == v;
+        if (!dup && n < 256)
+            seen[n++] = v;
+    }
+    return n;
+}
+
+/* nginx, master + 4 workers: each worker process reports on its own, a
+ * reload (HUP) keeps serving, and the pages are the same bytes. */
+START_TEST(nginx_four_workers_and_reload)
+{
+    const char *nginx = "/usr/sbin/nginx";
+    require(nginx);
+    int port = free_port();
+    char conf[700], root[700], page[800], text[2048];
+    snprintf(root, sizeof root, "%s/www", dir);
+    ck_assert_int_eq(mkdir(root, 0755), 0);
+    snprintf(page, sizeof page, "%s/index.html", root);
+    write_file(page, "<h1>libelmon under nginx</h1>\n");
+    snprintf(conf, sizeof conf, "%s/nginx.conf", dir);
+    snprintf(text, sizeof text,
+             "user root;\nworker_processes 4;\ndaemon off;\npid %s/nginx.pid;\nerror_log %s/error.log;\n"
+             "events { worker_connections 64; }\n"
+             "http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s;\n"
+             "  uwsgi_temp_path %s; scgi_temp_path %s;\n"
+             "  server { listen 127.0.0.1:%d; root %s; } }\n",
+             dir, dir, dir, dir, dir, dir, dir, port, root);
+    write_file(conf, text);
+    char *argv[] = {(char *)nginx, "-c", conf, "-p", dir, NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    pid_t pid = spawn_prog(argv, env, 1, NULL);
+    ck_assert_int_eq(wait_port(port, 10000), 0);
+    char *body = sh("for i in $(seq 40); do curl -s http://127.0.0.1:%d/; done | sort | uniq -c", port);
+    ck_assert_str_eq(body, "     40 <h1>libelmon under nginx</h1>\n");
+    free(body);
+    kill(pid, SIGHUP);
+    usleep(500000);
+    body = sh("for i in $(seq 40); do curl -s http://127.0.0.1:%d/; done | sort | uniq -c", port);
+    ck_assert_str_eq(body, "     40 <h1>libelmon under nginx</h1>\n");
+    free(body);
+    kill(pid, SIGQUIT);   /* graceful stop: workers finish and exit */
+    int st = stop_prog(pid, 10000);
+    ck_assert_msg(WIFEXITED(st) || (WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM), "nginx status %d", st);
+    int nf;
+    char **ev = all_events(&nf);
+    /* 4 workers before the reload and 4 after, each a process of its own */
+    int workers = count_distinct(ev, "summary", "pid");
+    ck_assert_msg(workers >= 8, "%d worker processes reported in %d files", workers, nf);
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "summary"))
+            ck_assert_int_eq((int)json_num(ev[i], "pid"), (int)json_num(ev[i], "tid"));
+    free_lines(ev);
+}
+END_TEST
+
+/* memcached with 4 worker threads: each loop thread reports with its own
+ * thread id, and the replies are unchanged. */
+START_TEST(memcached_four_threads)
+{
+    require("memcached");
+    int port = free_port();
+    char ports[16];
+    snprintf(ports, sizeof ports, "%d", port);
+    char *argv[] = {"memcached", "-u", "root", "-l", "127.0.0.1", "-p", ports, "-U", "0", "-t", "4", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    pid_t pid = spawn_prog(argv, env, 1, NULL);
+    ck_assert_int_eq(wait_port(port, 10000), 0);
+    /* several connections, so memcached hands them to different workers */
+    char *out = sh("for i in 1 2 3 4 5 6 7 8; do printf 'set k%%s 0 0 2\\r\\nv%%s\\r\\nget k%%s\\r\\nquit\\r\\n' $i $i $i |"
+                   " timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d; cat >&3; cat <&3'; done | tr -d '\\r' | sort | uniq -c",
+                   port);
+    ck_assert_msg(strstr(out, "      8 END\n") && strstr(out, "      8 STORED\n") && strstr(out, "      1 v8\n"),
+                  "memcached replies: %s", out);
+    free(out);
+    int st = stop_prog(pid, 5000);
+    (void)st;
+    char **ev = all_events(NULL);
+    int threads = count_distinct(ev, "summary", "tid");
+    ck_assert_msg(threads >= 5, "%d loop threads (4 workers + the listener expected)", threads);
+    free_lines(ev);
+}
+END_TEST
+
+/* redis-benchmark runs clean against redis-server under libelmon. */
+START_TEST(redis_benchmark_clean)
+{
+    require("redis-server");
+    require("redis-benchmark");
+    int port = free_port();
+    char ports[16];
+    snprintf(ports, sizeof ports, "%d", port);
+    char *argv[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    pid_t pid = spawn_prog(argv, env, 1, NULL);
+    ck_assert_int_eq(wait_port(port, 10000), 0);
+    char *out = sh("redis-benchmark -h 127.0.0.1 -p %d -P 16 -t set,get,incr,lpush,lpop -n 50000 -q --csv 2>&1", port);
+    ck_assert_msg(strstr(out, "\"SET\"") && strstr(out, "\"GET\"") && strstr(out, "\"LPOP\""), "%s", out);
+    ck_assert_msg(!strstr(out, "rror"), "%s", out);
+    free(out);
+    out = sh("redis-cli -p %d get counter:__rand_int__; redis-cli -p %d dbsize", port, port);
+    ck_assert_msg(strstr(out, "\n") != NULL, "%s", out);
+    free(out);
+    sh("redis-cli -p %d shutdown nosave", port);
+    int st = stop_prog(pid, 5000);
+    ck_assert(WIFEXITED(st));
+    char **ev = all_events(NULL);
+    ck_assert_int_eq(count_type(ev, "summary"), 1);
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "summary"))
+            ck_assert_msg(json_num(ev[i], "events") > 1000, "%s", ev[i]);
+    free_lines(ev);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("servers");
+    TCase *tc = tcase_create("servers");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, node_timer_spin);
+    tcase_add_test(tc, python_uvloop_sleep);
+    tcase_add_test(tc, nginx_four_workers_and_reload);
+    tcase_add_test(tc, memcached_four_threads);
+    tcase_add_test(tc, redis_benchmark_clean);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
