@@ -82,13 +82,20 @@ static int stats_create(void)
         return rc;
     }
     struct elmon_stats_file *m = MAP_FAILED;
-    if (ftruncate(fd, sizeof *m) == 0)
+    /* The blocks are allocated before the file is mapped, not left sparse
+     * by ftruncate: on a full filesystem (the default directory is on the
+     * small /run/user tmpfs) the first store through the mapping would
+     * raise SIGBUS in the watchdog and kill the host. */
+    int err = posix_fallocate(fd, 0, sizeof *m);
+    if (err == 0)
         m = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    else
+        errno = err;
     if (m == MAP_FAILED) {
         rc = -errno;
         unlink(st_path);
         close(fd);
-        elmon_warn("no live stats for elmon stat/top: cannot map %s (%s)", st_path, strerror(-rc));
+        elmon_warn("no live stats for elmon stat/top: cannot allocate or map %s (%s)", st_path, strerror(-rc));
         return rc;
     }
     m->version = ELMON_STATS_VERSION;
