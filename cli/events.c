@@ -390,12 +390,15 @@ void ev_finish(struct ev_set *set)
     set->pending = NULL;
     set->n_pending = set->cap_pending = 0;
 
-    qsort(set->loops, set->n_loops, sizeof *set->loops, by_loop);
+    /* qsort's array must not be NULL even when empty (UBSan: nonnull). */
+    if (set->n_loops)
+        qsort(set->loops, set->n_loops, sizeof *set->loops, by_loop);
     size_t cap = 0;
     for (size_t i = 0; i < set->n_loops; i++)
         for (size_t j = 0; j < set->loops[i].n_spans; j++)
             count_culprit(set, &cap, &set->loops[i].spans[j]);
-    qsort(set->culprits, set->n_culprits, sizeof *set->culprits, by_total);
+    if (set->n_culprits)
+        qsort(set->culprits, set->n_culprits, sizeof *set->culprits, by_total);
 }
 
 void ev_free(struct ev_set *set)

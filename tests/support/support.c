@@ -60,6 +60,18 @@ static void apply_env(char *const env[], int preload)
         else
             setenv(name, eq + 1, 1);
     }
+    /* Sanitizer builds (scripts/test-sanitizers): libelmon.so built with
+     * -shared-libsan needs the sanitizer runtime loaded ahead of libc, and
+     * the hosts we inject it into are not instrumented, so the runtime must
+     * be preloaded first.  ELMON_TEST_PRELOAD_PREFIX names it; it goes in
+     * front of whatever the child preloads and is never added alone. */
+    const char *prefix = getenv("ELMON_TEST_PRELOAD_PREFIX");
+    const char *pre = getenv("LD_PRELOAD");
+    if (prefix && *prefix && pre && *pre) {
+        char *both;
+        if (asprintf(&both, "%s:%s", prefix, pre) >= 0)
+            setenv("LD_PRELOAD", both, 1);
+    }
 }
 
 int run_prog(char *const argv[], char *const env[], int preload, int timeout_ms, struct run *r)
