@@ -45,7 +45,7 @@ static char *slurp_fd(int fd)
     return buf;
 }
 
-static void apply_env(char *const env[], int preload)
+static void apply_env(const char *prog, char *const env[], int preload)
 {
     if (preload)
         setenv("LD_PRELOAD", ELMON_SO, 1);
@@ -71,6 +71,11 @@ static void apply_env(char *const env[], int preload)
         char *both;
         if (asprintf(&both, "%s:%s", prefix, pre) >= 0)
             setenv("LD_PRELOAD", both, 1);
+        /* A host that is not one of our fixtures (python3, redis-server,
+         * /bin/true) is not ours to leak-check: it gets these options. */
+        const char *host_opts = getenv("ELMON_TEST_HOST_ASAN_OPTIONS");
+        if (host_opts && strncmp(prog, ELMON_BIN_DIR "/", strlen(ELMON_BIN_DIR "/")) != 0)
+            setenv("ASAN_OPTIONS", host_opts, 1);
     }
 }
 
@@ -88,7 +93,7 @@ int run_prog(char *const argv[], char *const env[], int preload, int timeout_ms,
         setpgid(0, 0);
         dup2(fileno(fo), 1);
         dup2(fileno(fe), 2);
-        apply_env(env, preload);
+        apply_env(argv[0], env, preload);
         execvp(argv[0], argv);
         _exit(127);
     }
@@ -135,7 +140,7 @@ pid_t spawn_prog(char *const argv[], char *const env[], int preload, const char 
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        apply_env(env, preload);
+        apply_env(argv[0], env, preload);
         execvp(argv[0], argv);
         _exit(127);
     }
