@@ -321,7 +321,8 @@ int ev_load_path(struct ev_set *set, const char *path)
         n++;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, by_name);
+    if (n)
+        qsort(names, n, sizeof *names, by_name);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         int r = load_file(set, names[i]);

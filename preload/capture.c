@@ -72,7 +72,10 @@ static int folded_fd = -1, folded_state;
 static const char *self_module;     /* libelmon's path, to skip in culprits */
 
 /* Read by the handler. */
-static int sig_pid;                 /* our pid, for si_pid; reset in a fork child */
+/* Our pid, for si_pid; reset in a fork child.  Written by the watchdog
+ * before each signal while a foreign signal may be running the handler on a
+ * loop thread, so both sides use relaxed atomics. */
+static int sig_pid;
 static struct r_debug *loader_debug;
 static unsigned long n_stray;       /* late or unmatched signals of ours (atomic) */
 
@@ -130,7 +133,7 @@ const char *elmon_capture_str(struct elmon_capture *c, const char *s, size_t n)
 static void capture_handler(int sig, siginfo_t *si, void *ucv)
 {
     int saved_errno = errno;
-    if (si->si_code != SI_TKILL || si->si_pid != sig_pid) {
+    if (si->si_code != SI_TKILL || si->si_pid != __atomic_load_n(&sig_pid, __ATOMIC_RELAXED)) {
         /* Not ours: what SIG_DFL would have done. */
         struct sigaction dfl;
         memset(&dfl, 0, sizeof dfl);
@@ -353,12 +356,13 @@ static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64
     if (py)
         elmon_py_prepare();
     elmon_unwind_refresh();
-    sig_pid = getpid();
+    pid_t pid = getpid();
+    __atomic_store_n(&sig_pid, pid, __ATOMIC_RELAXED);
     __atomic_store_n(&c->hstate, ELMON_H_ARMED, __ATOMIC_RELEASE);
     int rc = -ESRCH;
     pthread_mutex_lock(&l->sig_lock);
     if (__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) == ELMON_SLOT_ACTIVE && l->tid == c->tid)
-        rc = syscall(SYS_tgkill, sig_pid, c->tid, sig_no) == 0 ? 0 : -errno;
+        rc = syscall(SYS_tgkill, pid, c->tid, sig_no) == 0 ? 0 : -errno;
     pthread_mutex_unlock(&l->sig_lock);
     if (rc < 0) {
         __atomic_store_n(&c->hstate, ELMON_H_IDLE, __ATOMIC_RELEASE);
@@ -737,7 +741,7 @@ void elmon_capture_atfork_child(void)
             c->valid = 0;
         }
     }
-    sig_pid = 0;
+    __atomic_store_n(&sig_pid, 0, __ATOMIC_RELAXED);
     tokens = -1;
     if (folded_fd >= 0 && opt_folded && strstr(opt_folded, "%p")) {
         close(folded_fd);
