@@ -252,7 +252,8 @@ void otlp_url_printable(const char *url, char *out, size_t n)
         return;
     }
     size_t auth = strcspn(rest, "/?#");
-    const char *at = memchr(rest, '@', auth);
+    /* The last '@': a password may hold a raw one ("user:p@ss@host"). */
+    const char *at = memrchr(rest, '@', auth);
     const char *host = at ? at + 1 : rest;
     size_t path = strcspn(host, "?#");
     snprintf(out, n, "%s://%.*s", scheme == 1 ? "http" : "https", (int)path, host);

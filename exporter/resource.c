@@ -14,8 +14,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 #include "resource.h"
+#include "unittest.h"
 
-static char *read_text(const char *path, size_t max)
+/* The file's first max bytes, NUL-terminated; *lenp (when not NULL)
+ * receives their count, NULs inside included. */
+static char *read_text(const char *path, size_t max, size_t *lenp)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -33,6 +36,8 @@ static char *read_text(const char *path, size_t max)
     close(fd);
     if (buf)
         buf[len] = 0;
+    if (lenp)
+        *lenp = len;
     return buf;
 }
 
@@ -136,6 +141,22 @@ static void detect_runtime(struct otlp_resource *r)
         set(r, "process.runtime.name", "nodejs");
 }
 
+/* PRETTY_NAME of os-release(5) text, unquoted, into out; out is left
+ * alone when there is none. */
+UNITTEST void os_pretty_name(const char *osr, char *out, size_t n)
+{
+    const char *p = strstr(osr, "PRETTY_NAME=");
+    if (p && (p == osr || p[-1] == '\n')) {
+        p += 12;
+        size_t k = strcspn(p, "\n");
+        if (k >= 2 && (p[0] == '"' || p[0] == '\'') && p[k - 1] == p[0]) {
+            p++;
+            k -= 2;
+        }
+        snprintf(out, n, "%.*s", (int)k, p);
+    }
+}
+
 static void detect_os(struct otlp_resource *r)
 {
     struct utsname u;
@@ -145,19 +166,10 @@ static void detect_os(struct otlp_resource *r)
         set(r, "os.version", u.release);
     }
     set(r, "os.type", "linux");
-    char *osr = read_text("/etc/os-release", 16384);
+    char *osr = read_text("/etc/os-release", 16384, NULL);
     char desc[256] = "";
     if (osr) {
-        char *p = strstr(osr, "PRETTY_NAME=");
-        if (p && (p == osr || p[-1] == '\n')) {
-            p += 12;
-            size_t n = strcspn(p, "\n");
-            if (n >= 2 && (p[0] == '"' || p[0] == '\'') && p[n - 1] == p[0]) {
-                p++;
-                n -= 2;
-            }
-            snprintf(desc, sizeof desc, "%.*s", (int)n, p);
-        }
+        os_pretty_name(osr, desc, sizeof desc);
         free(osr);
     }
     if (desc[0] && uname(&u) == 0) {
@@ -167,22 +179,22 @@ static void detect_os(struct otlp_resource *r)
         snprintf(desc, sizeof desc, "%s %s", u.sysname, u.release);
     }
     set(r, "os.description", desc);
-    char *mid = read_text("/etc/machine-id", 128);
+    char *mid = read_text("/etc/machine-id", 128, NULL);
     if (!mid)
-        mid = read_text("/var/lib/dbus/machine-id", 128);
+        mid = read_text("/var/lib/dbus/machine-id", 128, NULL);
     if (mid) {
         mid[strcspn(mid, "\n")] = 0;
         set(r, "host.id", mid);
         free(mid);
     }
     char cid[65];
-    char *cg = read_text("/proc/self/cgroup", 65536);
+    char *cg = read_text("/proc/self/cgroup", 65536, NULL);
     int found = cg ? otlp_container_id(cg, cid) : -ENOENT;
     free(cg);
     if (found < 0) {
         /* cgroup v2 with a private cgroup namespace shows "0::/": the
          * runtime's bind mounts still name the container. */
-        char *mi = read_text("/proc/self/mountinfo", 1 << 20);
+        char *mi = read_text("/proc/self/mountinfo", 1 << 20, NULL);
         if (mi) {
             char *line = strstr(mi, "/containers/");
             found = line ? otlp_container_id(line, cid) : -ENOENT;
@@ -191,6 +203,25 @@ static void detect_os(struct otlp_resource *r)
     }
     if (found == 0)
         set(r, "container.id", cid);
+}
+
+/* process.command_args from /proc/self/cmdline's len bytes: NUL-separated
+ * arguments, up to the first empty one.  The last may lack its NUL: the
+ * file was cut at read_text's limit, or the process rewrote its argument
+ * area to set its title (nginx does), and the kernel then returns the
+ * title without one. */
+UNITTEST void cmdline_args(const char *cmd, size_t len, struct otlp_resource *r)
+{
+    const char *end = cmd + len;
+    size_t n = 0;
+    for (const char *p = cmd; p < end && *p; p += strnlen(p, (size_t)(end - p)) + 1)
+        n++;
+    r->command_args = calloc(n ? n : 1, sizeof *r->command_args);
+    size_t i = 0;
+    for (const char *p = cmd; r->command_args && p < end && *p && i < n;
+         p += strnlen(p, (size_t)(end - p)) + 1)
+        r->command_args[i++] = strndup(p, (size_t)(end - p));
+    r->n_args = r->command_args ? i : 0;
 }
 
 static void detect_process(const struct otlp_config *cfg, struct otlp_resource *r)
@@ -214,18 +245,10 @@ static void detect_process(const struct otlp_config *cfg, struct otlp_resource *
     if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof pwbuf, &res) == 0 && res)
         set(r, "process.owner", pw.pw_name);
     if (cfg->command_args) {
-        char *cmd = read_text("/proc/self/cmdline", 1 << 20);
+        size_t len;
+        char *cmd = read_text("/proc/self/cmdline", 1 << 20, &len);
         if (cmd) {
-            size_t n = 0, len = 0;
-            /* read_text NUL-terminates after the last NUL-separated arg */
-            for (char *p = cmd; *p; p += strlen(p) + 1)
-                n++, len = (size_t)(p - cmd) + strlen(p) + 1;
-            (void)len;
-            r->command_args = calloc(n ? n : 1, sizeof *r->command_args);
-            size_t i = 0;
-            for (char *p = cmd; r->command_args && *p && i < n; p += strlen(p) + 1)
-                r->command_args[i++] = strdup(p);
-            r->n_args = r->command_args ? i : 0;
+            cmdline_args(cmd, len, r);
             free(cmd);
         }
     }
@@ -297,12 +320,23 @@ static int cmp_kv(const void *a, const void *b)
     return strcmp(((const struct otlp_kv *)a)->key, ((const struct otlp_kv *)b)->key);
 }
 
+/* Outside text for the log, control characters as '?': a value from the
+ * environment must not break or forge log lines, nor drive a terminal. */
+static const char *log_text(const char *s, char *out, size_t n)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < n; i++)
+        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    out[i] = 0;
+    return out;
+}
+
 void otlp_resource_print(const struct elmon_export_core *c, const struct otlp_config *cfg,
                          const struct otlp_resource *r)
 {
     static const char *const sink_names[] = {"none", "otlp", "console", "otlp+console"};
     static const char *const proto_names[] = {"http/protobuf", "grpc", "http/json"};
-    char line[1024], url[512];
+    char line[1024], url[512], key[256], value[1024];
     c->logf("OpenTelemetry Configuration:");
     c->logf("  Metric export interval: %llums", (unsigned long long)cfg->interval_ms);
     for (int s = 0; s < OTLP_NSIGNALS; s++) {
@@ -312,14 +346,15 @@ void otlp_resource_print(const struct elmon_export_core *c, const struct otlp_co
             c->logf("  %s exporter: %s", sig, sink_names[t->sink & 3]);
             continue;
         }
-        otlp_url_printable(t->url, url, sizeof url);
+        otlp_url_printable(t->url, value, sizeof value);
+        log_text(value, url, sizeof url);
         int k = snprintf(line, sizeof line, "  %s exporter: %s, OTLP endpoint: %s (%s%s, timeout %llums",
                          sig, sink_names[t->sink & 3], url, proto_names[t->protocol],
                          t->gzip ? ", gzip" : "", (unsigned long long)t->timeout_ms);
         /* Header names only: their values are credentials. */
         for (size_t i = 0; i < t->headers.n && k > 0 && (size_t)k < sizeof line; i++)
             k += snprintf(line + k, sizeof line - (size_t)k, "%s%s", i ? ", " : ", headers: ",
-                          t->headers.v[i].key);
+                          log_text(t->headers.v[i].key, key, sizeof key));
         if (k > 0 && (size_t)k < sizeof line)
             snprintf(line + k, sizeof line - (size_t)k, ")");
         c->logf("%s", line);
@@ -331,7 +366,8 @@ void otlp_resource_print(const struct elmon_export_core *c, const struct otlp_co
     memcpy(sorted, r->attrs.v, r->attrs.n * sizeof *sorted);
     qsort(sorted, r->attrs.n, sizeof *sorted, cmp_kv);
     for (size_t i = 0; i < r->attrs.n; i++)
-        c->logf("  %s: %s", sorted[i].key, sorted[i].value);
+        c->logf("  %s: %s", log_text(sorted[i].key, key, sizeof key),
+                log_text(sorted[i].value, value, sizeof value));
     free(sorted);
     if (r->n_args)
         c->logf("  process.command_args: %zu arguments", r->n_args);

@@ -36,4 +36,9 @@ const char *otlp_host_arch(const char *machine);
 /* A random UUID v4, 36 characters and a NUL. */
 void otlp_uuid4(char out[37]);
 
+#ifdef ELMON_UNITTEST
+void os_pretty_name(const char *osr, char *out, size_t n);
+void cmdline_args(const char *cmd, size_t len, struct otlp_resource *r);
+#endif
+
 #endif

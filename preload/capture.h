@@ -122,6 +122,17 @@ int elmon_unwind_in_loader(uintptr_t pc);
 int elmon_sym_load(void);
 void elmon_sym_frame(struct elmon_capture *c, uintptr_t addr, int is_return, struct elmon_frame *f);
 void elmon_sym_atfork_child(void);
+/* One line of a JIT's perf map (/tmp/perf-PID.map): "START SIZE name",
+ * hex. */
+struct jit_sym {
+    uintptr_t start, end;
+    char *name;
+};
+#ifdef ELMON_UNITTEST
+#include <stdio.h>
+void jit_read(FILE *f);
+const struct jit_sym *jit_lookup(uintptr_t addr);
+#endif
 
 /* ---- cause.c ---- */
 struct elmon_task {
@@ -133,6 +144,12 @@ struct elmon_task {
     uint64_t sigblk;             /* blocked signals, bit n-1 for signal n */
 };
 int elmon_task_read(int tid, struct elmon_task *t);
+#ifdef ELMON_UNITTEST
+/* The parsers of elmon_task_read, each on one NUL-terminated file. */
+void task_parse_stat(const char *buf, struct elmon_task *t);
+void task_parse_syscall(const char *buf, struct elmon_task *t);
+void task_parse_status(const char *buf, struct elmon_task *t);
+#endif
 const char *elmon_syscall_name(long nr);
 /* 1 when a handled signal makes this call fail with EINTR even with
  * SA_RESTART (signal(7)), so that a host that does not retry would see a

@@ -19,6 +19,7 @@
 #include <linux/futex.h>
 #include <unistd.h>
 #include "capture.h"
+#include "unittest.h"
 
 static ssize_t read_small(const char *path, char *buf, size_t n)
 {
@@ -33,6 +34,47 @@ static ssize_t read_small(const char *path, char *buf, size_t n)
     return k;
 }
 
+/* stat: the state letter after the command's closing parenthesis (the
+ * command itself may hold ") "). */
+UNITTEST void task_parse_stat(const char *buf, struct elmon_task *t)
+{
+    const char *p = strrchr(buf, ')');
+    if (p && p[1] == ' ')
+        t->state = p[2];
+}
+
+/* syscall: "running", or "NR ARG1..ARG6 SP PC" (hex but NR), or "-1 SP PC"
+ * for a thread in the kernel outside a call. */
+UNITTEST void task_parse_syscall(const char *buf, struct elmon_task *t)
+{
+    if (strncmp(buf, "running", 7) == 0) {
+        t->nr = -1;
+        return;
+    }
+    const char *s = buf;
+    char *e;
+    t->nr = strtol(s, &e, 10);
+    s = e;
+    if (t->nr >= 0) {
+        for (int i = 0; i < 6; i++) {
+            t->args[i] = strtoull(s, &e, 16);
+            s = e;
+        }
+    }
+    t->sp = strtoull(s, &e, 16);
+    s = e;
+    t->pc = strtoull(s, &e, 16);
+    if (t->nr < 0)
+        t->nr = -2;   /* in the kernel, not in a system call */
+}
+
+UNITTEST void task_parse_status(const char *buf, struct elmon_task *t)
+{
+    const char *s = strstr(buf, "SigBlk:");
+    if (s)
+        t->sigblk = strtoull(s + 7, NULL, 16);
+}
+
 int elmon_task_read(int tid, struct elmon_task *t)
 {
     char path[64], buf[1024];
@@ -41,39 +83,16 @@ int elmon_task_read(int tid, struct elmon_task *t)
     snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
     if (read_small(path, buf, sizeof buf) < 0)
         return -ESRCH;
-    char *p = strrchr(buf, ')');
-    if (p && p[1] == ' ')
-        t->state = p[2];
+    task_parse_stat(buf, t);
     snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
-    if (read_small(path, buf, sizeof buf) > 0) {
-        if (strncmp(buf, "running", 7) == 0) {
-            t->nr = -1;
-        } else {
-            char *s = buf, *e;
-            t->nr = strtol(s, &e, 10);
-            s = e;
-            if (t->nr >= 0) {
-                for (int i = 0; i < 6; i++) {
-                    t->args[i] = strtoull(s, &e, 16);
-                    s = e;
-                }
-            }
-            t->sp = strtoull(s, &e, 16);
-            s = e;
-            t->pc = strtoull(s, &e, 16);
-            if (t->nr < 0)
-                t->nr = -2;   /* in the kernel, not in a system call */
-        }
-    }
+    if (read_small(path, buf, sizeof buf) > 0)
+        task_parse_syscall(buf, t);
     snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
     if (read_small(path, buf, sizeof buf) > 0)
         t->run_ns = strtoull(buf, NULL, 10);
     snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
-    if (read_small(path, buf, sizeof buf) > 0) {
-        char *s = strstr(buf, "SigBlk:");
-        if (s)
-            t->sigblk = strtoull(s + 7, NULL, 16);
-    }
+    if (read_small(path, buf, sizeof buf) > 0)
+        task_parse_status(buf, t);
     return 0;
 }
 

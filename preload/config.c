@@ -19,15 +19,19 @@ int elmon_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     if (!s || !*s)
         return -EINVAL;
     uint64_t v = 0;
+    int over = 0;
+    /* Every byte is looked at: "99999999999999999999x" is not a number,
+     * whatever its digits overflow to. */
     for (const char *p = s; *p; p++) {
         if (*p < '0' || *p > '9')
             return -EINVAL;
         unsigned d = (unsigned)(*p - '0');
         if (v > (UINT64_MAX - d) / 10)
-            return -ERANGE;
-        v = v * 10 + d;
+            over = 1;
+        else
+            v = v * 10 + d;
     }
-    if (v < min || v > max)
+    if (over || v < min || v > max)
         return -ERANGE;
     *out = v;
     return 0;

@@ -97,5 +97,9 @@ typedef const struct elmon_exporter_ops *(*elmon_exporter_entry_fn)(void);
 
 /* export_glue.c: the decision, exposed for the unit tests. */
 void elmon_export_plan(struct elmon_export_plan *out);
+#ifdef ELMON_UNITTEST
+/* One signal's sinks from its OTEL_*_EXPORTER list. */
+int sink_for(const char *var, int have_endpoint);
+#endif
 
 #endif

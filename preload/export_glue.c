@@ -22,6 +22,7 @@
 #include "log.h"
 #include "report.h"
 #include "snapshot.h"
+#include "unittest.h"
 #include "watchdog.h"
 
 static const struct elmon_exporter_ops *ops;
@@ -34,7 +35,7 @@ static char capture_mem[64 * 1024];   /* watchdog thread only */
  * specification.  Unset means otlp when an endpoint is configured for the
  * signal, and nothing otherwise: with no endpoint anywhere libelmon never
  * touches the network unless told "otlp" explicitly. */
-static int sink_for(const char *var, int have_endpoint)
+UNITTEST int sink_for(const char *var, int have_endpoint)
 {
     const char *v = elmon_env_str(var);
     if (!v)

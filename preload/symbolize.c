@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include "capture.h"
 #include "log.h"
+#include "unittest.h"
 
 static struct {
     Dwfl *(*begin)(const Dwfl_Callbacks *);
@@ -115,11 +116,6 @@ static void refresh_modules(void)
 
 /* ---- perf map: "START SIZE name" per line, hex ---- */
 
-struct jit_sym {
-    uintptr_t start, end;
-    char *name;
-};
-
 static struct jit_sym *jit;
 static size_t n_jit;
 static off_t jit_size = -1;
@@ -130,16 +126,9 @@ static int cmp_jit(const void *a, const void *b)
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
-static void jit_reload(void)
+/* Replace the table with the perf map read from f, sorted by start. */
+UNITTEST void jit_read(FILE *f)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
-    struct stat st;
-    if (stat(path, &st) < 0 || st.st_size == jit_size)
-        return;
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return;
     for (size_t i = 0; i < n_jit; i++)
         free(jit[i].name);
     n_jit = 0;
@@ -165,14 +154,27 @@ static void jit_reload(void)
         if (jit[n_jit].name)
             n_jit++;
     }
-    fclose(f);
-    jit_size = st.st_size;
-    qsort(jit, n_jit, sizeof *jit, cmp_jit);
+    if (n_jit)   /* jit is NULL until a line parses */
+        qsort(jit, n_jit, sizeof *jit, cmp_jit);
 }
 
-static const struct jit_sym *jit_find(uintptr_t addr)
+static void jit_reload(void)
 {
-    jit_reload();
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+    struct stat st;
+    if (stat(path, &st) < 0 || st.st_size == jit_size)
+        return;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    jit_read(f);
+    fclose(f);
+    jit_size = st.st_size;
+}
+
+UNITTEST const struct jit_sym *jit_lookup(uintptr_t addr)
+{
     size_t lo = 0, hi = n_jit;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -184,6 +186,12 @@ static const struct jit_sym *jit_find(uintptr_t addr)
             return &jit[mid];
     }
     return NULL;
+}
+
+static const struct jit_sym *jit_find(uintptr_t addr)
+{
+    jit_reload();
+    return jit_lookup(addr);
 }
 
 static const char *hex_id(struct elmon_capture *c, const unsigned char *bits, int n)
@@ -214,6 +222,18 @@ void elmon_sym_frame(struct elmon_capture *c, uintptr_t addr, int is_return, str
     /* A return address may be one past the end of its function (a call
      * that does not return): name the call instead. */
     uintptr_t look = is_return && addr ? addr - 1 : addr;
+    /* JIT code first: V8 remaps its embedded builtins from the node binary
+     * into its code range, so /proc/self/maps (and libdwfl) call addresses
+     * of JIT-compiled JavaScript part of /usr/bin/node. */
+    const struct jit_sym *j = jit_find(look);
+    if (j) {
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+        f->module = elmon_capture_str(c, path, strlen(path));
+        f->offset = addr - j->start;
+        f->function = elmon_capture_str(c, j->name, strlen(j->name));
+        return;
+    }
     Dwfl_Module *m = NULL;
     if (load_state == 1) {
         refresh_modules();
@@ -251,15 +271,6 @@ void elmon_sym_frame(struct elmon_capture *c, uintptr_t addr, int is_return, str
                 f->line = line;
             }
         }
-        return;
-    }
-    const struct jit_sym *j = jit_find(look);
-    if (j) {
-        char path[64];
-        snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
-        f->module = elmon_capture_str(c, path, strlen(path));
-        f->offset = addr - j->start;
-        f->function = elmon_capture_str(c, j->name, strlen(j->name));
         return;
     }
     sym_dladdr(c, addr, look, f);

@@ -1,0 +1,91 @@
+/*
+ * JIT perf maps, /tmp/perf-PID.map, which any process of the user can
+ * write (preload/symbolize.c jit_read, jit_lookup).
+ *
+ * Checked: every name is one line of the file without its newline; a
+ * lookup only ever answers with a symbol that contains the address; and
+ * when the symbols do not overlap, each one is found at its start and its
+ * last byte under its own name.
+ *
+ * Input: the file.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "capture.h"
+#include "fuzz.h"
+
+struct want {
+    uintptr_t start, end;
+    char name[1024];
+};
+
+static int by_start(const void *a, const void *b)
+{
+    const struct want *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static void check_hit(uintptr_t addr)
+{
+    const struct jit_sym *j = jit_lookup(addr);
+    if (j) {
+        FUZZ_CHECK(j->start <= addr && addr < j->end && j->name);
+        FUZZ_CHECK(strlen(j->name) < 1024 && !strchr(j->name, '\n'));
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    FILE *f = fmemopen((void *)data, size, "r");
+    FUZZ_CHECK(f);
+    jit_read(f);
+    fclose(f);
+
+    /* The same lines, parsed the documented way, for the oracle. */
+    f = fmemopen((void *)data, size, "r");
+    FUZZ_CHECK(f);
+    size_t n = 0, cap = 64;
+    struct want *w = malloc(cap * sizeof *w);
+    FUZZ_CHECK(w);
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long start, len;
+        int off = 0;
+        if (sscanf(line, "%lx %lx %n", &start, &len, &off) < 2 || !off)
+            continue;
+        if (n == cap) {
+            cap *= 2;
+            w = realloc(w, cap * sizeof *w);
+            FUZZ_CHECK(w);
+        }
+        w[n].start = start;
+        w[n].end = start + len;
+        line[strcspn(line, "\n")] = 0;
+        snprintf(w[n].name, sizeof w[n].name, "%s", line + off);
+        n++;
+    }
+    fclose(f);
+    qsort(w, n, sizeof *w, by_start);
+    int disjoint = 1;
+    for (size_t i = 0; i < n; i++) {
+        disjoint &= w[i].start < w[i].end && (i == 0 || w[i - 1].end <= w[i].start);
+        check_hit(w[i].start);
+        check_hit(w[i].end - 1);
+        check_hit(w[i].end);
+        check_hit(w[i].start + (w[i].end - w[i].start) / 2);
+    }
+    if (disjoint) {
+        for (size_t i = 0; i < n; i++) {
+            const struct jit_sym *j = jit_lookup(w[i].start);
+            FUZZ_CHECK(j && j->start == w[i].start && strcmp(j->name, w[i].name) == 0);
+            j = jit_lookup(w[i].end - 1);
+            FUZZ_CHECK(j && j->start == w[i].start);
+        }
+    }
+    free(w);
+    return 0;
+}
