@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,13 @@ static void span_frames(struct ev_span *sp, const struct jval *rec, const char *
     sp->stack_text = text;
 }
 
+/* A count or a time in ns from a record; converting a double outside the
+ * type's range is undefined, so a corrupt number reads as 0. */
+static uint64_t to_u64(double d)
+{
+    return d >= 0 && d < 18446744073709551616.0 ? (uint64_t)d : 0;
+}
+
 static void add_span(struct ev_loop *l, const struct ev_span *sp)
 {
     l->spans = grow(l->spans, &l->cap_spans, l->n_spans, sizeof *l->spans);
@@ -191,7 +199,7 @@ static int take_record(struct ev_set *set, const struct jval *r)
     if (v->num > ELMON_EVENTS_SCHEMA)
         return REC_NEWER;
     double pid = jv_num(r, "pid", -1), tid = jv_num(r, "tid", -1);
-    if (pid < 0 || tid < 0)
+    if (pid < 0 || tid < 0 || pid > INT_MAX || tid > INT_MAX)
         return REC_FOREIGN;
     int is_block = strcmp(type, "block") == 0, is_begin = strcmp(type, "block_begin") == 0;
     int is_summary = strcmp(type, "summary") == 0;
@@ -214,20 +222,22 @@ static int take_record(struct ev_set *set, const struct jval *r)
         l->blocks_warning = jv_num(r, "blocks_warning", 0);
         l->blocks_critical = jv_num(r, "blocks_critical", 0);
         l->spans_dropped = jv_num(r, "spans_dropped", 0);
-        l->start_unix_ns = (uint64_t)jv_num(r, "start_unix_ns", 0);
-        l->end_unix_ns = (uint64_t)jv_num(r, "end_unix_ns", 0);
+        l->start_unix_ns = to_u64(jv_num(r, "start_unix_ns", 0));
+        l->end_unix_ns = to_u64(jv_num(r, "end_unix_ns", 0));
         snprintf(l->status, sizeof l->status, "%s", jv_str(r, "status", "?"));
         return REC_OK;
     }
 
     struct ev_span sp = {0};
+    /* Longer than 30 years is no span libelmon wrote, and summing such
+     * values could reach infinity, which JSON cannot carry. */
     double dur = jv_num(r, "duration_ms", -1);
-    if (dur < 0)
+    if (dur < 0 || dur > 1e12)
         return REC_FOREIGN;
     sp.duration_ms = dur;
     sp.lag_ms = jv_num(r, "lag_ms", dur);
-    sp.turn = (uint64_t)jv_num(r, "turn", 0);
-    sp.start_unix_ns = (uint64_t)jv_num(r, "start_unix_ns", 0);
+    sp.turn = to_u64(jv_num(r, "turn", 0));
+    sp.start_unix_ns = to_u64(jv_num(r, "start_unix_ns", 0));
     sp.critical = strcmp(jv_str(r, "severity", ""), "critical") == 0;
     span_frames(&sp, r, process);
     if (is_block) {
@@ -445,8 +455,8 @@ size_t ev_loop_over_budget(const struct ev_loop *l, const struct ev_budget *b, d
         double w, c;
         ev_loop_counts(l, &w, &c);
         double counted = b->fail_on == 1 ? w + c : c;
-        if (counted > (double)n_severe)
-            n += (size_t)(counted - (double)n_severe);
+        if (counted > (double)n_severe)   /* capped: a corrupt count may be 1e300 */
+            n += counted - (double)n_severe < 1e15 ? (size_t)(counted - (double)n_severe) : (size_t)1e15;
     }
     if (worst_ms)
         *worst_ms = worst;
