@@ -299,7 +299,37 @@ static const char *pick(const struct elmon_export_core *c, const char *sig, cons
     return v;
 }
 
-static int load_target(const struct elmon_export_core *c, int signal, int sink, struct otlp_target *t)
+/* A generic variable serves both signals and is warned about once: when
+ * the second signal reads one the first has read, it parses quietly. */
+static uint64_t uint_once(const struct elmon_export_core *c, int quiet, const char *name)
+{
+    uint64_t v;
+    const char *s = c->env_str(name);
+    if (!quiet)
+        return c->env_uint(name, 10000, 1, 3600000, "ms");
+    return s && c->parse_uint(s, 1, 3600000, &v) == 0 ? v : 10000;
+}
+
+static int bool_once(const struct elmon_export_core *c, int quiet, const char *name)
+{
+    int v;
+    const char *s = c->env_str(name);
+    if (!quiet)
+        return c->env_bool(name, 0);
+    return s && c->parse_bool(s, &v) == 0 ? v : 0;
+}
+
+static int enum_once(const struct elmon_export_core *c, int quiet, const char *name, const char *const *names)
+{
+    const char *s = c->env_str(name);
+    if (!quiet)
+        return c->env_enum(name, names, 0);
+    int i = s ? c->parse_enum(s, names) : -1;
+    return i >= 0 ? i : 0;
+}
+
+static int load_target(const struct elmon_export_core *c, int signal, int sink, int generic_read,
+                       struct otlp_target *t)
 {
     const struct signal_vars *sv = &signal_vars[signal], *gv = &generic_vars;
     const char *which;
@@ -311,10 +341,11 @@ static int load_target(const struct elmon_export_core *c, int signal, int sink, 
     t->protocol = OTLP_HTTP_PROTOBUF;
     if (proto) {
         int p = otlp_parse_protocol(proto);
-        if (p == OTLP_HTTP_JSON)
+        int quiet = generic_read && which == gv->protocol;
+        if (p == OTLP_HTTP_JSON && !quiet)
             c->warn("%s=http/json is not supported by libelmon; using http/protobuf", which);
         else if (p < 0)
-            c->env_enum(which, protocol_names, 0);   /* the one warning */
+            enum_once(c, quiet, which, protocol_names);   /* the one warning */
         else
             t->protocol = p;
     }
@@ -323,14 +354,15 @@ static int load_target(const struct elmon_export_core *c, int signal, int sink, 
     if (c->env_str(sv->insecure))
         insecure = c->env_bool(sv->insecure, 0);
     else
-        insecure = c->env_bool(gv->insecure, 0);
+        insecure = bool_once(c, generic_read, gv->insecure);
 
     const char *gen_ep = c->env_str(gv->endpoint), *sig_ep = c->env_str(sv->endpoint);
     int err;
     t->url = otlp_endpoint_url(gen_ep, sig_ep, signal, t->protocol, insecure, &err);
     if (!t->url && err) {
-        c->warn("%s is not an http:// or https:// URL; using the default endpoint",
-                sig_ep ? sv->endpoint : gv->endpoint);
+        if (sig_ep || !generic_read)
+            c->warn("%s is not an http:// or https:// URL; using the default endpoint",
+                    sig_ep ? sv->endpoint : gv->endpoint);
         t->url = otlp_endpoint_url(NULL, NULL, signal, t->protocol, insecure, &err);
     }
     if (!t->url)
@@ -341,7 +373,7 @@ static int load_target(const struct elmon_export_core *c, int signal, int sink, 
         int bad = 0;
         if (otlp_parse_kvlist(h, 0, &t->headers, &bad) == -ENOMEM)
             return -ENOMEM;
-        if (bad)   /* never the value: headers carry credentials */
+        if (bad && !(generic_read && which == gv->headers))   /* never the value: headers carry credentials */
             c->warn("%s has %d malformed entr%s (not key=value with valid %%XX escapes); %s ignored",
                     which, bad, bad == 1 ? "y" : "ies", bad == 1 ? "it is" : "they are");
     }
@@ -349,13 +381,13 @@ static int load_target(const struct elmon_export_core *c, int signal, int sink, 
     if (c->env_str(sv->timeout))
         t->timeout_ms = c->env_uint(sv->timeout, 10000, 1, 3600000, "ms");
     else
-        t->timeout_ms = c->env_uint(gv->timeout, 10000, 1, 3600000, "ms");
+        t->timeout_ms = uint_once(c, generic_read, gv->timeout);
 
     static const char *const compressions[] = {"none", "gzip", 0};
     if (c->env_str(sv->compression))
         t->gzip = c->env_enum(sv->compression, compressions, 0) == 1;
     else
-        t->gzip = c->env_enum(gv->compression, compressions, 0) == 1;
+        t->gzip = enum_once(c, generic_read, gv->compression, compressions) == 1;
 
     const char *v;
     if ((v = pick(c, sv->certificate, gv->certificate, &which)) && !(t->ca_file = strdup(v)))
@@ -372,9 +404,9 @@ int otlp_config_load(const struct elmon_export_core *c, struct otlp_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     struct elmon_export_plan plan;
     c->export_plan(&plan);
-    int rc = load_target(c, OTLP_METRICS, plan.metrics, &cfg->t[OTLP_METRICS]);
+    int rc = load_target(c, OTLP_METRICS, plan.metrics, 0, &cfg->t[OTLP_METRICS]);
     if (rc == 0)
-        rc = load_target(c, OTLP_LOGS, plan.logs, &cfg->t[OTLP_LOGS]);
+        rc = load_target(c, OTLP_LOGS, plan.logs, (plan.metrics & ELMON_SINK_OTLP) != 0, &cfg->t[OTLP_LOGS]);
     if (rc < 0)
         return rc;
 

@@ -40,7 +40,7 @@ UNITTEST int sink_for(const char *var, int have_endpoint)
     const char *v = elmon_env_str(var);
     if (!v)
         return have_endpoint ? ELMON_SINK_OTLP : ELMON_SINK_NONE;
-    int sink = ELMON_SINK_NONE, none = 0;
+    int sink = ELMON_SINK_NONE, none = 0, warned = 0;
     const char *p = v;
     while (*p) {
         size_t n = strcspn(p, ",");
@@ -60,7 +60,7 @@ UNITTEST int sink_for(const char *var, int have_endpoint)
             sink |= ELMON_SINK_CONSOLE;
         else if (i == 2)
             none = 1;
-        else if (k) {
+        else if (k && !warned++) {   /* one warning per variable: the first unknown name */
             char mem[256];
             struct elmon_buf b;
             elmon_buf_init(&b, mem, sizeof mem);

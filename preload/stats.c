@@ -62,7 +62,7 @@ static int stats_create(void)
     int rc = elmon_stats_dir(dir, sizeof dir, 1, elmon_env_str("ELMON_STATS_DIR"),
                              elmon_env_str("XDG_RUNTIME_DIR"));
     if (rc < 0) {
-        elmon_warn("no live stats for elmon stat/top: directory %s unusable (%s)", dir,
+        elmon_warn("no live stats for elmon stat/top: directory %.200s unusable (%s)", dir,
                    rc == -EPERM ? "not a private directory of this user" : strerror(-rc));
         return rc;
     }
@@ -78,7 +78,7 @@ static int stats_create(void)
     }
     if (fd < 0) {
         rc = -errno;
-        elmon_warn("no live stats for elmon stat/top: cannot create %s (%s)", st_path, strerror(-rc));
+        elmon_warn("no live stats for elmon stat/top: cannot create %.200s (%s)", st_path, strerror(-rc));
         return rc;
     }
     struct elmon_stats_file *m = MAP_FAILED;
@@ -95,7 +95,7 @@ static int stats_create(void)
         rc = -errno;
         unlink(st_path);
         close(fd);
-        elmon_warn("no live stats for elmon stat/top: cannot allocate or map %s (%s)", st_path, strerror(-rc));
+        elmon_warn("no live stats for elmon stat/top: cannot allocate or map %.200s (%s)", st_path, strerror(-rc));
         return rc;
     }
     m->version = ELMON_STATS_VERSION;
