@@ -290,7 +290,8 @@ START_TEST(fork_then_exec)
     struct run r;
     run_fix(argv, env, 60000, &r);
     int child = -1, code = -1;
-    ck_assert_msg(sscanf(r.out, "child %d exited %d", &child, &code) == 2 && code == 0, "%s", r.out);
+    const char *line = strstr(r.out, "child ");   /* after the new image's own line */
+    ck_assert_msg(line && sscanf(line, "child %d exited %d", &child, &code) == 2 && code == 0, "%s", r.out);
     int nf;
     char **files = list_files(dir, "ev.", &nf);
     ck_assert_int_eq(nf, 2);
