@@ -565,6 +565,17 @@ static int culprit_of(const struct elmon_capture *c, char *out, size_t n)
     }
     if (!c->n_frames)
         return -1;
+    /* JIT-compiled JavaScript (a perf map's "JS:" entries) is what the user
+     * wrote; the VM's own frames above it are not the culprit. */
+    for (int i = 0; i < c->n_frames; i++) {
+        const struct elmon_frame *j = &c->frames[i];
+        if (j->module && strncmp(j->module, "/tmp/perf-", 10) == 0 && j->function &&
+            strncmp(j->function, "JS:", 3) == 0) {
+            snprintf(out, n, "%s", j->function + 3 + (j->function[3] == '*' || j->function[3] == '~' ||
+                                                      j->function[3] == '^'));
+            return 0;
+        }
+    }
     /* The innermost named frame outside the runtime, else the innermost
      * outside it (an interpreter's static helpers have no name). */
     const struct elmon_frame *f = NULL, *unnamed = NULL;

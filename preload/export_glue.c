@@ -129,10 +129,10 @@ static const struct elmon_exporter_ops *load_exporter(void)
     const char *slash = strrchr(info.dli_fname, '/');
     int dir = slash ? (int)(slash - info.dli_fname) : 1;
     snprintf(path, sizeof path, "%.*s/%s", dir, slash ? info.dli_fname : ".", ELMON_EXPORTER_SONAME);
-    /* RTLD_LOCAL | RTLD_DEEPBIND: libcurl and its OpenSSL resolve against
-     * their own dependencies first, never against a host (Node.js) that
-     * exports OpenSSL symbols of another version. */
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    /* RTLD_LOCAL, and not RTLD_DEEPBIND: a host with its own allocator
+     * (redis and jemalloc) hands libcurl memory that DEEPBIND would have it
+     * free with glibc's free, an abort inside the host. */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
         elmon_warn("cannot load %s (%s); OTLP export is off", path, e ? e : "unknown error");

@@ -64,13 +64,13 @@ struct elmon_loop {
     uint64_t turn;                  /* turns begun */
     uint64_t wait_enter;            /* ticks at the current wait's entry */
     int64_t wait_timeout_ns;        /* requested timeout, -1 for none */
-    uint64_t overshoot_ns;          /* timeout overshoot of the last wait */
+    uint64_t overshoot_ns;          /* timeout overshoot of the last wait (atomic: the watchdog reads it) */
     uint64_t n_turns;               /* turns completed */
     uint64_t busy_ns, idle_ns;
     uint64_t n_events;              /* ready descriptors returned */
     uint64_t n_warning, n_critical; /* blocking spans ended */
     uint64_t n_spans_dropped;       /* ring full */
-    uint64_t window_max_lag_ns;     /* reset by the watchdog each second */
+    uint64_t window_max_lag_ns;     /* reset by the watchdog each second (atomic exchange) */
     int wait_fd;                    /* epoll fd, or -1 */
     int n_fds;                      /* poll/select descriptors of the last wait */
     uint32_t ring_head;             /* spans pushed */

@@ -76,7 +76,14 @@ int elmon_sym_load(void)
     SYM(getelf, "dwfl_module_getelf");
     SYM(end, "dwfl_end");
     *(void **)&dwfl_cb.find_elf = dlsym(h, "dwfl_linux_proc_find_elf");
-    *(void **)&dwfl_cb.find_debuginfo = dlsym(h, "dwfl_standard_find_debuginfo");
+    /* Separate debug info is looked up by build-id only
+     * (/usr/lib/debug/.build-id/, where Debian's -dbgsym packages put it):
+     * dwfl_standard_find_debuginfo would fall back to debuginfod, that is,
+     * dlopen libdebuginfod (libcurl, gnutls and their constructors, inside the
+     * host and under the loader lock that a forking or exiting host then waits
+     * on) and, with DEBUGINFOD_URLS set, fetch from the network.  libelmon does
+     * neither inside someone else's process. */
+    *(void **)&dwfl_cb.find_debuginfo = dlsym(h, "dwfl_build_id_find_debuginfo");
     if (!dwfl_cb.find_elf || !dwfl_cb.find_debuginfo)
         goto fail;
     dwfl_cb.debuginfo_path = &debuginfo_path;

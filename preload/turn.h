@@ -47,11 +47,11 @@ static inline __attribute__((always_inline)) struct elmon_loop *elmon_turn_begin
     if (since) {
         uint64_t busy_ticks = now - since;
         uint64_t busy_ns = elmon_ticks_to_ns(busy_ticks);
-        uint64_t lag_ns = busy_ns + l->overshoot_ns;
+        uint64_t lag_ns = busy_ns + ELMON_LOAD(&l->overshoot_ns);
         elmon_hist_record(&l->lag, lag_ns);
         ELMON_STORE(&l->busy_ns, l->busy_ns + busy_ns);
         ELMON_STORE(&l->n_turns, l->n_turns + 1);
-        if (lag_ns > l->window_max_lag_ns)
+        if (lag_ns > ELMON_LOAD(&l->window_max_lag_ns))
             ELMON_STORE(&l->window_max_lag_ns, lag_ns);
         if (__builtin_expect(busy_ns >= elmon_block_ns, 0)) {
             if (l->ring_head - __atomic_load_n(&l->ring_tail, __ATOMIC_ACQUIRE) < ELMON_SPAN_RING) {
@@ -87,9 +87,10 @@ static inline __attribute__((always_inline)) void elmon_turn_end(struct elmon_lo
     ELMON_STORE(&l->idle_ns, l->idle_ns + idle_ns);
     if (ret > 0)
         ELMON_STORE(&l->n_events, l->n_events + (uint64_t)ret);
-    l->overshoot_ns = 0;
+    uint64_t over = 0;
     if (ret == 0 && l->wait_timeout_ns >= 0 && idle_ns > (uint64_t)l->wait_timeout_ns)
-        l->overshoot_ns = idle_ns - (uint64_t)l->wait_timeout_ns;
+        over = idle_ns - (uint64_t)l->wait_timeout_ns;
+    ELMON_STORE(&l->overshoot_ns, over);
     ELMON_STORE(&l->turn, l->turn + 1);
     /* busy_since is what the watchdog polls: store it last, with release, so
      * a watchdog that sees the new turn start also sees the new turn id. */

@@ -150,7 +150,7 @@ static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
     if (elmon_capture_on_cross)
         elmon_capture_on_cross(l, turn);
     struct elmon_block b;
-    fill_block(&b, l, turn, since, busy_ns, busy_ns + l->overshoot_ns, 1);
+    fill_block(&b, l, turn, since, busy_ns, busy_ns + ELMON_LOAD(&l->overshoot_ns), 1);
     elmon_report_block(&b);
     if (elmon_stats_on_block)
         elmon_stats_on_block(&b);

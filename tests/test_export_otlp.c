@@ -19,7 +19,6 @@
 #include "support.h"
 
 #define LOOPFIX ELMON_BIN_DIR "/loopfix"
-#define RECEIVER ELMON_SRC_DIR "/tests/otlp-receiver/receiver.js"
 
 static char *dir;
 
@@ -52,51 +51,26 @@ static void teardown(void)
 /* --- the receiver --- */
 
 struct recv {
-    pid_t pid;
+    struct otlp_receiver o;
     int http, grpc;
-    char *dump, *ports;
+    pid_t pid;
 };
 
 static void recv_start(struct recv *r, const char *mode, int fail_first, int tls)
 {
-    r->dump = fmt("%s/dump.jsonl", dir);
-    r->ports = fmt("%s/ports.json", dir);
-    char *ff = fmt("%d", fail_first);
     char *tlsarg = fmt("%s/server.pem,%s/server.key", dir, dir);
-    char *argv[16] = {"node", RECEIVER, "--dump", r->dump, "--ports", r->ports, "--mode", (char *)mode};
-    int k = 8;
-    if (fail_first >= 0) {
-        argv[k++] = "--fail-first";
-        argv[k++] = ff;
-    }
-    if (tls) {
-        argv[k++] = "--tls";
-        argv[k++] = tlsarg;
-    }
-    argv[k] = NULL;
-    char *log = fmt("%s/receiver.log", dir);
-    r->pid = spawn_prog(argv, NULL, 0, log);
-    ck_assert_int_gt(r->pid, 0);
-    char **l = NULL;
-    for (int i = 0; i < 3000 && !(l = read_lines(r->ports, NULL)); i++)
-        usleep(10000);
-    ck_assert_msg(l && l[0], "the receiver did not start (is tests/otlp-receiver/node_modules installed? "
-                             "scripts/install-deps does it); see %s", log);
-    r->http = (int)json_num(l[0], "http");
-    r->grpc = (int)json_num(l[0], "grpc");
-    ck_assert_int_gt(r->http, 0);
-    ck_assert_int_gt(r->grpc, 0);
-    free_lines(l);
-    free(ff);
+    ck_assert_msg(receiver_start(&r->o, dir, mode, fail_first, tls ? tlsarg : NULL) == 0,
+                  "the receiver did not start (is tests/otlp-receiver/node_modules installed? "
+                  "scripts/install-deps does it); see %s", r->o.log_path);
+    r->http = r->o.http;
+    r->grpc = r->o.grpc;
+    r->pid = r->o.pid;
     free(tlsarg);
-    free(log);
 }
 
 static char **recv_stop(struct recv *r)
 {
-    usleep(200000);   /* the last write of the dump */
-    stop_prog(r->pid, 3000);
-    char **l = read_lines(r->dump, NULL);
+    char **l = receiver_stop(&r->o);
     ck_assert_ptr_nonnull(l);
     return l;
 }

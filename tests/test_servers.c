@@ -2,7 +2,10 @@
  * The servers people run, under libelmon: Node.js, CPython on uvloop,
  * nginx with 4 worker processes, memcached with 4 threads, redis under
  * redis-benchmark.  Each must answer exactly as without libelmon while its
- * turns are counted and an injected block is found with its length.
+ * turns are counted, an injected block is found with its length and
+ * culprit, and its metrics reach the local OTLP receiver (which decodes with
+ * the official protos).  nginx and memcached have no way to block on
+ * command; their blocking detection is the same code as every other host's.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -59,6 +62,61 @@ static char **all_events(int *n_files)
     return all;
 }
 
+/* The receiver every server exports to, and the environment pointing at
+ * it: metrics every 300 ms over http/protobuf. */
+static struct otlp_receiver rx;
+static char otlp_env[128];
+
+static void rx_start(void)
+{
+    ck_assert_msg(receiver_start(&rx, dir, "ok", -1, NULL) == 0, "the OTLP receiver did not start; see %s",
+                  rx.log_path);
+    snprintf(otlp_env, sizeof otlp_env, "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rx.http);
+}
+
+/* How many distinct processes sent metric requests carrying a point of
+ * metric (eventloop.turns: one per loop thread and export). */
+static int exporting_pids(char **l, const char *metric, int pid_must)
+{
+    int n_req[4096] = {0};
+    double pids[256];
+    int np = 0, found_must = pid_must == 0;
+    for (int i = 0; l && l[i]; i++)
+        if (json_is(l[i], "rec", "point") && json_is(l[i], "metric", metric)) {
+            int n = (int)json_num(l[i], "n");
+            if (n >= 0 && n < 4096)
+                n_req[n] = 1;
+        }
+    for (int i = 0; l && l[i]; i++) {
+        if (!json_is(l[i], "rec", "request"))
+            continue;
+        int n = (int)json_num(l[i], "n");
+        if (n < 0 || n >= 4096 || !n_req[n])
+            continue;
+        double pid = json_num(l[i], "res.process.pid");
+        found_must |= (int)pid == pid_must;
+        int dup = 0;
+        for (int k = 0; k < np; k++)
+            dup |= pids[k] == pid;
+        if (!dup && np < 256)
+            pids[np++] = pid;
+    }
+    return found_must ? np : 0;
+}
+
+/* A log record of a blocking span whose culprit contains want. */
+static int exported_culprit(char **l, const char *want)
+{
+    for (int i = 0; l && l[i]; i++) {
+        if (!json_is(l[i], "rec", "log"))
+            continue;
+        const char *c = json_get(l[i], "attr.eventloop.block.culprit");
+        if (c && strstr(c, want))
+            return 1;
+    }
+    return 0;
+}
+
 /* Output of a shell command (malloc'd). */
 static char *sh(const char *fmt, ...)
 {
@@ -88,22 +146,34 @@ static void require(const char *prog)
 START_TEST(node_timer_spin)
 {
     require("node");
-    char *argv[] = {"node", ELMON_SRC_DIR "/tests/fixtures/node_spin.js", NULL};
-    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    rx_start();
+    /* --perf-basic-prof writes /tmp/perf-PID.map; with
+     * --interpreted-frames-native-stack even interpreted functions get
+     * code of their own there, so the JavaScript function is named. */
+    char *argv[] = {"node", "--perf-basic-prof", "--interpreted-frames-native-stack",
+                    ELMON_SRC_DIR "/tests/fixtures/node_spin.js", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", otlp_env, "OTEL_METRIC_EXPORT_INTERVAL=300", NULL};
     struct run bare, r;
     ck_assert_int_eq(run_prog(argv, env, 0, 60000, &bare), 0);
     ck_assert_int_eq(run_prog(argv, env, 1, 60000, &r), 0);
+    char **rl = receiver_stop(&rx);
     ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "node failed: %s", r.err);
     ck_assert_str_eq(r.out, bare.out);
     char **ev = all_events(NULL);
     ck_assert_int_eq(count_type(ev, "block"), 1);
+    int pid = 0;
     for (int i = 0; ev[i]; i++)
         if (json_is(ev[i], "type", "block")) {
             double d = json_num(ev[i], "duration_ms");
             /* Date.now() has millisecond steps: the spin may end up to 1 ms early */
             ck_assert_msg(d >= 298.9 && d < 300 + SLACK_MS, "span %.1f ms", d);
             ck_assert(json_is(ev[i], "process", "node"));
+            ck_assert_msg(strstr(ev[i], "spinFor"), "the JavaScript function is not named: %.2000s", ev[i]);
+            pid = (int)json_num(ev[i], "pid");
         }
+    ck_assert_int_ge(exporting_pids(rl, "eventloop.turns", pid), 1);
+    ck_assert_msg(exported_culprit(rl, "spinFor") || exported_culprit(rl, "node"), "no blocking log record");
+    free_lines(rl);
     free_lines(ev);
     run_free(&r);
     run_free(&bare);
@@ -112,10 +182,12 @@ END_TEST
 
 START_TEST(python_uvloop_sleep)
 {
+    rx_start();
     char *argv[] = {"/usr/bin/python3", ELMON_SRC_DIR "/tests/fixtures/uvloop_block.py", NULL};
-    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", otlp_env, "OTEL_METRIC_EXPORT_INTERVAL=300", NULL};
     struct run r;
     ck_assert_int_eq(run_prog(argv, env, 1, 60000, &r), 0);
+    char **rl = receiver_stop(&rx);
     ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "python failed: %s", r.err);
     ck_assert_str_eq(r.out, "uvloop done\n");
     char **ev = all_events(NULL);
@@ -124,10 +196,15 @@ START_TEST(python_uvloop_sleep)
         if (json_is(ev[i], "type", "block")) {
             double d = json_num(ev[i], "duration_ms");
             ck_assert_msg(d >= 299.5 && d < 300 + SLACK_MS, "span %.1f ms", d);
+            ck_assert_msg(strstr(json_get(ev[i], "culprit"), "slow_handler (uvloop_block.py:"), "culprit %s",
+                          json_get(ev[i], "culprit"));
         }
         if (json_is(ev[i], "type", "summary") && json_num(ev[i], "tid") == json_num(ev[i], "pid"))
             ck_assert_int_ge((int)json_num(ev[i], "turns"), 40);
     }
+    ck_assert_int_ge(exporting_pids(rl, "eventloop.turns", 0), 1);
+    ck_assert(exported_culprit(rl, "slow_handler"));
+    free_lines(rl);
     free_lines(ev);
     run_free(&r);
 }
@@ -179,8 +256,9 @@ START_TEST(nginx_four_workers_and_reload)
              "  server { listen 127.0.0.1:%d; root %s; } }\n",
              dir, dir, dir, dir, dir, dir, dir, port, root);
     write_file(conf, text);
+    rx_start();
     char *argv[] = {(char *)nginx, "-c", conf, "-p", dir, NULL};
-    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", otlp_env, "OTEL_METRIC_EXPORT_INTERVAL=200", NULL};
     pid_t pid = spawn_prog(argv, env, 1, NULL);
     ck_assert_int_eq(wait_port(port, 10000), 0);
     char *body = sh("for i in $(seq 40); do curl -s http://127.0.0.1:%d/; done | sort | uniq -c", port);
@@ -194,8 +272,14 @@ START_TEST(nginx_four_workers_and_reload)
     kill(pid, SIGQUIT);   /* graceful stop: workers finish and exit */
     int st = stop_prog(pid, 10000);
     ck_assert_msg(WIFEXITED(st) || (WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM), "nginx status %d", st);
+    char **rl = receiver_stop(&rx);
     int nf;
     char **ev = all_events(&nf);
+    /* every worker exports as a process of its own (nginx keeps only TZ in
+     * its workers' environment: the settings come from libelmon's copy) */
+    int exporters = exporting_pids(rl, "eventloop.turns", 0);
+    ck_assert_msg(exporters >= 4, "%d nginx processes exported metrics", exporters);
+    free_lines(rl);
     /* 4 workers before the reload and 4 after, each a process of its own */
     int workers = count_distinct(ev, "summary", "pid");
     ck_assert_msg(workers >= 8, "%d worker processes reported in %d files", workers, nf);
@@ -214,8 +298,9 @@ START_TEST(memcached_four_threads)
     int port = free_port();
     char ports[16];
     snprintf(ports, sizeof ports, "%d", port);
+    rx_start();
     char *argv[] = {"memcached", "-u", "root", "-l", "127.0.0.1", "-p", ports, "-U", "0", "-t", "4", NULL};
-    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", otlp_env, "OTEL_METRIC_EXPORT_INTERVAL=200", NULL};
     pid_t pid = spawn_prog(argv, env, 1, NULL);
     ck_assert_int_eq(wait_port(port, 10000), 0);
     /* several connections, so memcached hands them to different workers */
@@ -225,11 +310,28 @@ START_TEST(memcached_four_threads)
     ck_assert_msg(strstr(out, "      8 END\n") && strstr(out, "      8 STORED\n") && strstr(out, "      1 v8\n"),
                   "memcached replies: %s", out);
     free(out);
+    usleep(400000);   /* one export at least */
     int st = stop_prog(pid, 5000);
     (void)st;
+    char **rl = receiver_stop(&rx);
     char **ev = all_events(NULL);
     int threads = count_distinct(ev, "summary", "tid");
     ck_assert_msg(threads >= 5, "%d loop threads (4 workers + the listener expected)", threads);
+    /* one eventloop.turns point per loop thread, each with its thread.id */
+    double tids[64];
+    int nt = 0;
+    for (int i = 0; rl && rl[i]; i++) {
+        if (!json_is(rl[i], "rec", "point") || !json_is(rl[i], "metric", "eventloop.turns"))
+            continue;
+        double t = json_num(rl[i], "attr.thread.id");
+        int dup = 0;
+        for (int k = 0; k < nt; k++)
+            dup |= tids[k] == t;
+        if (!dup && nt < 64)
+            tids[nt++] = t;
+    }
+    ck_assert_msg(nt >= 5, "%d thread ids in the exported points", nt);
+    free_lines(rl);
     free_lines(ev);
 }
 END_TEST
@@ -242,8 +344,10 @@ START_TEST(redis_benchmark_clean)
     int port = free_port();
     char ports[16];
     snprintf(ports, sizeof ports, "%d", port);
-    char *argv[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", NULL};
-    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    rx_start();
+    char *argv[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                    "--enable-debug-command", "yes", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", otlp_env, "OTEL_METRIC_EXPORT_INTERVAL=200", NULL};
     pid_t pid = spawn_prog(argv, env, 1, NULL);
     ck_assert_int_eq(wait_port(port, 10000), 0);
     char *out = sh("redis-benchmark -h 127.0.0.1 -p %d -P 16 -t set,get,incr,lpush,lpop -n 50000 -q --csv 2>&1", port);
@@ -253,14 +357,26 @@ START_TEST(redis_benchmark_clean)
     out = sh("redis-cli -p %d get counter:__rand_int__; redis-cli -p %d dbsize", port, port);
     ck_assert_msg(strstr(out, "\n") != NULL, "%s", out);
     free(out);
-    sh("redis-cli -p %d shutdown nosave", port);
+    /* an injected block in the middle of the load: found, with its culprit */
+    free(sh("redis-cli -p %d debug sleep 0.3", port));
+    free(sh("redis-cli -p %d shutdown nosave", port));
     int st = stop_prog(pid, 5000);
+    char **rl = receiver_stop(&rx);
     ck_assert(WIFEXITED(st));
     char **ev = all_events(NULL);
     ck_assert_int_eq(count_type(ev, "summary"), 1);
-    for (int i = 0; ev[i]; i++)
+    ck_assert_int_eq(count_type(ev, "block"), 1);
+    for (int i = 0; ev[i]; i++) {
         if (json_is(ev[i], "type", "summary"))
             ck_assert_msg(json_num(ev[i], "events") > 1000, "%s", ev[i]);
+        if (json_is(ev[i], "type", "block")) {
+            ck_assert(json_num(ev[i], "duration_ms") >= 299.5);
+            ck_assert_msg(strstr(ev[i], "debugCommand"), "culprit %s", json_get(ev[i], "culprit"));
+        }
+    }
+    ck_assert_int_ge(exporting_pids(rl, "eventloop.turns", pid), 1);
+    ck_assert(exported_culprit(rl, "debugCommand"));
+    free_lines(rl);
     free_lines(ev);
 }
 END_TEST

@@ -344,3 +344,47 @@ int have_prog(const char *name)
     free(copy);
     return found;
 }
+
+int receiver_start(struct otlp_receiver *r, const char *dir, const char *mode, int fail_first, const char *tls)
+{
+    char ff[16];
+    snprintf(r->dump, sizeof r->dump, "%s/dump.jsonl", dir);
+    snprintf(r->ports, sizeof r->ports, "%s/ports.json", dir);
+    snprintf(r->log_path, sizeof r->log_path, "%s/receiver.log", dir);
+    snprintf(ff, sizeof ff, "%d", fail_first);
+    unlink(r->ports);
+    char *argv[16] = {"node", ELMON_SRC_DIR "/tests/otlp-receiver/receiver.js", "--dump", r->dump,
+                      "--ports", r->ports, "--mode", (char *)mode};
+    int k = 8;
+    if (fail_first >= 0) {
+        argv[k++] = "--fail-first";
+        argv[k++] = ff;
+    }
+    if (tls) {
+        argv[k++] = "--tls";
+        argv[k++] = (char *)tls;
+    }
+    argv[k] = NULL;
+    r->pid = spawn_prog(argv, NULL, 0, r->log_path);
+    if (r->pid <= 0)
+        return -1;
+    char **l = NULL;
+    for (int i = 0; i < 3000 && !(l = read_lines(r->ports, NULL)); i++)
+        usleep(10000);
+    if (!l || !l[0]) {
+        free_lines(l);
+        stop_prog(r->pid, 1000);
+        return -1;
+    }
+    r->http = (int)json_num(l[0], "http");
+    r->grpc = (int)json_num(l[0], "grpc");
+    free_lines(l);
+    return r->http > 0 && r->grpc > 0 ? 0 : -1;
+}
+
+char **receiver_stop(struct otlp_receiver *r)
+{
+    usleep(200000);   /* the last write of the dump */
+    stop_prog(r->pid, 3000);
+    return read_lines(r->dump, NULL);
+}

@@ -58,4 +58,19 @@ int have_prog(const char *name);
 
 double mono_ms(void);
 
+/* The local OTLP receiver (tests/otlp-receiver/receiver.js): decodes with
+ * the official OpenTelemetry protos and dumps JSON Lines ("rec":"request",
+ * "point", "log").  mode: "ok", "blackhole", "garbage", "partial",
+ * "http:STATUS[:RETRY_AFTER]", "grpc:CODE"; fail_first < 0 for always;
+ * tls "CERT,KEY" or NULL.  Files go to dir.  0, or -1 if it did not start
+ * (then log_path names its log). */
+struct otlp_receiver {
+    pid_t pid;
+    int http, grpc;
+    char dump[512], ports[512], log_path[512];
+};
+int receiver_start(struct otlp_receiver *r, const char *dir, const char *mode, int fail_first, const char *tls);
+/* Stop it and return every line it dumped (NULL if none). */
+char **receiver_stop(struct otlp_receiver *r);
+
 #endif
