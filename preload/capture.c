@@ -275,43 +275,14 @@ static void note(struct elmon_capture *c, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Symbolization dlopens (libdw, and libdw its debuginfod client) and
- * relocates lazily; a fork copying a half-relocated library gave the
- * child's watchdog a jump to an unrelocated address (tests/test_faults.c,
- * fork_during_stack_capture).  So a fork waits for the symbolization in
- * progress: the host's fork is delayed by at most one, never broken. */
-static pthread_mutex_t sym_fork_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t sym_fork_once = PTHREAD_ONCE_INIT;
-
-static void sym_fork_prepare(void)
-{
-    pthread_mutex_lock(&sym_fork_lock);
-}
-
-static void sym_fork_parent(void)
-{
-    pthread_mutex_unlock(&sym_fork_lock);
-}
-
-static void sym_fork_child(void)
-{
-    pthread_mutex_init(&sym_fork_lock, NULL);
-}
-
-static void sym_fork_register(void)
-{
-    pthread_atfork(sym_fork_prepare, sym_fork_parent, sym_fork_child);
-}
-
 static void symbolize(struct elmon_capture *c, int first_is_return)
 {
-    pthread_once(&sym_fork_once, sym_fork_register);
-    pthread_mutex_lock(&sym_fork_lock);
+    /* libdw is loaded under elmon_dlopen's fork lock; reading ELF and
+     * DWARF afterwards loads nothing (debuginfod is kept out). */
     elmon_sym_load();
     c->n_frames = 0;
     for (int i = 0; i < c->n_addrs; i++)
         elmon_sym_frame(c, c->addrs[i], i > 0 || first_is_return, &c->frames[c->n_frames++]);
-    pthread_mutex_unlock(&sym_fork_lock);
 }
 
 /* Unwind a thread parked in a system call from the rip and rsp /proc

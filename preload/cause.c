@@ -19,20 +19,9 @@
 #include <linux/futex.h>
 #include <unistd.h>
 #include "capture.h"
+#include "outfile.h"
 #include "unittest.h"
 
-static ssize_t read_small(const char *path, char *buf, size_t n)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t k = read(fd, buf, n - 1);
-    close(fd);
-    if (k < 0)
-        return -1;
-    buf[k] = 0;
-    return k;
-}
 
 /* stat: the state letter after the command's closing parenthesis (the
  * command itself may hold ") "). */
@@ -81,17 +70,17 @@ int elmon_task_read(int tid, struct elmon_task *t)
     memset(t, 0, sizeof *t);
     t->nr = -2;
     snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-    if (read_small(path, buf, sizeof buf) < 0)
+    if (elmon_read_small(path, buf, sizeof buf) < 0)
         return -ESRCH;
     task_parse_stat(buf, t);
     snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
-    if (read_small(path, buf, sizeof buf) > 0)
+    if (elmon_read_small(path, buf, sizeof buf) > 0)
         task_parse_syscall(buf, t);
     snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
-    if (read_small(path, buf, sizeof buf) > 0)
+    if (elmon_read_small(path, buf, sizeof buf) > 0)
         t->run_ns = strtoull(buf, NULL, 10);
     snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
-    if (read_small(path, buf, sizeof buf) > 0)
+    if (elmon_read_small(path, buf, sizeof buf) > 0)
         task_parse_status(buf, t);
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "clock.h"
 #include "config.h"
+#include "outfile.h"
 
 int elmon_clock_tsc;
 uint64_t elmon_clock_mult = 1ull << 32;
@@ -15,26 +16,13 @@ uint64_t elmon_clock_mult = 1ull << 32;
 /* The calibration origin: a TSC reading and the monotonic time at it. */
 static uint64_t base_ticks, base_mono_ns;
 
-static int read_small(const char *path, char *buf, size_t n)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t k = read(fd, buf, n - 1);
-    close(fd);
-    if (k < 0)
-        return -1;
-    buf[k] = 0;
-    return 0;
-}
-
 /* The kernel keeps CLOCK_MONOTONIC on the TSC only when it trusts it to be
  * invariant and synchronised across CPUs; we trust it exactly as far. */
 static int tsc_usable(void)
 {
 #if defined(__x86_64__)
     char src[64];
-    if (read_small("/sys/devices/system/clocksource/clocksource0/current_clocksource", src, sizeof src) < 0)
+    if (elmon_read_small("/sys/devices/system/clocksource/clocksource0/current_clocksource", src, sizeof src) < 0)
         return 0;
     return strncmp(src, "tsc", 3) == 0 && (src[3] == '\n' || src[3] == 0);
 #else

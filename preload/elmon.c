@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <time.h>
 #include "config.h"
 #include "elmon.h"
 #include "log.h"
@@ -26,8 +27,19 @@ void elmon_stats_atfork_child(void) __attribute__((weak));
 void elmon_exporter_shutdown(void) __attribute__((weak));
 void elmon_stats_shutdown(void) __attribute__((weak));
 
+static void atfork_prepare(void)
+{
+    elmon_dl_atfork_prepare();
+}
+
+static void atfork_parent(void)
+{
+    elmon_dl_atfork_parent();
+}
+
 static void atfork_child(void)
 {
+    elmon_dl_atfork_child();
     elmon_registry_atfork_child();
     elmon_watchdog_atfork_child();
     elmon_log_atfork_child();
@@ -90,7 +102,7 @@ __attribute__((constructor)) static void elmon_init(void)
         return;
     elmon_env_snapshot();
     elmon_registry_init();
-    pthread_atfork(NULL, NULL, atfork_child);
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     __atomic_store_n(&elmon_active, 1, __ATOMIC_RELEASE);
 }
 

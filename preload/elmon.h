@@ -9,6 +9,14 @@
 #define ELMON_VERSION "0.1.0"
 #define ELMON_EVENTS_SCHEMA 1
 
+/* dlopen for libelmon's own libraries, serialised with fork (dl.c); NULL
+ * in a child forked while a load was stuck (elmon_dl_torn). */
+void *elmon_dlopen(const char *name, int flags);
+extern int elmon_dl_torn;
+void elmon_dl_atfork_prepare(void);
+void elmon_dl_atfork_parent(void);
+void elmon_dl_atfork_child(void);
+
 /* Module fork/exit hooks.  Weak: a module that is not linked in is skipped. */
 void elmon_registry_atfork_child(void);
 

@@ -132,7 +132,7 @@ static const struct elmon_exporter_ops *load_exporter(void)
     /* RTLD_LOCAL, and not RTLD_DEEPBIND: a host with its own allocator
      * (redis and jemalloc) hands libcurl memory that DEEPBIND would have it
      * free with glibc's free, an abort inside the host. */
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    void *h = elmon_dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
         elmon_warn("cannot load %s (%s); OTLP export is off", path, e ? e : "unknown error");

@@ -67,6 +67,19 @@ int elmon_open_out(const char *pattern, char *resolved, size_t n)
     return fd;
 }
 
+long elmon_read_small(const char *path, char *buf, size_t n)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t k = read(fd, buf, n - 1);
+    close(fd);
+    if (k < 0)
+        return -1;
+    buf[k] = 0;
+    return (long)k;
+}
+
 int elmon_write_all(int fd, const char *p, size_t n)
 {
     while (n) {

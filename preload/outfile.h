@@ -18,6 +18,10 @@ int elmon_expand_path(const char *pattern, int pid, char *out, size_t n);
  * -errno; resolved receives the expanded path. */
 int elmon_open_out(const char *pattern, char *resolved, size_t n);
 
+/* Read a small file (/proc, /sys) with one read(2): at most n - 1 bytes,
+ * NUL-terminated.  The length, or -1. */
+long elmon_read_small(const char *path, char *buf, size_t n);
+
 /* write(2) all of it, retrying on EINTR and short writes; 0 or -errno. */
 int elmon_write_all(int fd, const char *p, size_t n);
 

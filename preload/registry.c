@@ -19,6 +19,7 @@
 #include "config.h"
 #include "elmon.h"
 #include "log.h"
+#include "outfile.h"
 #include "snapshot.h"
 #include "turn.h"
 #include "watchdog.h"
@@ -182,21 +183,18 @@ uint64_t elmon_loop_take_window_max(struct elmon_loop *l)
     return cur > m ? cur : m;
 }
 
-static void read_comm(int tid, char *out, size_t n)
+int elmon_read_comm(int tid, char *out, size_t n)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
-    out[0] = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    ssize_t k = read(fd, out, n - 1);
-    close(fd);
-    if (k <= 0)
-        return;
+    long k = elmon_read_small(path, out, n);
+    if (k <= 0) {
+        out[0] = 0;
+        return -1;
+    }
     if (out[k - 1] == '\n')
-        k--;
-    out[k] = 0;
+        out[k - 1] = 0;
+    return 0;
 }
 
 void elmon_loop_snapshot(struct elmon_loop *l, struct elmon_loop_snapshot *s)
@@ -209,7 +207,7 @@ void elmon_loop_snapshot(struct elmon_loop *l, struct elmon_loop_snapshot *s)
     if (s->dead)
         snprintf(s->thread, sizeof s->thread, "%s", l->wd_thread_name);
     else
-        read_comm(l->tid, s->thread, sizeof s->thread);
+        elmon_read_comm(l->tid, s->thread, sizeof s->thread);
     if (!s->thread[0])
         snprintf(s->thread, sizeof s->thread, "%s", l->wd_thread_name);
     s->start_unix_ns = elmon_ticks_to_unix_ns(l->start_ticks);

@@ -27,6 +27,9 @@ struct elmon_loop_snapshot {
 
 void elmon_loop_snapshot(struct elmon_loop *l, struct elmon_loop_snapshot *out);
 
+/* The thread's current name (/proc/self/task/TID/comm); 0 or -1. */
+int elmon_read_comm(int tid, char *out, size_t n);
+
 /* healthy < 10 ms <= ok < 50 ms <= degraded < 500 ms <= critical */
 const char *elmon_status_name(uint64_t lag_ns);
 

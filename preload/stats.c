@@ -21,6 +21,7 @@
 #include "log.h"
 #include "report.h"
 #include "snapshot.h"
+#include "outfile.h"
 #include "stats.h"
 #include "watchdog.h"
 
@@ -38,14 +39,11 @@ static struct {
 
 static void read_cmdline(char *out, size_t n)
 {
-    out[0] = 0;
-    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    long k = elmon_read_small("/proc/self/cmdline", out, n);
+    if (k <= 0) {
+        out[0] = 0;
         return;
-    ssize_t k = read(fd, out, n - 1);
-    close(fd);
-    if (k <= 0)
-        return;
+    }
     for (ssize_t i = 0; i < k; i++)
         if (out[i] == 0 || out[i] == '\n')
             out[i] = ' ';

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "capture.h"
+#include "elmon.h"
 #include "log.h"
 #include "unittest.h"
 
@@ -58,7 +59,7 @@ int elmon_sym_load(void)
     if (load_state)
         return load_state == 1 ? 0 : -1;
     load_state = -1;
-    void *h = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
+    void *h = elmon_dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         elmon_warn("libdw.so.1 not found; stacks name exported functions only, without file:line");
         return -1;

@@ -27,6 +27,7 @@
 #include <ucontext.h>
 #include <libunwind-x86_64.h>
 #include "capture.h"
+#include "elmon.h"
 #include "log.h"
 
 #define MAX_MODULES 1024
@@ -300,7 +301,7 @@ int elmon_unwind_load(void)
     if (load_state)
         return load_state == 1 ? 0 : -1;
     load_state = -1;
-    void *h = dlopen("libunwind-x86_64.so.8", RTLD_NOW | RTLD_LOCAL);
+    void *h = elmon_dlopen("libunwind-x86_64.so.8", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         elmon_warn("libunwind-x86_64.so.8 not found (%s); no native stacks", dlerror());
         return -1;

@@ -78,17 +78,10 @@ static void fill_block(struct elmon_block *b, struct elmon_loop *l, uint64_t tur
     b->loop = l;
     b->pid = getpid();
     b->tid = l->tid;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%d/comm", l->tid);
-    snprintf(b->thread, sizeof b->thread, "%s", l->wd_thread_name);
-    FILE *f = fopen(path, "re");
-    if (f) {
-        if (fgets(b->thread, sizeof b->thread, f)) {
-            b->thread[strcspn(b->thread, "\n")] = 0;
-            snprintf(l->wd_thread_name, sizeof l->wd_thread_name, "%s", b->thread);
-        }
-        fclose(f);
-    }
+    if (elmon_read_comm(l->tid, b->thread, sizeof b->thread) == 0)
+        snprintf(l->wd_thread_name, sizeof l->wd_thread_name, "%s", b->thread);
+    else
+        snprintf(b->thread, sizeof b->thread, "%s", l->wd_thread_name);
     b->poller = l->poller;
     b->turn = turn;
     b->start_unix_ns = elmon_ticks_to_unix_ns(start_ticks);

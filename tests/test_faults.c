@@ -79,29 +79,6 @@ static pid_t track(pid_t pid)
     return pid;
 }
 
-/* Every line of every file in d whose name starts with prefix. */
-static char **lines_of(const char *d, const char *prefix, int *n_files)
-{
-    int nf;
-    char **files = list_files(d, prefix, &nf);
-    size_t cap = 64, len = 0;
-    char **all = malloc(cap * sizeof *all);
-    for (int i = 0; i < nf; i++) {
-        char **lines = read_lines(files[i], NULL);
-        for (int k = 0; lines && lines[k]; k++) {
-            if (len + 2 > cap)
-                all = realloc(all, (cap *= 2) * sizeof *all);
-            all[len++] = strdup(lines[k]);
-        }
-        free_lines(lines);
-    }
-    all[len] = NULL;
-    free_lines(files);
-    if (n_files)
-        *n_files = nf;
-    return all;
-}
-
 /* A whole record: what one write(2) of the writer puts on a line. */
 static int record_ok(const char *line)
 {

@@ -35,34 +35,14 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    remove_tree(dir);
     free(dir);
 }
 
 /* All lines of all events files, and how many files there were. */
 static char **all_events(int *n_files)
 {
-    int nf;
-    char **files = list_files(dir, "ev.", &nf);
-    size_t cap = 64, len = 0;
-    char **all = malloc(cap * sizeof *all);
-    for (int i = 0; i < nf; i++) {
-        char **lines = read_lines(files[i], NULL);
-        for (int k = 0; lines && lines[k]; k++) {
-            if (len + 2 > cap)
-                all = realloc(all, (cap *= 2) * sizeof *all);
-            all[len++] = strdup(lines[k]);
-        }
-        free_lines(lines);
-    }
-    all[len] = NULL;
-    free_lines(files);
-    if (n_files)
-        *n_files = nf;
-    return all;
+    return lines_of(dir, "ev.", n_files);
 }
 
 static void run_ok(char *const argv[], char *const env[], struct run *r)

@@ -241,6 +241,38 @@ char **list_files(const char *dir, const char *prefix, int *n)
     return names;
 }
 
+char **lines_of(const char *d, const char *prefix, int *n_files)
+{
+    int nf;
+    char **files = list_files(d, prefix, &nf);
+    size_t cap = 64, len = 0;
+    char **all = malloc(cap * sizeof *all);
+    for (int i = 0; i < nf; i++) {
+        char **lines = read_lines(files[i], NULL);
+        for (int k = 0; lines && lines[k]; k++) {
+            if (len + 2 > cap)
+                all = realloc(all, (cap *= 2) * sizeof *all);
+            all[len++] = strdup(lines[k]);
+        }
+        free_lines(lines);
+    }
+    all[len] = NULL;
+    free_lines(files);
+    if (n_files)
+        *n_files = nf;
+    return all;
+}
+
+void remove_tree(const char *dir)
+{
+    char *cmd;
+    if (!dir || asprintf(&cmd, "rm -rf '%s'", dir) < 0)
+        return;
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    free(cmd);
+}
+
 const char *json_get(const char *line, const char *key)
 {
     static char out[4096];

@@ -38,6 +38,11 @@ char **read_lines(const char *path, int *n);
 void free_lines(char **lines);
 /* Files in dir whose names start with prefix, sorted (malloc'd). */
 char **list_files(const char *dir, const char *prefix, int *n);
+/* Every line of every file in dir whose name starts with prefix, in file
+ * order (NULL-terminated, malloc'd); n_files may be NULL. */
+char **lines_of(const char *dir, const char *prefix, int *n_files);
+/* rm -rf dir (a directory make_tmpdir made). */
+void remove_tree(const char *dir);
 
 /* Minimal JSON field access for one flat-ish record line: the raw value of
  * the first "key": at any depth (string without quotes, unescaped only for
