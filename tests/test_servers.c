@@ -361,6 +361,92 @@ START_TEST(redis_benchmark_clean)
 }
 END_TEST
 
+static long rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* p99 latency in ms of wrk against url (wrk --latency). */
+static double wrk_p99_ms(const char *url)
+{
+    char *out = sh("wrk -t1 -c4 -d2s --latency %s 2>&1", url);
+    double v = -1;
+    char unit[8] = "";
+    const char *p = strstr(out, "99%");
+    if (p && sscanf(p, "99%% %lf%7s", &v, unit) == 2) {
+        if (strcmp(unit, "us") == 0)
+            v /= 1000;
+        else if (strcmp(unit, "s") == 0)
+            v *= 1000;
+    }
+    free(out);
+    return v;
+}
+
+/* The exporter's endpoint refused, black-holed or erroring: the host's
+ * request latency (wrk against the aiohttp demo server, p99) stays that
+ * of a healthy collector within noise, and its memory stays flat. */
+START_TEST(exporter_faults_leave_host_latency)
+{
+    require("wrk");
+    static const char *const modes[] = {"ok", "refused", "blackhole", "http:503"};
+    double p99[4];
+    long rss_growth[4];
+    for (int m = 0; m < 4; m++) {
+        char sub[700];
+        snprintf(sub, sizeof sub, "%s/m%d", dir, m);
+        ck_assert_int_eq(mkdir(sub, 0700), 0);
+        char ep[128];
+        int rx_up = 0;
+        if (strcmp(modes[m], "refused") == 0) {
+            snprintf(ep, sizeof ep, "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", free_port());
+        } else {
+            ck_assert_int_eq(receiver_start(&rx, sub, modes[m], -1, NULL), 0);
+            rx_up = 1;
+            snprintf(ep, sizeof ep, "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rx.http);
+        }
+        int port = free_port();
+        char ports[32];
+        snprintf(ports, sizeof ports, "PORT=%d", port);
+        char *argv[] = {"/usr/bin/python3", ELMON_SRC_DIR "/demo/app.py", NULL};
+        char *env[] = {ep, ports, "ELMON_LOG=off", "OTEL_METRIC_EXPORT_INTERVAL=100", "OTEL_EXPORTER_OTLP_TIMEOUT=500",
+                       "ELMON_EXPORT_FLUSH_MS=200", NULL};
+        pid_t pid = spawn_prog(argv, env, 1, NULL);
+        int up = wait_port(port, 20000) == 0;
+        char url[64];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/health", port);
+        long rss0 = -1;
+        if (up) {
+            (void)wrk_p99_ms(url);   /* warm-up: imports, first connections */
+            rss0 = rss_kb(pid);
+            p99[m] = wrk_p99_ms(url);
+            usleep(1000000);   /* ten more failing exports */
+            rss_growth[m] = rss_kb(pid) - rss0;
+        }
+        int st = stop_prog(pid, 5000);
+        if (rx_up)
+            free_lines(receiver_stop(&rx));
+        ck_assert_msg(up, "%s: the demo server did not start", modes[m]);
+        ck_assert_msg(WIFEXITED(st) || WIFSIGNALED(st), "%s: status %d", modes[m], st);
+        fprintf(stderr, "collector %-9s: host p99 %.2f ms, RSS %+ld kB\n", modes[m], p99[m], rss_growth[m]);
+        ck_assert_msg(p99[m] > 0, "%s: no wrk figure", modes[m]);
+        ck_assert_msg(rss_growth[m] < 4096, "%s: RSS grew %ld kB", modes[m], rss_growth[m]);
+    }
+    for (int m = 1; m < 4; m++)
+        ck_assert_msg(p99[m] < 3 * p99[0] + 5, "%s: host p99 %.2f ms against %.2f ms with a healthy collector",
+                      modes[m], p99[m], p99[0]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("servers");
@@ -372,6 +458,7 @@ int main(void)
     tcase_add_test(tc, nginx_four_workers_and_reload);
     tcase_add_test(tc, memcached_four_threads);
     tcase_add_test(tc, redis_benchmark_clean);
+    tcase_add_test(tc, exporter_faults_leave_host_latency);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
