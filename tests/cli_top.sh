@@ -55,9 +55,14 @@ done
 row "$a" | grep -qE 'healthy|ok |degraded' || fail "during: $a not blocked"
 
 # After: one span counted, max lag about 3 s, then below critical again.
-sleep 3
-screen
-row "$b" | awk '{ if ($7 + 0 < 2900 || $10 != 1) exit 1 }' || fail "after: max lag >= 2900 ms and 1 span"
+# The span ends 3 s after it began; a loaded machine may take longer to
+# show it, so poll for up to 10 s more.
+ok=
+for _ in $(seq 40); do
+    sleep 0.25; screen
+    if row "$b" | awk '{ if ($7 + 0 < 2900 || $10 != 1) exit 1 }'; then ok=1; break; fi
+done
+[ -n "$ok" ] || fail "after: max lag >= 2900 ms and 1 span"
 ok=
 for _ in $(seq 60); do
     sleep 0.5; screen
