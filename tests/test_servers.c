@@ -4,8 +4,8 @@
  * redis-benchmark.  Each must answer exactly as without libelmon while its
  * turns are counted, an injected block is found with its length and
  * culprit, and its metrics reach the local OTLP receiver (which decodes with
- * the official protos).  nginx and memcached have no way to block on
- * command; their blocking detection is the same code as every other host's.
+ * the official protos).  nginx and memcached have no command that blocks:
+ * a test-only preload (tests/fixtures/blocker.c) injects one.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -95,6 +95,23 @@ static int exported_culprit(char **l, const char *want)
             return 1;
     }
     return 0;
+}
+
+/* nginx and memcached have no command that blocks: tests/fixtures/blocker.c,
+ * preloaded after libelmon, spins 300 ms in blocker_spin() in the thread
+ * that reads "elmon-block-300". */
+static char blocker_env[1024] = "LD_PRELOAD=" ELMON_SO ":" ELMON_BIN_DIR "/libblocker.so";
+
+/* Exactly one blocking span of at least 300 ms, named blocker_spin. */
+static void assert_injected_block(char **ev)
+{
+    ck_assert_int_eq(count_type(ev, "block"), 1);
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "block")) {
+            double d = json_num(ev[i], "duration_ms");
+            ck_assert_msg(d >= 299.5 && d < 300 + SLACK_MS, "span %.1f ms", d);
+            ck_assert_msg(strstr(json_get(ev[i], "culprit"), "blocker_spin"), "culprit %s", json_get(ev[i], "culprit"));
+        }
 }
 
 /* Output of a shell command (malloc'd). */
@@ -238,12 +255,14 @@ START_TEST(nginx_four_workers_and_reload)
     write_file(conf, text);
     rx_start();
     char *argv[] = {(char *)nginx, "-c", conf, "-p", dir, NULL};
-    char *env[] = {events_env, "ELMON_LOG=off", otlp_env, "OTEL_METRIC_EXPORT_INTERVAL=200", NULL};
-    pid_t pid = spawn_prog(argv, env, 1, NULL);
+    char *env[] = {events_env, "ELMON_LOG=off", otlp_env, "OTEL_METRIC_EXPORT_INTERVAL=200", blocker_env, NULL};
+    pid_t pid = spawn_prog(argv, env, 0, NULL);
     ck_assert_int_eq(wait_port(port, 10000), 0);
     char *body = sh("for i in $(seq 40); do curl -s http://127.0.0.1:%d/; done | sort | uniq -c", port);
     ck_assert_str_eq(body, "     40 <h1>libelmon under nginx</h1>\n");
     free(body);
+    /* the injected block: the worker that reads this request spins 300 ms */
+    free(sh("curl -s -H 'X-Elmon: elmon-block-300' http://127.0.0.1:%d/ >/dev/null", port));
     kill(pid, SIGHUP);
     usleep(500000);
     body = sh("for i in $(seq 40); do curl -s http://127.0.0.1:%d/; done | sort | uniq -c", port);
@@ -266,6 +285,7 @@ START_TEST(nginx_four_workers_and_reload)
     for (int i = 0; ev[i]; i++)
         if (json_is(ev[i], "type", "summary"))
             ck_assert_int_eq((int)json_num(ev[i], "pid"), (int)json_num(ev[i], "tid"));
+    assert_injected_block(ev);
     free_lines(ev);
 }
 END_TEST
@@ -280,8 +300,8 @@ START_TEST(memcached_four_threads)
     snprintf(ports, sizeof ports, "%d", port);
     rx_start();
     char *argv[] = {"memcached", "-u", "root", "-l", "127.0.0.1", "-p", ports, "-U", "0", "-t", "4", NULL};
-    char *env[] = {events_env, "ELMON_LOG=off", otlp_env, "OTEL_METRIC_EXPORT_INTERVAL=200", NULL};
-    pid_t pid = spawn_prog(argv, env, 1, NULL);
+    char *env[] = {events_env, "ELMON_LOG=off", otlp_env, "OTEL_METRIC_EXPORT_INTERVAL=200", blocker_env, NULL};
+    pid_t pid = spawn_prog(argv, env, 0, NULL);
     ck_assert_int_eq(wait_port(port, 10000), 0);
     /* several connections, so memcached hands them to different workers */
     char *out = sh("for i in 1 2 3 4 5 6 7 8; do printf 'set k%%s 0 0 2\\r\\nv%%s\\r\\nget k%%s\\r\\nquit\\r\\n' $i $i $i |"
@@ -290,6 +310,9 @@ START_TEST(memcached_four_threads)
     ck_assert_msg(strstr(out, "      8 END\n") && strstr(out, "      8 STORED\n") && strstr(out, "      1 v8\n"),
                   "memcached replies: %s", out);
     free(out);
+    /* the injected block: the worker thread that reads this spins 300 ms */
+    free(sh("printf 'get elmon-block-300\\r\\nquit\\r\\n' | timeout 5 bash -c "
+            "'exec 3<>/dev/tcp/127.0.0.1/%d; cat >&3; cat <&3' >/dev/null", port));
     usleep(400000);   /* one export at least */
     int st = stop_prog(pid, 5000);
     (void)st;
@@ -311,6 +334,7 @@ START_TEST(memcached_four_threads)
             tids[nt++] = t;
     }
     ck_assert_msg(nt >= 5, "%d thread ids in the exported points", nt);
+    assert_injected_block(ev);
     free_lines(rl);
     free_lines(ev);
 }
