@@ -48,7 +48,13 @@ void elmon_dl_atfork_parent(void)
 
 void elmon_dl_atfork_child(void)
 {
-    if (!dl_locked_for_fork)
+    /* The child's only thread is the one that took the lock in prepare;
+     * when prepare gave up, the holder is a thread the child does not
+     * have, so the lock is made anew and nothing more is loaded. */
+    if (dl_locked_for_fork) {
+        pthread_mutex_unlock(&dl_lock);
+    } else {
         elmon_dl_torn = 1;
-    pthread_mutex_init(&dl_lock, NULL);
+        pthread_mutex_init(&dl_lock, NULL);
+    }
 }

@@ -7,8 +7,9 @@
  *     relaxed atomic stores, and read by the watchdog, the exporter and the
  *     stats file writer with relaxed atomic loads;
  *   - fields under "watchdog" are private to the watchdog thread;
- *   - state moves FREE -> ACTIVE (loop thread, CAS) -> DEAD (thread exit,
- *     under sig_lock) -> FREE (watchdog, after the summary is written).
+ *   - state moves FREE -> CLAIMING -> ACTIVE (loop thread, CAS) -> EXITING
+ *     (thread exit, under sig_lock) -> DEAD (after sig_lock is released)
+ *     -> FREE (watchdog, after the summary is written).
  */
 #ifndef ELMON_LOOP_H
 #define ELMON_LOOP_H
@@ -36,7 +37,10 @@ static inline int elmon_poller_is_epoll(int p)
 
 const char *elmon_poller_name(int poller);
 
-enum elmon_slot_state { ELMON_SLOT_FREE = 0, ELMON_SLOT_ACTIVE, ELMON_SLOT_DEAD };
+/* EXITING: the thread is running its exit destructor (no more signals);
+ * DEAD is stored after it has let go of sig_lock, so the watchdog, which
+ * frees DEAD slots for reuse, never frees one whose mutex is still in use. */
+enum elmon_slot_state { ELMON_SLOT_FREE = 0, ELMON_SLOT_ACTIVE, ELMON_SLOT_DEAD, ELMON_SLOT_CLAIMING, ELMON_SLOT_EXITING };
 
 /* A finished blocking span, pushed by the loop thread, popped by the
  * watchdog. */

@@ -73,8 +73,9 @@ static void loop_thread_exit(void *p)
 {
     struct elmon_loop *l = p;
     pthread_mutex_lock(&l->sig_lock);
-    __atomic_store_n(&l->state, ELMON_SLOT_DEAD, __ATOMIC_RELEASE);
+    __atomic_store_n(&l->state, ELMON_SLOT_EXITING, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&l->sig_lock);
+    __atomic_store_n(&l->state, ELMON_SLOT_DEAD, __ATOMIC_RELEASE);
     elmon_tls_loop = NULL;
     elmon_tls_untracked = 1;
 }
@@ -91,7 +92,6 @@ static void first_loop_init(void)
     elmon_critical_ns = elmon_opt.critical_ms * 1000000;
 }
 
-#define SLOT_CLAIMING 3
 
 struct elmon_loop *elmon_register(int poller)
 {
@@ -101,7 +101,7 @@ struct elmon_loop *elmon_register(int poller)
     for (int i = 0; i < ELMON_MAX_LOOPS; i++) {
         struct elmon_loop *l = &elmon_loops[i];
         int expect = ELMON_SLOT_FREE;
-        if (!__atomic_compare_exchange_n(&l->state, &expect, SLOT_CLAIMING, 0,
+        if (!__atomic_compare_exchange_n(&l->state, &expect, ELMON_SLOT_CLAIMING, 0,
                                          __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
             continue;
         uint32_t gen = l->generation + 1;

@@ -88,9 +88,8 @@ static double ms(uint64_t ns)
 
 /* The human line is built in its own buffer and written after the writer
  * lock is released: a host whose stderr is a pipe nobody reads must not
- * keep the events file (or the exit summary) waiting.  Only one thread at a
- * time reports spans: the watchdog, or at exit the exiting thread once the
- * watchdog has stopped. */
+ * keep the events file (or the exit summary) waiting.  The buffer is the
+ * watchdog's; the exiting thread uses one of its own (below). */
 static char human[16384];
 
 void elmon_report_block(const struct elmon_block *b)
@@ -112,7 +111,13 @@ void elmon_report_block(const struct elmon_block *b)
 
     if (!elmon_log_enabled())
         return;
-    elmon_buf_init(&out, human, sizeof human);
+    /* At exit the exiting thread reports spans while the watchdog may still
+     * be writing its own: it uses a buffer of its own (no capture text). */
+    char exit_line[512];
+    if (b->no_capture)
+        elmon_buf_init(&out, exit_line, sizeof exit_line);
+    else
+        elmon_buf_init(&out, human, sizeof human);
     if (b->ongoing)
         elmon_buf_printf(&out, "elmon: pid %d tid %d (%s): loop blocked for %.0f ms so far, still blocked [%s, %s]",
                          b->pid, b->tid, b->thread, ms(b->duration_ns), severity(b->critical),

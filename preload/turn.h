@@ -25,7 +25,7 @@ extern __thread int elmon_tls_untracked __attribute__((tls_model("initial-exec")
  * call is to be passed through untouched (a nested or non-loop wait). */
 static inline __attribute__((always_inline)) struct elmon_loop *elmon_turn_begin(int poller, int fd, int n_fds, int64_t timeout_ns)
 {
-    if (__builtin_expect(!elmon_active, 0))
+    if (__builtin_expect(!ELMON_LOAD(&elmon_active), 0))
         return 0;
     struct elmon_loop *l = elmon_tls_loop;
     if (!elmon_poller_is_epoll(poller)) {

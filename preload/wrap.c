@@ -155,7 +155,7 @@ ELMON_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
     ENSURE_REAL(epoll_ctl);
     int ret = elmon_real.epoll_ctl(epfd, op, fd, event);
-    if (ret == 0 && elmon_active) {
+    if (ret == 0 && ELMON_LOAD(&elmon_active)) {
         if (op == EPOLL_CTL_ADD)
             elmon_epoll_fds_add(epfd, 1);
         else if (op == EPOLL_CTL_DEL)
