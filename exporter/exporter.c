@@ -9,7 +9,8 @@
  *   - the exporter thread owns everything else: the per-loop series, the
  *     arena and buffers, the curl handles.  It wakes for the next metric
  *     interval, the log batch delay, a full batch, or stop;
- *   - shutdown() (atexit, then the core's destructor) asks for the final
+ *   - shutdown() (the core's exit work, which atexit runs just before
+ *     this library's own atexit handler, or that handler) asks for the final
  *     flush and waits for it at most ELMON_EXPORT_FLUSH_MS;
  *   - atfork_child() runs in the forking thread of a new child.
  */

@@ -106,9 +106,13 @@ __attribute__((constructor)) static void elmon_init(void)
     __atomic_store_n(&elmon_active, 1, __ATOMIC_RELEASE);
 }
 
-__attribute__((destructor)) static void elmon_fini(void)
+/* The end of the process's measurement, once: from the atexit handler that
+ * elmon_exit_register() installs, or from the destructor when exit()
+ * came before that handler existed (or the process never called exit). */
+static void exit_work(void)
 {
-    if (!elmon_active)
+    static int done;
+    if (!elmon_active || __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
         return;
     /* Loop threads still running see a plain wrapper from here on. */
     __atomic_store_n(&elmon_active, 0, __ATOMIC_RELEASE);
@@ -118,4 +122,21 @@ __attribute__((destructor)) static void elmon_fini(void)
         elmon_stats_shutdown();
     if (elmon_exporter_shutdown)
         elmon_exporter_shutdown();
+}
+
+/* atexit handlers run last-registered first, and all of them before any
+ * library's destructor.  The exporter registers its final flush with
+ * atexit (so it runs while libcurl and OpenSSL are whole); registered after
+ * it, ours runs first, and the spans that ended just before exit reach the
+ * exporter before it flushes instead of arriving after it stopped. */
+void elmon_exit_register(void)
+{
+    static int registered;
+    if (!__atomic_exchange_n(&registered, 1, __ATOMIC_ACQ_REL))
+        atexit(exit_work);
+}
+
+__attribute__((destructor)) static void elmon_fini(void)
+{
+    exit_work();
 }

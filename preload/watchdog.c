@@ -192,6 +192,8 @@ static void *watchdog_main(void *arg)
     (void)arg;
     if (elmon_exporter_start)
         elmon_exporter_start();
+    if (elmon_exit_register)
+        elmon_exit_register();
     uint64_t next_second = elmon_mono_ns() + 1000000000;
     pthread_mutex_lock(&wd_lock);
     while (!wd_stop) {

@@ -33,5 +33,8 @@ void elmon_capture_on_end(const struct elmon_block *b) __attribute__((weak));
 /* Runs on the watchdog thread once, before its first tick: the exporter
  * loads (dlopen) and starts its own thread from here. */
 void elmon_exporter_start(void) __attribute__((weak));
+/* Right after it (elmon.c): the exit work is registered with atexit after
+ * the exporter's final flush, so it runs first. */
+void elmon_exit_register(void) __attribute__((weak));
 
 #endif
