@@ -9,15 +9,14 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include "now.h"
 #include "transport.h"
 
 #define RESPONSE_KEEP (64 * 1024)   /* bytes of a response body kept; the rest is read and dropped */
 
 static uint64_t mono_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return elmon_now_ns(CLOCK_MONOTONIC);
 }
 
 int otlp_http_retryable(long status)
@@ -32,6 +31,10 @@ int otlp_grpc_retryable(int code)
     return code == 1 || code == 4 || code == 8 || code == 10 || code == 11 || code == 14 || code == 15;
 }
 
+/* A collector asking for more than a year is not asking for a retry: such a
+ * value is ignored like one that does not parse (the backoff applies). */
+#define RETRY_AFTER_MAX_S (86400LL * 365)
+
 int64_t otlp_parse_retry_after(const char *v, time_t now)
 {
     while (*v == ' ' || *v == '\t')
@@ -42,7 +45,7 @@ int64_t otlp_parse_retry_after(const char *v, time_t now)
         unsigned long long s = strtoull(v, &end, 10);
         while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
             end++;
-        if (*end || errno || s > 86400ULL * 365)
+        if (*end || errno || s > (unsigned long long)RETRY_AFTER_MAX_S)
             return -1;
         return (int64_t)s * 1000;
     }
@@ -51,10 +54,17 @@ int64_t otlp_parse_retry_after(const char *v, time_t now)
     const char *end = strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     if (!end)
         return -1;
+    /* Trailing text after the date is tolerated as before; a date beyond
+     * the cap (year 9999 included, whose milliseconds from now would
+     * overflow the caller's nanosecond arithmetic) is not. */
     time_t when = timegm(&tm);
     if (when == (time_t)-1)
         return -1;
-    return when > now ? (int64_t)(when - now) * 1000 : 0;
+    if (when <= now)
+        return 0;
+    if ((uint64_t)when - (uint64_t)now > (uint64_t)RETRY_AFTER_MAX_S)
+        return -1;
+    return (int64_t)(when - now) * 1000;
 }
 
 uint64_t otlp_backoff_ms(int retry, double r)
@@ -340,7 +350,7 @@ void otlp_send(struct otlp_transport *t, const struct otlp_target *tg, int signa
                 wait_ms = (uint64_t)ra;
         }
         now = mono_ns();
-        if (now + wait_ms * 1000000 >= deadline_ns) {
+        if (now >= deadline_ns || wait_ms >= (deadline_ns - now) / 1000000) {
             size_t k = strlen(res->error);
             snprintf(res->error + k, sizeof res->error - k, "; the next retry would pass the export timeout");
             break;

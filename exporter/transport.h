@@ -48,8 +48,8 @@ void otlp_send(struct otlp_transport *t, const struct otlp_target *tg, int signa
 /* --- retry policy (pure) --- */
 int otlp_http_retryable(long status);       /* 429, 502, 503, 504 */
 int otlp_grpc_retryable(int code);          /* UNAVAILABLE, RESOURCE_EXHAUSTED, ... */
-/* Retry-After as delta-seconds or an HTTP-date, in ms from now; -1 when
- * it does not parse. */
+/* Retry-After as delta-seconds or an HTTP-date, in ms from now (0 for a
+ * date past); -1 when it does not parse or asks for more than a year. */
 int64_t otlp_parse_retry_after(const char *v, time_t now);
 /* Backoff before retry number `retry` (1-based): 1 s doubling up to 32 s,
  * times a jitter factor in [0.5, 1) from r in [0, 1). */

@@ -237,6 +237,10 @@ START_TEST(retry_policy)
     ck_assert_int_eq(otlp_parse_retry_after("soon", now), -1);
     ck_assert_int_eq(otlp_parse_retry_after("-1", now), -1);
     ck_assert_int_eq(otlp_parse_retry_after("1.5", now), -1);
+    /* More than a year away is no retry hint (and would overflow ns). */
+    ck_assert_int_eq(otlp_parse_retry_after("31536000", now), 31536000000LL);
+    ck_assert_int_eq(otlp_parse_retry_after("31536001", now), -1);
+    ck_assert_int_eq(otlp_parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), -1);
     /* 1 s doubling to 32 s, jittered into [50%, 100%). */
     static const uint64_t base[] = {1000, 2000, 4000, 8000, 16000, 32000, 32000, 32000};
     for (int r = 1; r <= 8; r++) {
