@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "json.h"
+#include "now.h"
 #include "stats.h"
 
 #define REFRESH_WAIT_NS 2500000000ull   /* a refresh comes within a second; allow for load */
@@ -39,16 +40,12 @@ struct live {
 
 static uint64_t mono_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return elmon_now_ns(CLOCK_MONOTONIC);
 }
 
 static uint64_t unix_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return elmon_now_ns(CLOCK_REALTIME);
 }
 
 /* Does pid map the file with this device and inode?  Only a live process

@@ -780,6 +780,9 @@ int otlp_gzip(const uint8_t *in, size_t n, struct otlp_bytes *out)
     return rc == Z_STREAM_END ? 0 : -EIO;
 }
 
+/* Both Export*ServiceResponse messages hold field 1, partial_success, whose
+ * field 1 is the int64 count of rejected items and field 2 the message:
+ * read through the descriptors, one path serves both signals. */
 int otlp_partial_success(int signal, const uint8_t *body, size_t n, int64_t *rejected, char *msg, size_t msg_n)
 {
     *rejected = 0;
@@ -787,34 +790,24 @@ int otlp_partial_success(int signal, const uint8_t *body, size_t n, int64_t *rej
         msg[0] = 0;
     if (!n)
         return 0;
+    const ProtobufCMessageDescriptor *d =
+        signal == 0 ? &opentelemetry__proto__collector__metrics__v1__export_metrics_service_response__descriptor
+                    : &opentelemetry__proto__collector__logs__v1__export_logs_service_response__descriptor;
+    ProtobufCMessage *r = protobuf_c_message_unpack(d, NULL, n, body);
+    if (!r)
+        return -EINVAL;
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, 1);
+    const ProtobufCMessage *ps = *(ProtobufCMessage **)((char *)r + f->offset);
     const char *text = NULL;
-    int has = 0;
-    if (signal == 0) {
-        Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceResponse *r =
-            opentelemetry__proto__collector__metrics__v1__export_metrics_service_response__unpack(NULL, n, body);
-        if (!r)
-            return -EINVAL;
-        if (r->partial_success) {
-            *rejected = r->partial_success->rejected_data_points;
-            text = r->partial_success->error_message;
-            has = *rejected || (text && *text);
-        }
-        if (msg_n)
-            snprintf(msg, msg_n, "%s", text ? text : "");
-        opentelemetry__proto__collector__metrics__v1__export_metrics_service_response__free_unpacked(r, NULL);
-    } else {
-        Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceResponse *r =
-            opentelemetry__proto__collector__logs__v1__export_logs_service_response__unpack(NULL, n, body);
-        if (!r)
-            return -EINVAL;
-        if (r->partial_success) {
-            *rejected = r->partial_success->rejected_log_records;
-            text = r->partial_success->error_message;
-            has = *rejected || (text && *text);
-        }
-        if (msg_n)
-            snprintf(msg, msg_n, "%s", text ? text : "");
-        opentelemetry__proto__collector__logs__v1__export_logs_service_response__free_unpacked(r, NULL);
+    if (ps) {
+        const ProtobufCFieldDescriptor *fr = protobuf_c_message_descriptor_get_field(ps->descriptor, 1);
+        const ProtobufCFieldDescriptor *fm = protobuf_c_message_descriptor_get_field(ps->descriptor, 2);
+        *rejected = *(const int64_t *)((const char *)ps + fr->offset);
+        text = *(char *const *)((const char *)ps + fm->offset);
     }
+    int has = *rejected || (text && *text);
+    if (msg_n)
+        snprintf(msg, msg_n, "%s", text ? text : "");
+    protobuf_c_message_free_unpacked(r, NULL);
     return has;
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include "encode.h"
 #include "export_api.h"
+#include "now.h"
 #include "otlp_config.h"
 #include "resource.h"
 #include "transport.h"
@@ -84,16 +85,12 @@ static struct {
 
 static uint64_t mono_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return elmon_now_ns(CLOCK_MONOTONIC);
 }
 
 static uint64_t unix_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return elmon_now_ns(CLOCK_REALTIME);
 }
 
 static struct timespec mono_ts(uint64_t ns)

@@ -100,6 +100,7 @@ void elmon_export_plan(struct elmon_export_plan *out);
 #ifdef ELMON_UNITTEST
 /* One signal's sinks from its OTEL_*_EXPORTER list. */
 int sink_for(const char *var, int have_endpoint);
+void plan_from_env(struct elmon_export_plan *out);
 #endif
 
 #endif

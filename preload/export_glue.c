@@ -76,17 +76,22 @@ UNITTEST int sink_for(const char *var, int have_endpoint)
     return none ? ELMON_SINK_NONE : sink;
 }
 
+/* What each signal goes to, from the environment; warns once per bad
+ * variable, so the core asks once and keeps the answer. */
+UNITTEST void plan_from_env(struct elmon_export_plan *out)
+{
+    out->metrics = out->logs = ELMON_SINK_NONE;
+    if (elmon_env_bool("OTEL_SDK_DISABLED", 0))
+        return;
+    int generic = elmon_env_str("OTEL_EXPORTER_OTLP_ENDPOINT") != NULL;
+    out->metrics = sink_for("OTEL_METRICS_EXPORTER", generic || elmon_env_str("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"));
+    out->logs = sink_for("OTEL_LOGS_EXPORTER", generic || elmon_env_str("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"));
+}
+
 void elmon_export_plan(struct elmon_export_plan *out)
 {
     if (!plan_done) {
-        plan.metrics = plan.logs = ELMON_SINK_NONE;
-        if (!elmon_env_bool("OTEL_SDK_DISABLED", 0)) {
-            int generic = elmon_env_str("OTEL_EXPORTER_OTLP_ENDPOINT") != NULL;
-            plan.metrics = sink_for("OTEL_METRICS_EXPORTER",
-                                    generic || elmon_env_str("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"));
-            plan.logs = sink_for("OTEL_LOGS_EXPORTER",
-                                 generic || elmon_env_str("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"));
-        }
+        plan_from_env(&plan);
         plan_done = 1;
     }
     *out = plan;

@@ -1,6 +1,6 @@
 /*
  * The whole OTEL_* configuration as the exporter reads it: the core's
- * OTEL_{METRICS,LOGS}_EXPORTER lists (preload/export_glue.c sink_for), then
+ * OTEL_{METRICS,LOGS}_EXPORTER lists (preload/export_glue.c plan_from_env), then
  * otlp_config_load (exporter/otlp_config.c) through the same core table
  * libelmon.so hands the exporter, then the ELMON_VERBOSE printout.
  *
@@ -42,18 +42,6 @@ static const char *const vars[] = {
 };
 #define N_VARS (sizeof vars / sizeof vars[0])
 
-/* export_glue.c's elmon_export_plan without its once-only cache. */
-static void plan(struct elmon_export_plan *out)
-{
-    out->metrics = out->logs = ELMON_SINK_NONE;
-    if (elmon_env_bool("OTEL_SDK_DISABLED", 0))
-        return;
-    int generic = elmon_env_str("OTEL_EXPORTER_OTLP_ENDPOINT") != NULL;
-    out->metrics = sink_for("OTEL_METRICS_EXPORTER",
-                            generic || elmon_env_str("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"));
-    out->logs = sink_for("OTEL_LOGS_EXPORTER", generic || elmon_env_str("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"));
-}
-
 static const struct elmon_export_core core = {
     .size = sizeof(struct elmon_export_core),
     .version = ELMON_EXPORT_API_VERSION,
@@ -67,7 +55,7 @@ static const struct elmon_export_core core = {
     .env_bool = elmon_env_bool,
     .env_enum = elmon_env_enum,
     .env_str = elmon_env_str,
-    .export_plan = plan,
+    .export_plan = plan_from_env,   /* elmon_export_plan without its once-only cache */
 };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
