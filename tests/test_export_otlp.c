@@ -10,7 +10,6 @@
 #include <check.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,17 +21,6 @@
 
 static char *dir;
 
-static char *fmt(const char *f, ...)
-{
-    char *s;
-    va_list ap;
-    va_start(ap, f);
-    if (vasprintf(&s, f, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
-
 static void setup(void)
 {
     dir = make_tmpdir("export");
@@ -41,7 +29,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char *cmd = fmt("rm -rf '%s'", dir);
+    char *cmd = strf("rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
     free(cmd);
@@ -58,7 +46,7 @@ struct recv {
 
 static void recv_start(struct recv *r, const char *mode, int fail_first, int tls)
 {
-    char *tlsarg = fmt("%s/server.pem,%s/server.key", dir, dir);
+    char *tlsarg = strf("%s/server.pem,%s/server.key", dir, dir);
     ck_assert_msg(receiver_start(&r->o, dir, mode, fail_first, tls ? tlsarg : NULL) == 0,
                   "the receiver did not start (is tests/otlp-receiver/node_modules installed? "
                   "scripts/install-deps does it); see %s", r->o.log_path);
@@ -164,10 +152,10 @@ START_TEST(every_field)
     struct recv rv;
     recv_start(&rv, "ok", -1, 0);
     char *env[] = {
-        fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", grpc ? rv.grpc : rv.http),
-        fmt("OTEL_EXPORTER_OTLP_PROTOCOL=%s", field_cases[_i].protocol),
-        fmt("OTEL_EXPORTER_OTLP_COMPRESSION=%s", field_cases[_i].compression),
-        fmt("ELMON_METRIC_PREFIX=%s", prefix),
+        strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", grpc ? rv.grpc : rv.http),
+        strf("OTEL_EXPORTER_OTLP_PROTOCOL=%s", field_cases[_i].protocol),
+        strf("OTEL_EXPORTER_OTLP_COMPRESSION=%s", field_cases[_i].compression),
+        strf("ELMON_METRIC_PREFIX=%s", prefix),
         "OTEL_EXPORTER_OTLP_HEADERS=x-test=a%20b, authorization=Bearer%20s3cret",
         "OTEL_METRIC_EXPORT_INTERVAL=400", "OTEL_SERVICE_NAME=svc-test",
         "OTEL_RESOURCE_ATTRIBUTES=team=pay%20ments,service.name=from-attrs,service.version=0.0.1",
@@ -250,7 +238,7 @@ START_TEST(every_field)
 
     /* Metrics: names, kinds, units, attributes. */
     char name[128];
-    char *pidstr = fmt("%d", pid);
+    char *pidstr = strf("%d", pid);
     for (size_t m = 0; m < sizeof metric_table / sizeof metric_table[0]; m++) {
         snprintf(name, sizeof name, "%s.%s", prefix, metric_table[m].suffix);
         const char *p = last(l, "point", "metric", name);
@@ -354,8 +342,8 @@ START_TEST(delta_and_lowmemory)
     const char *pref = _i == 0 ? "delta" : "lowmemory";
     struct recv rv;
     recv_start(&rv, "ok", -1, 0);
-    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http),
-                   fmt("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=%s", pref),
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http),
+                   strf("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=%s", pref),
                    "OTEL_METRIC_EXPORT_INTERVAL=300", "OTEL_LOGS_EXPORTER=none", "ELMON_LOG=off", NULL};
     struct run r;
     static const char *const args[] = {"-n", "1200", NULL};
@@ -394,7 +382,7 @@ START_TEST(exponential_histogram)
 {
     struct recv rv;
     recv_start(&rv, "ok", -1, 0);
-    char *env[] = {fmt("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=http://127.0.0.1:%d/v1/metrics", rv.http),
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=http://127.0.0.1:%d/v1/metrics", rv.http),
                    "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=base2_exponential_bucket_histogram",
                    "OTEL_METRIC_EXPORT_INTERVAL=300", "ELMON_LOG=off", NULL};
     struct run r;
@@ -422,7 +410,7 @@ START_TEST(final_status_not_retried)
 {
     struct recv rv;
     recv_start(&rv, final_faults[_i], -1, 0);
-    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http), "OTEL_METRIC_EXPORT_INTERVAL=500",
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http), "OTEL_METRIC_EXPORT_INTERVAL=500",
                    "OTEL_LOGS_EXPORTER=none", "ELMON_EXPORT_FLUSH_MS=0", NULL};
     struct run r;
     static const char *const args[] = {"-n", "1300", NULL};
@@ -430,7 +418,7 @@ START_TEST(final_status_not_retried)
     char **l = recv_stop(&rv);
     int n = count(l, "request", "signal", "metrics");
     ck_assert_msg(n >= 1 && n <= 3, "%d requests for ~2 intervals", n);
-    char *line = fmt("failed after 1 attempt: HTTP status %s; dropped", final_faults[_i] + 5);
+    char *line = strf("failed after 1 attempt: HTTP status %s; dropped", final_faults[_i] + 5);
     ck_assert_msg(strstr(r.err, line), "no '%s' in: %s", line, r.err);
     free(line);
     free_lines(l);
@@ -446,7 +434,7 @@ START_TEST(retry_after_honoured)
 {
     struct recv rv;
     recv_start(&rv, retry_faults[_i].mode, retry_faults[_i].fail_first, 0);
-    char *env[] = {fmt("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=http://127.0.0.1:%d/v1/metrics", rv.http),
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=http://127.0.0.1:%d/v1/metrics", rv.http),
                    "OTEL_METRIC_EXPORT_INTERVAL=300", "OTEL_EXPORTER_OTLP_TIMEOUT=6000", "ELMON_EXPORT_FLUSH_MS=0", NULL};
     struct run r;
     static const char *const args[] = {"-n", "2800", NULL};
@@ -473,7 +461,7 @@ END_TEST
 START_TEST(refused_connection_retried_with_backoff)
 {
     int port = free_port();
-    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", port), "OTEL_METRIC_EXPORT_INTERVAL=200",
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", port), "OTEL_METRIC_EXPORT_INTERVAL=200",
                    "OTEL_EXPORTER_OTLP_TIMEOUT=2600", "OTEL_LOGS_EXPORTER=none", "ELMON_EXPORT_FLUSH_MS=0", NULL};
     struct run r;
     static const char *const args[] = {"-n", "3600", NULL};
@@ -493,7 +481,7 @@ START_TEST(partial_success_logged)
     int grpc = _i;
     struct recv rv;
     recv_start(&rv, "partial", -1, 0);
-    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", grpc ? rv.grpc : rv.http),
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", grpc ? rv.grpc : rv.http),
                    grpc ? "OTEL_EXPORTER_OTLP_PROTOCOL=grpc" : "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
                    "OTEL_METRIC_EXPORT_INTERVAL=300", "OTEL_LOGS_EXPORTER=none", NULL};
     struct run r;
@@ -515,7 +503,7 @@ START_TEST(garbage_response_survived)
 {
     struct recv rv;
     recv_start(&rv, "garbage", -1, 0);
-    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http), "OTEL_METRIC_EXPORT_INTERVAL=300",
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http), "OTEL_METRIC_EXPORT_INTERVAL=300",
                    NULL};
     struct run r;
     static const char *const args[] = {"-n", "1300", "-b", "60", "-e", "400", NULL};
@@ -547,10 +535,10 @@ static long rss_kb(pid_t pid)
 START_TEST(memory_flat_while_failing)
 {
     int port = free_port();
-    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", port), "OTEL_METRIC_EXPORT_INTERVAL=50",
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", port), "OTEL_METRIC_EXPORT_INTERVAL=50",
                    "OTEL_EXPORTER_OTLP_TIMEOUT=100", "OTEL_BLRP_SCHEDULE_DELAY=50", "ELMON_LOG=off", NULL};
     char *argv[] = {LOOPFIX, "-n", "9000", "-b", "52", "-e", "60", NULL};
-    char *out = fmt("%s/host.out", dir);
+    char *out = strf("%s/host.out", dir);
     pid_t pid = spawn_prog(argv, env, 1, out);
     ck_assert_int_gt(pid, 0);
     usleep(3000000);
@@ -571,9 +559,9 @@ START_TEST(black_hole_costs_no_turn_time_and_bounded_exit)
 {
     struct recv rv;
     recv_start(&rv, "blackhole", -1, 0);
-    char *ev_off = fmt("ELMON_EVENTS=%s/off.jsonl", dir), *ev_on = fmt("ELMON_EVENTS=%s/on.jsonl", dir);
+    char *ev_off = strf("ELMON_EVENTS=%s/off.jsonl", dir), *ev_on = strf("ELMON_EVENTS=%s/on.jsonl", dir);
     char *env_off[] = {ev_off, "ELMON_LOG=off", NULL};
-    char *env_on[] = {ev_on, fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http),
+    char *env_on[] = {ev_on, strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http),
                       "OTEL_METRIC_EXPORT_INTERVAL=100", "OTEL_EXPORTER_OTLP_TIMEOUT=60000",
                       "OTEL_METRIC_EXPORT_TIMEOUT=60000", "ELMON_EXPORT_FLUSH_MS=800", "ELMON_LOG=off", NULL};
     static const char *const args[] = {"-n", "1500", NULL};
@@ -584,7 +572,7 @@ START_TEST(black_hole_costs_no_turn_time_and_bounded_exit)
     ck_assert_int_ge(count(l, "request", NULL, NULL), 1);   /* it did reach the black hole */
     ck_assert_msg(on.wall_ms < off.wall_ms + 800 + 700, "exit took %.0f ms against %.0f ms without export",
                   on.wall_ms, off.wall_ms);
-    char *p_off = fmt("%s/off.jsonl", dir), *p_on = fmt("%s/on.jsonl", dir);
+    char *p_off = strf("%s/off.jsonl", dir), *p_on = strf("%s/on.jsonl", dir);
     char **e_off = read_lines(p_off, NULL), **e_on = read_lines(p_on, NULL);
     const char *s_off = NULL, *s_on = NULL;
     for (int i = 0; e_off && e_off[i]; i++)
@@ -611,7 +599,7 @@ START_TEST(local_mode_and_disabled_send_nothing)
 {
     struct recv rv;
     recv_start(&rv, "ok", -1, 0);
-    char *disabled[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http), "OTEL_SDK_DISABLED=true",
+    char *disabled[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http), "OTEL_SDK_DISABLED=true",
                         "OTEL_METRIC_EXPORT_INTERVAL=100", "ELMON_VERBOSE=1", NULL};
     char *local[] = {"OTEL_METRIC_EXPORT_INTERVAL=100", "ELMON_VERBOSE=1", NULL};
     static const char *const args[] = {"-n", "500", "-b", "60", "-e", "100", NULL};
@@ -636,7 +624,7 @@ START_TEST(span_ending_at_exit_exported)
     for (int k = 0; k < 3; k++) {
         struct recv rv;
         recv_start(&rv, "ok", -1, 0);
-        char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http),
+        char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http),
                        "OTEL_METRIC_EXPORT_INTERVAL=60000", "ELMON_LOG=off", NULL};
         static const char *const args[] = {"-n", "11", "-b", "300", NULL};
         struct run r;
@@ -669,7 +657,7 @@ START_TEST(verbose_resource_once_and_no_secrets)
 {
     struct recv rv;
     recv_start(&rv, "ok", -1, 0);
-    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://user:pw-s3cret@127.0.0.1:%d", rv.http),
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://user:pw-s3cret@127.0.0.1:%d", rv.http),
                    "OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20s3cret,broken-s3cret,x=%zzs3cret",
                    "OTEL_RESOURCE_ATTRIBUTES=team=a,oops", "OTEL_EXPORTER_OTLP_TIMEOUT=abc",
                    "OTEL_EXPORTER_OTLP_COMPRESSION=zip", "OTEL_EXPORTER_OTLP_PROTOCOL=http/json",
@@ -711,7 +699,7 @@ START_TEST(fork_parent_and_child_export_their_own)
 {
     struct recv rv;
     recv_start(&rv, "ok", -1, 0);
-    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http), "OTEL_METRIC_EXPORT_INTERVAL=300",
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http), "OTEL_METRIC_EXPORT_INTERVAL=300",
                    "ELMON_LOG=off", NULL};
     static const char *const args[] = {"-f", "-n", "900", "-b", "60", "-e", "300", NULL};
     struct run r;
@@ -728,7 +716,7 @@ START_TEST(fork_parent_and_child_export_their_own)
         p += 4;
     }
     ck_assert_int_gt(parent, 0);
-    char *ps = fmt("%d", parent), *cs = fmt("%d", child);
+    char *ps = strf("%d", parent), *cs = strf("%d", child);
     ck_assert_int_ge(count(l, "request", "res.process.pid", ps), 2);
     ck_assert_int_ge(count(l, "request", "res.process.pid", cs), 2);
     const char *rp = first(l, "request", "res.process.pid", ps), *rc = first(l, "request", "res.process.pid", cs);
@@ -764,7 +752,7 @@ END_TEST
 
 static void make_test_ca(void)
 {
-    char *cmd = fmt(
+    char *cmd = strf(
         "set -e; cd '%s'; "
         "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=elmon-test-ca -keyout ca.key -out ca.pem "
         "  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null; "
@@ -797,8 +785,8 @@ START_TEST(node_and_python_hosts)
         make_test_ca();
     struct recv rv;
     recv_start(&rv, "ok", -1, tls);
-    char *env[] = {fmt("OTEL_EXPORTER_OTLP_ENDPOINT=%s://127.0.0.1:%d", tls ? "https" : "http", rv.http),
-                   fmt("OTEL_EXPORTER_OTLP_CERTIFICATE=%s/ca.pem", dir), "OTEL_METRIC_EXPORT_INTERVAL=500",
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=%s://127.0.0.1:%d", tls ? "https" : "http", rv.http),
+                   strf("OTEL_EXPORTER_OTLP_CERTIFICATE=%s/ca.pem", dir), "OTEL_METRIC_EXPORT_INTERVAL=500",
                    "OTEL_SERVICE_NAME=host-test", NULL};
     char *argv[] = {python ? "/usr/bin/python3" : "node", python ? "-c" : "-e",
                     (char *)(python ? python_host : node_host), NULL};

@@ -17,7 +17,6 @@
 #include <math.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,17 +34,6 @@ static char *dir;
 static char events_env[600], events_pattern[512];
 static pid_t started[4];   /* stopped before any check, and by teardown */
 static int n_started;
-
-static char *fmt(const char *f, ...)
-{
-    char *s;
-    va_list ap;
-    va_start(ap, f);
-    if (vasprintf(&s, f, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
 
 static void setup(void)
 {
@@ -65,7 +53,7 @@ static void teardown(void)
             stop_prog(started[i], 2000);
     if (chdir("/") != 0)
         fprintf(stderr, "chdir /\n");
-    char *cmd = fmt("chmod -R u+rwx '%s' 2>/dev/null; rm -rf '%s'", dir, dir);
+    char *cmd = strf("chmod -R u+rwx '%s' 2>/dev/null; rm -rf '%s'", dir, dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
     free(cmd);
@@ -120,7 +108,7 @@ static void run_fix(char *const argv[], char *const env[], int timeout_ms, struc
  * every record whole. */
 START_TEST(fork_storm)
 {
-    char *ev = fmt("ELMON_EVENTS=%s/storm.jsonl", dir);
+    char *ev = strf("ELMON_EVENTS=%s/storm.jsonl", dir);
     char *argv[] = {FIX, "-m", "forkstorm", "-c", "1000", NULL};
     char *env[] = {ev, "ELMON_LOG=off", NULL};
     struct run r;
@@ -198,8 +186,8 @@ static int recv_start(struct recv *rv)
 {
     if (!have_prog("node") || access(ELMON_SRC_DIR "/tests/otlp-receiver/node_modules", F_OK) != 0)
         return -1;
-    rv->dump = fmt("%s/dump.jsonl", dir);
-    char *ports = fmt("%s/ports.json", dir), *log = fmt("%s/receiver.log", dir);
+    rv->dump = strf("%s/dump.jsonl", dir);
+    char *ports = strf("%s/ports.json", dir), *log = strf("%s/receiver.log", dir);
     char *argv[] = {"node", RECEIVER, "--dump", rv->dump, "--ports", ports, "--mode", "ok", NULL};
     rv->pid = track(spawn_prog(argv, NULL, 0, log));
     char **l = NULL;
@@ -224,7 +212,7 @@ START_TEST(fork_during_export)
                         "(scripts/install-deps installs them)\n");
         return;
     }
-    char *ep = fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http);
+    char *ep = strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http);
     char *argv[] = {FIX, "-m", "forkspan", "-n", "40", "-b", "150", "-e", "10", "-c", "100", NULL};
     char *env[] = {events_env, ep, "OTEL_METRIC_EXPORT_INTERVAL=20", "OTEL_BLRP_SCHEDULE_DELAY=20",
                    "ELMON_LOG=stderr", "ELMON_BLOCK_MS=20", NULL};
@@ -406,7 +394,7 @@ END_TEST
 START_TEST(host_sigwait_thread)
 {
     for (int pre = 0; pre < 2; pre++) {
-        char *out = fmt("%s/sigwait.%d.out", dir, pre);
+        char *out = strf("%s/sigwait.%d.out", dir, pre);
         char *argv[] = {FIX, "-m", "sigwait", NULL};
         char *env[] = {events_env, "ELMON_LOG=off", NULL};
         pid_t pid = track(spawn_prog(argv, env, pre, out));
@@ -554,23 +542,23 @@ static const char *const bad_kinds[] = {"garbage", "empty", "huge", "non-utf8"};
  * and header values are never shown.  Returns a failure message or NULL. */
 static char *check_bad_value(const char *name, int kind, const char *base_out, const char *ep)
 {
-    char *sub = fmt("%s/%s.%d", dir, name, kind);
+    char *sub = strf("%s/%s.%d", dir, name, kind);
     if (mkdir(sub, 0700) != 0)
-        return fmt("mkdir %s", sub);
-    char *ev = fmt("ELMON_EVENTS=%s/ev.jsonl", sub);
+        return strf("mkdir %s", sub);
+    char *ev = strf("ELMON_EVENTS=%s/ev.jsonl", sub);
     char *set = NULL;
     if (kind == 0)
-        set = fmt("%s=g@rb@ge,=;%%zz\\\"' %%", name);
+        set = strf("%s=g@rb@ge,=;%%zz\\\"' %%", name);
     else if (kind == 1)
-        set = fmt("%s=", name);
+        set = strf("%s=", name);
     else if (kind == 2)
-        set = fmt("FAULT_HUGE=%s", name);
+        set = strf("FAULT_HUGE=%s", name);
     else
-        set = fmt("%s=\xff\xfe\xc3(\x80\xed\xa0\x80", name);
-    char *pre = fmt("LD_PRELOAD=%s:%s", ELMON_SO, ENVLIB);
+        set = strf("%s=\xff\xfe\xc3(\x80\xed\xa0\x80", name);
+    char *pre = strf("LD_PRELOAD=%s:%s", ELMON_SO, ENVLIB);
     /* No live stats file outside sub, but the stats settings themselves
      * are exercised. */
-    char *stats = !strcmp(name, "ELMON_STATS") ? fmt("ELMON_STATS_DIR=%s", sub)
+    char *stats = !strcmp(name, "ELMON_STATS") ? strf("ELMON_STATS_DIR=%s", sub)
                   : !strcmp(name, "ELMON_STATS_DIR") ? strdup("ELMON_STATS=1") : strdup("ELMON_STATS=0");
     char *env[] = {ev, pre, (char *)ep, stats, set, NULL};
     char *argv[] = {FIX, "-n", "30", "-b", "80", NULL};
@@ -578,15 +566,15 @@ static char *check_bad_value(const char *name, int kind, const char *base_out, c
     char *fail = NULL;
     char *cwd = get_current_dir_name();
     if (chdir(sub) != 0 || run_prog(argv, env, 0, 30000, &r) != 0) {
-        fail = fmt("%s (%s): could not run", name, bad_kinds[kind]);
+        fail = strf("%s (%s): could not run", name, bad_kinds[kind]);
         goto out_nofree;
     }
     if (!exited_ok(&r)) {
-        fail = fmt("%s (%s): status 0x%x timed out %d: %.500s", name, bad_kinds[kind], r.status, r.timed_out, r.err);
+        fail = strf("%s (%s): status 0x%x timed out %d: %.500s", name, bad_kinds[kind], r.status, r.timed_out, r.err);
         goto out;
     }
     if (strcmp(r.out, base_out) != 0) {
-        fail = fmt("%s (%s): host output changed: %s", name, bad_kinds[kind], r.out);
+        fail = strf("%s (%s): host output changed: %s", name, bad_kinds[kind], r.out);
         goto out;
     }
     int naming = 0;
@@ -594,7 +582,7 @@ static char *check_bad_value(const char *name, int kind, const char *base_out, c
         char *nl = strchr(line, '\n');
         size_t len = nl ? (size_t)(nl - line) : strlen(line);
         if (len > 2000 && !strncmp(line, "elmon: warning:", 15)) {
-            fail = fmt("%s (%s): a warning of %zu bytes", name, bad_kinds[kind], len);
+            fail = strf("%s (%s): a warning of %zu bytes", name, bad_kinds[kind], len);
             goto out;
         }
         if (!strncmp(line, "elmon: warning:", 15) && memmem(line, len, name, strlen(name)))
@@ -602,15 +590,15 @@ static char *check_bad_value(const char *name, int kind, const char *base_out, c
         line = nl ? nl + 1 : NULL;
     }
     if (naming > 1) {
-        fail = fmt("%s (%s): %d warnings name it: %.1500s", name, bad_kinds[kind], naming, r.err);
+        fail = strf("%s (%s): %d warnings name it: %.1500s", name, bad_kinds[kind], naming, r.err);
         goto out;
     }
     if (strstr(name, "HEADERS") && kind == 0 && strstr(r.err, "g@rb@ge")) {
-        fail = fmt("%s: a header value was printed: %.500s", name, r.err);
+        fail = strf("%s: a header value was printed: %.500s", name, r.err);
         goto out;
     }
     if (strcmp(name, "ELMON_EVENTS") != 0) {
-        char *p = fmt("%s/ev.jsonl", sub);
+        char *p = strf("%s/ev.jsonl", sub);
         char **l = read_lines(p, NULL);
         int blocks = 0, warn = 0;
         for (int i = 0; l && l[i]; i++)
@@ -619,7 +607,7 @@ static char *check_bad_value(const char *name, int kind, const char *base_out, c
                 warn += json_is(l[i], "severity", "warning");
             }
         if (blocks != 1 || warn != 1)
-            fail = fmt("%s (%s): %d spans (%d warning), wanted the default threshold's one", name, bad_kinds[kind],
+            fail = strf("%s (%s): %d spans (%d warning), wanted the default threshold's one", name, bad_kinds[kind],
                        blocks, warn);
         free_lines(l);
         free(p);
@@ -628,7 +616,7 @@ out:
     run_free(&r);
 out_nofree:
     if (cwd && chdir(cwd) != 0)
-        fail = fail ? fail : fmt("chdir back");
+        fail = fail ? fail : strf("chdir back");
     free(cwd);
     free(sub);
     free(ev);
@@ -646,7 +634,7 @@ START_TEST(bad_values_of_every_variable)
     struct var vars[128];
     int n = doc_vars(vars, 128);
     ck_assert_int_gt(n, 50);
-    char *ep = fmt("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", free_port());
+    char *ep = strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", free_port());
     char *argv[] = {FIX, "-n", "30", "-b", "80", NULL};
     struct run base;
     ck_assert_int_eq(run_prog(argv, NULL, 0, 30000, &base), 0);
@@ -656,7 +644,7 @@ START_TEST(bad_values_of_every_variable)
     for (int k = 0; k < WORKERS; k++) {
         w[k] = fork();
         if (w[k] == 0) {
-            char *path = fmt("%s/fail.%d", dir, k);
+            char *path = strf("%s/fail.%d", dir, k);
             FILE *f = fopen(path, "w");
             for (int i = k; i < n * 4; i += WORKERS) {
                 char *msg = check_bad_value(vars[i / 4].name, i % 4, base.out, ep);
@@ -673,7 +661,7 @@ START_TEST(bad_values_of_every_variable)
     int failures = 0;
     char first[4096] = "";
     for (int k = 0; k < WORKERS; k++) {
-        char *path = fmt("%s/fail.%d", dir, k);
+        char *path = strf("%s/fail.%d", dir, k);
         char **l = read_lines(path, NULL);
         for (int i = 0; l && l[i]; i++) {
             if (!failures++)
@@ -708,22 +696,22 @@ static int private_tmpfs(const char *path, const char *opts)
  * file gets one warning. */
 START_TEST(events_dir_missing_or_readonly)
 {
-    char *ro = fmt("%s/ro", dir);
+    char *ro = strf("%s/ro", dir);
     if (private_tmpfs(ro, "size=64k,mode=0700") != 0) {
         fprintf(stderr, "events_dir_missing_or_readonly: SKIPPED, cannot mount a tmpfs here (%s): "
                         "run as root for this test\n", strerror(errno));
         free(ro);
         return;
     }
-    char *rostats = fmt("%s/stats", ro);
+    char *rostats = strf("%s/stats", ro);
     ck_assert_int_eq(mkdir(rostats, 0700), 0);
     free(rostats);
     ck_assert_int_eq(mount(NULL, ro, NULL, MS_REMOUNT | MS_RDONLY, NULL), 0);
     const char *where[] = {"missing/deeper", "ro"};
     for (int k = 0; k < 2; k++) {
-        char *e[] = {fmt("ELMON_EVENTS=%s/%s/ev.jsonl", dir, where[k]), fmt("ELMON_FOLDED=%s/%s/f", dir, where[k]),
-                     fmt("ELMON_LOG=%s/%s/log", dir, where[k]),
-                     k ? fmt("ELMON_STATS_DIR=%s/ro/stats", dir) : fmt("ELMON_STATS_DIR=%s/missing/s/t", dir), NULL};
+        char *e[] = {strf("ELMON_EVENTS=%s/%s/ev.jsonl", dir, where[k]), strf("ELMON_FOLDED=%s/%s/f", dir, where[k]),
+                     strf("ELMON_LOG=%s/%s/log", dir, where[k]),
+                     k ? strf("ELMON_STATS_DIR=%s/ro/stats", dir) : strf("ELMON_STATS_DIR=%s/missing/s/t", dir), NULL};
         char *argv[] = {FIX, "-n", "1200", "-b", "80", "-e", "600", NULL};
         struct run r;
         ck_assert_int_eq(run_prog(argv, e, 1, 30000, &r), 0);
@@ -751,31 +739,31 @@ END_TEST
  * record whole (only the record the disk cut may be short). */
 START_TEST(disk_full)
 {
-    char *full = fmt("%s/full", dir);
+    char *full = strf("%s/full", dir);
     if (private_tmpfs(full, "size=64k,mode=0700") != 0) {
         fprintf(stderr, "disk_full: SKIPPED, cannot mount a tmpfs here (%s): run as root for this test\n",
                 strerror(errno));
         free(full);
         return;
     }
-    char *e[] = {fmt("ELMON_EVENTS=%s/ev.jsonl", full), fmt("ELMON_FOLDED=%s/f", full), "ELMON_LOG=stderr",
+    char *e[] = {strf("ELMON_EVENTS=%s/ev.jsonl", full), strf("ELMON_FOLDED=%s/f", full), "ELMON_LOG=stderr",
                  "ELMON_BLOCK_MS=2", "ELMON_CAPTURES_PER_MIN=0", "ELMON_STATS=0", NULL};
     char *argv[] = {FIX, "-n", "400", "-b", "4", "-e", "1", NULL};
     struct run r;
     ck_assert_int_eq(run_prog(argv, e, 1, 60000, &r), 0);
-    char *evp = fmt("%s/ev.jsonl", full);
+    char *evp = strf("%s/ev.jsonl", full);
     char **l = read_lines(evp, NULL);
     struct stat st;
     int filled = stat(evp, &st) == 0 ? (int)st.st_size : -1;
     /* Now a full disk from the start, for the log and the stats file. */
-    char *fill = fmt("dd if=/dev/zero of=%s/fill bs=4k >/dev/null 2>&1; mkdir -p %s/s", full, full);
+    char *fill = strf("dd if=/dev/zero of=%s/fill bs=4k >/dev/null 2>&1; mkdir -p %s/s", full, full);
     if (system(fill) < 0)
         fprintf(stderr, "dd\n");
-    char *e2[] = {fmt("ELMON_STATS_DIR=%s/s", full), "ELMON_LOG=stderr", NULL};
+    char *e2[] = {strf("ELMON_STATS_DIR=%s/s", full), "ELMON_LOG=stderr", NULL};
     char *argv2[] = {FIX, "-n", "1500", "-b", "80", "-e", "500", NULL};
     struct run r2, r3;
     ck_assert_int_eq(run_prog(argv2, e2, 1, 60000, &r2), 0);
-    char *e3[] = {fmt("ELMON_LOG=%s/log", full), "ELMON_STATS=0", NULL};
+    char *e3[] = {strf("ELMON_LOG=%s/log", full), "ELMON_STATS=0", NULL};
     ck_assert_int_eq(run_prog(argv2, e3, 1, 60000, &r3), 0);
     umount2(full, MNT_DETACH);
     ck_assert_msg(exited_ok(&r), "status 0x%x: %.1500s", r.status, r.err);
@@ -828,13 +816,13 @@ static int wait_for(const char *path, int ms)
  * (/proc/PID/fdinfo); strace shows each was created with O_EXCL. */
 START_TEST(files_created_safely)
 {
-    char *sd = fmt("%s/stats", dir);
-    char *e[] = {fmt("ELMON_EVENTS=%s/ev.jsonl", dir), fmt("ELMON_LOG=%s/log", dir), fmt("ELMON_FOLDED=%s/f", dir),
-                 fmt("ELMON_STATS_DIR=%s", sd), NULL};
+    char *sd = strf("%s/stats", dir);
+    char *e[] = {strf("ELMON_EVENTS=%s/ev.jsonl", dir), strf("ELMON_LOG=%s/log", dir), strf("ELMON_FOLDED=%s/f", dir),
+                 strf("ELMON_STATS_DIR=%s", sd), NULL};
     char *argv[] = {FIX, "-n", "40", "-b", "60", "-e", "10", "-s", NULL};
     pid_t pid = track(spawn_prog(argv, e, 1, NULL));
     ck_assert_int_gt(pid, 0);
-    char *statsf = fmt("%s/%d.stats", sd, (int)pid), *folded = fmt("%s/f", dir);
+    char *statsf = strf("%s/%d.stats", sd, (int)pid), *folded = strf("%s/f", dir);
     int ready = wait_for(statsf, 10000) == 0 && wait_for(folded, 10000) == 0;
     const char *names[] = {"ev.jsonl", "log", "f", NULL};
     char report[4096] = "";
@@ -878,7 +866,7 @@ START_TEST(files_created_safely)
     ck_assert_msg(n_checked == 4, "expected 4 safe files: %s", report);
     ck_assert_msg(sd_ok, "stats directory mode 0%o", sds.st_mode & 07777);
     for (int i = 0; names[i]; i++) {
-        char *p = fmt("%s/%s", dir, names[i]);
+        char *p = strf("%s/%s", dir, names[i]);
         unlink(p);
         free(p);
     }
@@ -886,7 +874,7 @@ START_TEST(files_created_safely)
     if (!have_prog("strace")) {
         fprintf(stderr, "files_created_safely: strace not installed, O_EXCL not checked\n");
     } else {
-        char *pre = fmt("LD_PRELOAD=%s", ELMON_SO), *trace = fmt("%s/trace", dir);
+        char *pre = strf("LD_PRELOAD=%s", ELMON_SO), *trace = strf("%s/trace", dir);
         char *argv2[] = {"strace", "-f", "-qq", "-e", "trace=openat", "-o", trace, "-E", pre, FIX, "-n", "40",
                          "-b", "60", "-e", "10", NULL};
         struct run r;
@@ -920,7 +908,7 @@ END_TEST
  * a target that does not exist: nothing is written through them. */
 START_TEST(planted_symlinks_not_followed)
 {
-    char *sd = fmt("%s/stats", dir), *target = fmt("%s/target", dir), *absent = fmt("%s/absent", dir);
+    char *sd = strf("%s/stats", dir), *target = strf("%s/target", dir), *absent = strf("%s/absent", dir);
     ck_assert_int_eq(mkdir(sd, 0700), 0);
     FILE *t = fopen(target, "w");
     fputs("untouched\n", t);
@@ -928,17 +916,17 @@ START_TEST(planted_symlinks_not_followed)
     chmod(target, 0600);
     const char *links[] = {"ev.jsonl", "log", "f"};
     for (int i = 0; i < 3; i++) {
-        char *p = fmt("%s/%s", dir, links[i]);
+        char *p = strf("%s/%s", dir, links[i]);
         ck_assert_int_eq(symlink(i == 1 ? absent : target, p), 0);
         free(p);
     }
-    char *go = fmt("%s/go", dir);
-    char *e[] = {fmt("ELMON_EVENTS=%s/ev.jsonl", dir), fmt("ELMON_LOG=%s/log", dir), fmt("ELMON_FOLDED=%s/f", dir),
-                 fmt("ELMON_STATS_DIR=%s", sd), NULL};
-    char *out = fmt("%s/out", dir);
+    char *go = strf("%s/go", dir);
+    char *e[] = {strf("ELMON_EVENTS=%s/ev.jsonl", dir), strf("ELMON_LOG=%s/log", dir), strf("ELMON_FOLDED=%s/f", dir),
+                 strf("ELMON_STATS_DIR=%s", sd), NULL};
+    char *out = strf("%s/out", dir);
     char *argv[] = {FIX, "-n", "1200", "-b", "60", "-e", "400", "-W", go, NULL};
     pid_t pid = track(spawn_prog(argv, e, 1, out));
-    char *sl = fmt("%s/%d.stats", sd, (int)pid);
+    char *sl = strf("%s/%d.stats", sd, (int)pid);
     ck_assert_int_eq(symlink(target, sl), 0);
     int fd = open(go, O_CREAT | O_WRONLY, 0600);
     close(fd);
@@ -982,19 +970,19 @@ START_TEST(setuid_writes_nothing)
         return;
     }
     chmod(dir, 0755);
-    char *bin = fmt("%s/bin", dir), *out = fmt("%s/out", dir);
+    char *bin = strf("%s/bin", dir), *out = strf("%s/out", dir);
     ck_assert_int_eq(mkdir(bin, 0755), 0);
     ck_assert_int_eq(mkdir(out, 0777), 0);
     chmod(out, 0777);
-    char *cp = fmt("cp '%s' '%s/suid' && cp '%s' '%s/plain' && chown root:root '%s/suid' && chmod 4755 '%s/suid'",
+    char *cp = strf("cp '%s' '%s/suid' && cp '%s' '%s/plain' && chown root:root '%s/suid' && chmod 4755 '%s/suid'",
                    FIX, bin, FIX, bin, bin, bin);
     ck_assert_int_eq(system(cp), 0);
     /* The library must be readable by nobody for the control run. */
-    char *e[] = {fmt("ELMON_EVENTS=%s/ev.%%p.jsonl", out), fmt("ELMON_LOG=%s/log.%%p", out),
-                 fmt("ELMON_FOLDED=%s/f.%%p", out), fmt("ELMON_STATS_DIR=%s/stats", out), NULL};
+    char *e[] = {strf("ELMON_EVENTS=%s/ev.%%p.jsonl", out), strf("ELMON_LOG=%s/log.%%p", out),
+                 strf("ELMON_FOLDED=%s/f.%%p", out), strf("ELMON_STATS_DIR=%s/stats", out), NULL};
     for (int k = 0; k < 3; k++) {
         /* 0: setuid, preloaded; 1: setuid, dlopen; 2: the plain copy, preloaded. */
-        char *prog = fmt("%s/%s", bin, k < 2 ? "suid" : "plain");
+        char *prog = strf("%s/%s", bin, k < 2 ? "suid" : "plain");
         char *argv[] = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", prog, "-n", "30", "-b", "80",
                         k == 1 ? "-D" : NULL, ELMON_SO, NULL};
         struct run r;

@@ -63,6 +63,9 @@ int have_prog(const char *name);
 
 double mono_ms(void);
 
+/* printf into a fresh string (malloc'd); NULL if out of memory. */
+char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* The local OTLP receiver (tests/otlp-receiver/receiver.js): decodes with
  * the official OpenTelemetry protos and dumps JSON Lines ("rec":"request",
  * "point", "log").  mode: "ok", "blackhole", "garbage", "partial",
