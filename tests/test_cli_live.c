@@ -57,16 +57,11 @@ static void teardown(void)
 
 static int elmon(struct run *r, int timeout_ms, ...)
 {
-    char *argv[16] = {ELMON_CLI};
     va_list ap;
     va_start(ap, timeout_ms);
-    int n = 1;
-    char *a;
-    while ((a = va_arg(ap, char *)) && n < 15)
-        argv[n++] = a;
+    int rc = run_vargs((char *[]){ELMON_CLI, NULL}, timeout_ms, r, ap);
     va_end(ap);
-    argv[n] = NULL;
-    ck_assert_int_eq(run_prog(argv, NULL, 0, timeout_ms, r), 0);
+    ck_assert_int_eq(rc, 0);
     ck_assert_msg(WIFEXITED(r->status) || r->timed_out, "elmon crashed:\n%s", r->err);
     return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
 }

@@ -60,16 +60,11 @@ static void make_events(char *const args[], int timeout_ms)
 
 static int report(struct run *r, ...)
 {
-    char *argv[32] = {ELMON_CLI, "report"};
     va_list ap;
     va_start(ap, r);
-    int n = 2;
-    char *a;
-    while ((a = va_arg(ap, char *)) && n < 31)
-        argv[n++] = a;
+    int rc = run_vargs((char *[]){ELMON_CLI, "report", NULL}, 30000, r, ap);
     va_end(ap);
-    argv[n] = NULL;
-    ck_assert_int_eq(run_prog(argv, NULL, 0, 30000, r), 0);
+    ck_assert_int_eq(rc, 0);
     ck_assert_msg(!r->timed_out && WIFEXITED(r->status), "elmon report crashed or hung:\n%s", r->err);
     return WEXITSTATUS(r->status);
 }

@@ -54,16 +54,11 @@ static void teardown(void)
 /* elmon with args (NULL-terminated), its exit status as a shell sees it. */
 static int elmon(struct run *r, int timeout_ms, ...)
 {
-    char *argv[64] = {ELMON_CLI};
     va_list ap;
     va_start(ap, timeout_ms);
-    int n = 1;
-    char *a;
-    while ((a = va_arg(ap, char *)) && n < 63)
-        argv[n++] = a;
+    int rc = run_vargs((char *[]){ELMON_CLI, NULL}, timeout_ms, r, ap);
     va_end(ap);
-    argv[n] = NULL;
-    ck_assert_int_eq(run_prog(argv, NULL, 0, timeout_ms, r), 0);
+    ck_assert_int_eq(rc, 0);
     ck_assert_msg(!r->timed_out, "elmon timed out; stderr:\n%s", r->err);
     if (WIFSIGNALED(r->status))
         return 128 + WTERMSIG(r->status);

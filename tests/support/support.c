@@ -135,6 +135,19 @@ int run_prog(char *const argv[], char *const env[], int preload, int timeout_ms,
     return 0;
 }
 
+int run_vargs(char *const head[], int timeout_ms, struct run *r, va_list ap)
+{
+    char *argv[64];
+    int n = 0;
+    for (; head[n] && n < 63; n++)
+        argv[n] = head[n];
+    char *a;
+    while (n < 63 && (a = va_arg(ap, char *)))
+        argv[n++] = a;
+    argv[n] = NULL;
+    return run_prog(argv, NULL, 0, timeout_ms, r);
+}
+
 void run_free(struct run *r)
 {
     free(r->out);

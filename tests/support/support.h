@@ -10,6 +10,7 @@
 #ifndef ELMON_TEST_SUPPORT_H
 #define ELMON_TEST_SUPPORT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -25,6 +26,9 @@ struct run {
  * preload, LD_PRELOAD=ELMON_SO.  Killed (SIGKILL, whole process group)
  * after timeout_ms.  Returns 0, or -1 if it could not start. */
 int run_prog(char *const argv[], char *const env[], int preload, int timeout_ms, struct run *r);
+/* run_prog, no preload and no extra env, of head (NULL-terminated) followed
+ * by the char * arguments of ap up to a NULL (at most 63 in all). */
+int run_vargs(char *const head[], int timeout_ms, struct run *r, va_list ap);
 void run_free(struct run *r);
 /* Start in the background; returns the pid (its own process group). */
 pid_t spawn_prog(char *const argv[], char *const env[], int preload, const char *out_path);
