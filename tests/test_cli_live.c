@@ -48,10 +48,7 @@ static void teardown(void)
     for (int i = 0; i < n_started; i++)
         if (kill(started[i], 0) == 0)
             stop_prog(started[i], 3000);
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    remove_tree(dir);
     free(dir);
 }
 

@@ -29,10 +29,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char *cmd = strf("rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    free(cmd);
+    remove_tree(dir);
     free(dir);
 }
 

@@ -291,7 +291,7 @@ char **lines_of(const char *d, const char *prefix, int *n_files)
 void remove_tree(const char *dir)
 {
     char *cmd;
-    if (!dir || asprintf(&cmd, "rm -rf '%s'", dir) < 0)
+    if (!dir || !(cmd = strf("chmod -R u+rwx '%s' 2>/dev/null; rm -rf '%s'", dir, dir)))
         return;
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);

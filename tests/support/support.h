@@ -45,7 +45,8 @@ char **list_files(const char *dir, const char *prefix, int *n);
 /* Every line of every file in dir whose name starts with prefix, in file
  * order (NULL-terminated, malloc'd); n_files may be NULL. */
 char **lines_of(const char *dir, const char *prefix, int *n_files);
-/* rm -rf dir (a directory make_tmpdir made). */
+/* rm -rf dir (a directory make_tmpdir made), after giving its owner back
+ * rwx on everything in it (a test may leave parts read-only). */
 void remove_tree(const char *dir);
 
 /* Minimal JSON field access for one flat-ish record line: the raw value of
