@@ -513,20 +513,6 @@ START_TEST(garbage_response_survived)
 }
 END_TEST
 
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kb = atol(line + 6);
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 /* A dead endpoint, an export every 50 ms and a blocking span every 40
  * turns: the process's memory must not grow with the failures. */
 START_TEST(memory_flat_while_failing)

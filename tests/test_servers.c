@@ -385,20 +385,6 @@ START_TEST(redis_benchmark_clean)
 }
 END_TEST
 
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 /* p99 latency in ms of wrk against url (wrk --latency); a run that yields
  * no figure (a connection reset while the host warms up) is run again, and
  * the last output is kept in wrk_out for the failure message. */

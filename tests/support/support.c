@@ -402,6 +402,20 @@ int have_prog(const char *name)
     return found;
 }
 
+long rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
 int receiver_start(struct otlp_receiver *r, const char *dir, const char *mode, int fail_first, const char *tls)
 {
     char ff[16];
