@@ -404,15 +404,14 @@ int have_prog(const char *name)
 
 long rss_kb(pid_t pid)
 {
-    char path[64], line[256];
+    char path[64];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
+    char **lines = read_lines(path, NULL);
     long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+    for (int i = 0; lines && lines[i]; i++)
+        if (sscanf(lines[i], "VmRSS: %ld", &kb) == 1)
             break;
-    if (f)
-        fclose(f);
+    free_lines(lines);
     return kb;
 }
 
