@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "outfile.h"
+#include "support.h"
 
 START_TEST(parse_uint_table)
 {
@@ -237,9 +238,5 @@ int main(void)
     tcase_add_test(env, config_load_defaults_and_order);
     tcase_add_test(env, enum_warns_with_choices);
     suite_add_tcase(s, env);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

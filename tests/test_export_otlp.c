@@ -821,9 +821,5 @@ int main(void)
     tcase_set_timeout(ex, 120);
     tcase_add_test(ex, span_ending_at_exit_exported);
     suite_add_tcase(s, ex);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -1040,9 +1040,5 @@ int main(void)
     tcase_add_test(fl, planted_symlinks_not_followed);
     tcase_add_test(fl, setuid_writes_nothing);
     suite_add_tcase(s, fl);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

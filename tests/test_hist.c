@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "hist.h"
+#include "support.h"
 
 static struct elmon_hist h, h2;
 
@@ -145,9 +146,5 @@ int main(void)
     tcase_add_test(tc, merge_equals_recording_both);
     tcase_add_test(tc, snapshot_sums_counts);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -164,9 +164,5 @@ int main(void)
     tcase_add_test(tc, redis_debug_sleep);
     tcase_add_test(tc, exact_where_the_probe_samples);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <string.h>
 #include "buf.h"
+#include "support.h"
 
 static char mem[1024];
 static struct elmon_buf b;
@@ -100,9 +101,5 @@ int main(void)
     tcase_add_test(tc, keys_and_commas);
     tcase_add_test(tc, quote_value_for_warnings);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

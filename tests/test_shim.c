@@ -592,9 +592,5 @@ int main(void)
     tcase_add_test(tc, early_constructor_waits);
     tcase_add_test(tc, exit_not_held_by_stuck_stderr);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -402,9 +402,5 @@ int main(void)
     tcase_add_test(o, folded_file);
     tcase_add_test(o, stacks_off_and_cap);
     suite_add_tcase(s, o);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

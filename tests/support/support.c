@@ -148,6 +148,15 @@ int run_vargs(char *const head[], int timeout_ms, struct run *r, va_list ap)
     return run_prog(argv, NULL, 0, timeout_ms, r);
 }
 
+int run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
+
 void run_free(struct run *r)
 {
     free(r->out);

@@ -10,6 +10,7 @@
 #ifndef ELMON_TEST_SUPPORT_H
 #define ELMON_TEST_SUPPORT_H
 
+#include <check.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -34,6 +35,9 @@ void run_free(struct run *r);
 pid_t spawn_prog(char *const argv[], char *const env[], int preload, const char *out_path);
 /* SIGTERM, then SIGKILL after grace_ms; returns the wait status. */
 int stop_prog(pid_t pid, int grace_ms);
+
+/* Run every test of s; the exit status for main: 0 when all passed, else 1. */
+int run_suite(Suite *s);
 
 /* A fresh private directory under $TMPDIR (or /tmp); malloc'd path. */
 char *make_tmpdir(const char *tag);
