@@ -39,6 +39,12 @@ static struct {
     int (*build_id)(Dwfl_Module *, const unsigned char **, GElf_Addr *);
     Elf *(*getelf)(Dwfl_Module *, GElf_Addr *);
     void (*end)(Dwfl *);
+    /* The line lookup for modules without .debug_aranges (below); optional. */
+    Dwarf_Die *(*nextcu)(Dwfl_Module *, Dwarf_Die *, Dwarf_Addr *);
+    int (*haspc)(Dwarf_Die *, Dwarf_Addr);
+    Dwarf_Line *(*getsrc_die)(Dwarf_Die *, Dwarf_Addr);
+    const char *(*linesrc)(Dwarf_Line *, Dwarf_Word *, Dwarf_Word *);
+    int (*lineno)(Dwarf_Line *, int *);
 } dw;
 
 static Dwfl *dwfl;
@@ -76,6 +82,11 @@ int elmon_sym_load(void)
     SYM(build_id, "dwfl_module_build_id");
     SYM(getelf, "dwfl_module_getelf");
     SYM(end, "dwfl_end");
+    *(void **)&dw.nextcu = dlsym(h, "dwfl_module_nextcu");
+    *(void **)&dw.haspc = dlsym(h, "dwarf_haspc");
+    *(void **)&dw.getsrc_die = dlsym(h, "dwarf_getsrc_die");
+    *(void **)&dw.linesrc = dlsym(h, "dwarf_linesrc");
+    *(void **)&dw.lineno = dlsym(h, "dwarf_lineno");
     *(void **)&dwfl_cb.find_elf = dlsym(h, "dwfl_linux_proc_find_elf");
     /* Separate debug info is looked up by build-id only
      * (/usr/lib/debug/.build-id/, where Debian's -dbgsym packages put it):
@@ -107,6 +118,14 @@ static int loader_counts(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
+/* The unit of the last line found without .debug_aranges; valid until the
+ * modules are reported again. */
+static struct {
+    Dwfl_Module *m;
+    Dwarf_Die *cu;
+    Dwarf_Addr bias;
+} last_cu;
+
 /* Modules not reported again are dropped by libdwfl; those reported again
  * keep their open ELF and DWARF. */
 static void refresh_modules(void)
@@ -117,9 +136,34 @@ static void refresh_modules(void)
         return;
     seen_adds = c[0];
     seen_subs = c[1];
+    last_cu.m = NULL;
     dw.report_begin(dwfl);
     dw.proc_report(dwfl, getpid());
     dw.report_end(dwfl, NULL, NULL);
+}
+
+/* dwfl_module_getsrc finds the compilation unit through .debug_aranges,
+ * which clang does not emit by default (gcc does): for a clang-built
+ * program libdw 0.188 answers "address out of range" although the DWARF
+ * has the line.  Then the units are searched by their own address ranges;
+ * the unit of the previous hit (last_cu) is tried first, since a stack's
+ * frames mostly share a few units. */
+static Dwarf_Line *line_by_units(Dwfl_Module *m, Dwarf_Addr look)
+{
+    if (!dw.nextcu || !dw.haspc || !dw.getsrc_die || !dw.linesrc || !dw.lineno)
+        return NULL;
+    if (last_cu.m == m && dw.haspc(last_cu.cu, look - last_cu.bias) == 1)
+        return dw.getsrc_die(last_cu.cu, look - last_cu.bias);
+    Dwarf_Addr bias;
+    for (Dwarf_Die *cu = dw.nextcu(m, NULL, &bias); cu; cu = dw.nextcu(m, cu, &bias)) {
+        if (dw.haspc(cu, look - bias) == 1) {
+            last_cu.m = m;
+            last_cu.cu = cu;
+            last_cu.bias = bias;
+            return dw.getsrc_die(cu, look - bias);
+        }
+    }
+    return NULL;
 }
 
 /* ---- perf map: "START SIZE name" per line, hex ---- */
@@ -271,13 +315,14 @@ void elmon_sym_frame(struct elmon_capture *c, uintptr_t addr, int is_return, str
         base = base ? base + 1 : name ? name : "";
         int skip_lines = strncmp(base, "libc.so", 7) == 0 || strncmp(base, "ld-linux", 8) == 0;
         Dwfl_Line *ln = skip_lines ? NULL : dw.getsrc(m, look);
-        if (ln) {
-            int line = 0;
-            const char *file = dw.lineinfo(ln, NULL, &line, NULL, NULL, NULL);
-            if (file) {
-                f->file = elmon_capture_str(c, file, strlen(file));
-                f->line = line;
-            }
+        int line = 0;
+        const char *file = ln ? dw.lineinfo(ln, NULL, &line, NULL, NULL, NULL) : NULL;
+        Dwarf_Line *dl = !ln && !skip_lines ? line_by_units(m, look) : NULL;
+        if (dl && (file = dw.linesrc(dl, NULL, NULL)) != NULL && dw.lineno(dl, &line) != 0)
+            file = NULL;
+        if (file) {
+            f->file = elmon_capture_str(c, file, strlen(file));
+            f->line = line;
         }
         return;
     }
