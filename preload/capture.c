@@ -514,17 +514,37 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
-/* libc, the loader, the vDSO and libelmon itself are never the culprit. */
-static int is_runtime(const char *module)
+static int has_prefix(const char *s, const char *const *prefixes, size_t n)
 {
+    for (size_t i = 0; s && i < n; i++)
+        if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/* libc, the loader, the vDSO, libelmon itself and a sanitizer's runtime
+ * are never the culprit.  In an ASan or TSan build the innermost frame of a
+ * blocking read or clock call is the runtime's interceptor: in the
+ * executable itself when the runtime is linked statically (clang's
+ * default), in libclang_rt.* / libasan.so otherwise.  The code that called
+ * it is what the user wants named. */
+static int is_runtime_frame(const char *module, const char *function)
+{
+    static const char *const modules[] = {
+        "libc.so", "libc-", "ld-linux", "libpthread", "linux-vdso", "[vdso",
+        "libclang_rt.", "libasan.so", "libtsan.so", "libubsan.so", "liblsan.so", "libhwasan.so",
+    };
+    static const char *const functions[] = {
+        "__interceptor_", "___interceptor_", "__asan_", "__tsan_", "__ubsan_", "__lsan_", "__hwasan_",
+        "__sanitizer_",
+    };
+    if (has_prefix(function, functions, sizeof functions / sizeof functions[0]))
+        return 1;
     if (!module)
         return 0;
     if (self_module && strcmp(module, self_module) == 0)
         return 1;
-    const char *b = base_name(module);
-    return strncmp(b, "libc.so", 7) == 0 || strncmp(b, "libc-", 5) == 0 ||
-           strncmp(b, "ld-linux", 8) == 0 || strncmp(b, "libpthread", 10) == 0 ||
-           strncmp(b, "linux-vdso", 10) == 0 || strncmp(b, "[vdso", 5) == 0;
+    return has_prefix(base_name(module), modules, sizeof modules / sizeof modules[0]);
 }
 
 static int culprit_of(const struct elmon_capture *c, char *out, size_t n)
@@ -551,7 +571,7 @@ static int culprit_of(const struct elmon_capture *c, char *out, size_t n)
      * outside it (an interpreter's static helpers have no name). */
     const struct elmon_frame *f = NULL, *unnamed = NULL;
     for (int i = 0; i < c->n_frames && !f; i++) {
-        if (is_runtime(c->frames[i].module))
+        if (is_runtime_frame(c->frames[i].module, c->frames[i].function))
             continue;
         if (c->frames[i].function && *c->frames[i].function)
             f = &c->frames[i];

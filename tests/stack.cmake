@@ -12,7 +12,15 @@ if(ELMON_CLANG)
             ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/stack_fix.c -lpthread -ldl
     DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/stack_fix.c
     COMMENT "stack_fix built by clang")
-  add_custom_target(stack_fix_clang DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/stack_fix_clang)
+  # And as an ASan build (the runtime linked statically, clang's default):
+  # its interceptors sit between the fixture's code and libc.
+  add_custom_command(OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/stack_fix_asan
+    COMMAND ${ELMON_CLANG} -O1 -g -fsanitize=address -o ${CMAKE_CURRENT_BINARY_DIR}/stack_fix_asan
+            ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/stack_fix.c -lpthread -ldl
+    DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/stack_fix.c
+    COMMENT "stack_fix built by clang with AddressSanitizer")
+  add_custom_target(stack_fix_clang DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/stack_fix_clang
+    ${CMAKE_CURRENT_BINARY_DIR}/stack_fix_asan)
 else()
   add_custom_target(stack_fix_clang)
 endif()
