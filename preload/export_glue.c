@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <stdio.h>
 #include <string.h>
 #include "buf.h"
@@ -122,6 +123,43 @@ static const struct elmon_export_core core_api = {
     .hist_bucket_hi = elmon_hist_bucket_hi,
 };
 
+/* How the exporter and its libraries (libcurl, OpenSSL, nghttp2, zlib) bind
+ * their symbols.  Loaded plainly, every reference is looked up in the
+ * global scope first, where a host that carries its own copies wins: in a
+ * Node.js process libcurl and even the system's libssl would call node's
+ * OpenSSL, nghttp2 and zlib.  RTLD_DEEPBIND puts the exporter's own
+ * dependencies first, so it gets the system's libraries, and C library
+ * functions too: that is safe only when the process's allocator is the C
+ * library's.  A host that interposes malloc (redis links jemalloc; a
+ * sanitizer's runtime) would have libc allocate with its malloc and
+ * libcurl free with glibc's, which aborted redis; there the exporter loads
+ * without DEEPBIND, and such a host's bundled libraries, if any, win. */
+UNITTEST int allocator_is_libc(void)
+{
+    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    if (!libc)
+        return 0;
+    static const char *const names[] = {"malloc", "free", "calloc", "realloc"};
+    int same = 1;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && same; i++) {
+        void *own = dlsym(libc, names[i]);
+        void *seen = dlsym(RTLD_DEFAULT, names[i]);
+        Dl_info info;
+        const ElfW(Sym) *sym = NULL;
+        /* A non-PIE executable that takes malloc's address (node) has a
+         * canonical PLT entry, an undefined symbol with a value, which is
+         * what the global lookup returns: the definition it jumps to is the
+         * next one after the executable (RTLD_NEXT from libelmon.so, which
+         * is preloaded right after it, skips only the executable). */
+        if (seen != own && dladdr1(seen, &info, (void **)&sym, RTLD_DL_SYMENT) && sym &&
+            sym->st_shndx == SHN_UNDEF)
+            seen = dlsym(RTLD_NEXT, names[i]);
+        same = own && seen == own;
+    }
+    dlclose(libc);
+    return same;
+}
+
 /* The exporter lives next to libelmon.so: dladdr names our own file. */
 static const struct elmon_exporter_ops *load_exporter(void)
 {
@@ -134,10 +172,11 @@ static const struct elmon_exporter_ops *load_exporter(void)
     const char *slash = strrchr(info.dli_fname, '/');
     int dir = slash ? (int)(slash - info.dli_fname) : 1;
     snprintf(path, sizeof path, "%.*s/%s", dir, slash ? info.dli_fname : ".", ELMON_EXPORTER_SONAME);
-    /* RTLD_LOCAL, and not RTLD_DEEPBIND: a host with its own allocator
-     * (redis and jemalloc) hands libcurl memory that DEEPBIND would have it
-     * free with glibc's free, an abort inside the host. */
-    void *h = elmon_dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    int deep = allocator_is_libc();
+    if (elmon_opt.verbose)
+        elmon_logf("exporter loaded %s (%s)", deep ? "with RTLD_DEEPBIND: its own libraries first" :
+                   "without RTLD_DEEPBIND", deep ? "the C library's allocator" : "the host interposes malloc");
+    void *h = elmon_dlopen(path, RTLD_NOW | RTLD_LOCAL | (deep ? RTLD_DEEPBIND : 0));
     if (!h) {
         const char *e = dlerror();
         elmon_warn("cannot load %s (%s); OTLP export is off", path, e ? e : "unknown error");

@@ -794,6 +794,59 @@ START_TEST(node_and_python_hosts)
 }
 END_TEST
 
+/* node carries its own OpenSSL, nghttp2 and zlib and exports their
+ * symbols; the exporter's libcurl must use the system's, not node's
+ * (loaded with RTLD_DEEPBIND when the allocator is the C library's).  The
+ * loader's own account (LD_DEBUG=bindings) of an https export says which
+ * copy each call went to. */
+START_TEST(node_tls_stack_is_the_systems)
+{
+    /* A sanitizer's runtime interposes malloc: the exporter then loads
+     * without DEEPBIND by design (export_glue.c). */
+    if (getenv("ELMON_TEST_PRELOAD_PREFIX"))
+        return;
+    make_test_ca();
+    struct recv rv;
+    recv_start(&rv, "ok", -1, 1);
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=https://127.0.0.1:%d", rv.http),
+                   strf("OTEL_EXPORTER_OTLP_CERTIFICATE=%s/ca.pem", dir), "OTEL_METRIC_EXPORT_INTERVAL=500",
+                   "LD_DEBUG=bindings", strf("LD_DEBUG_OUTPUT=%s/bind", dir), NULL};
+    char *argv[] = {"node", "-e", (char *)node_host, NULL};
+    struct run r;
+    ck_assert_int_eq(run_prog(argv, env, 1, 60000, &r), 0);
+    char **l = recv_stop(&rv);
+    ck_assert_msg(!r.timed_out && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "host failed: %.600s", r.err);
+    const char *q = first(l, "request", "signal", "metrics");
+    ck_assert_msg(q, "no metrics arrived; host stderr: %.600s", r.err);
+    assert_field(q, "tls", "true");
+    int n_files = 0;
+    char **b = lines_of(dir, "bind.", &n_files);
+    ck_assert_int_ge(n_files, 1);
+    static const char *const libs[] = {"/libcurl.so.4 ", "/libssl.so.3 ", "/libcrypto.so.3 ", "/libnghttp2.so.14 "};
+    int to_system_ssl = 0, to_node = 0;
+    for (int i = 0; b[i]; i++) {
+        const char *from = strstr(b[i], "binding file ");
+        if (!from)
+            continue;
+        for (size_t k = 0; k < sizeof libs / sizeof libs[0]; k++) {
+            const char *lib = strstr(from, libs[k]);
+            if (!lib || lib > strstr(from, " to "))
+                continue;
+            if (strstr(b[i], " to node ")) {
+                if (to_node++ < 3)
+                    fprintf(stderr, "bound to node: %s\n", b[i]);
+            }
+            to_system_ssl += k == 0 && strstr(b[i], "/libssl.so.3 [") && strstr(b[i], "`SSL_");
+        }
+    }
+    ck_assert_msg(to_system_ssl > 0, "no libcurl -> libssl SSL_* binding found in the loader's log");
+    ck_assert_msg(to_node == 0, "%d bindings of the exporter's libraries went to node's copies", to_node);
+    free_lines(b);
+    free_lines(l);
+    run_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("export_otlp");
@@ -821,5 +874,10 @@ int main(void)
     tcase_set_timeout(ex, 120);
     tcase_add_test(ex, span_ending_at_exit_exported);
     suite_add_tcase(s, ex);
+    TCase *bind = tcase_create("binding");
+    tcase_add_checked_fixture(bind, setup, teardown);
+    tcase_set_timeout(bind, 120);
+    tcase_add_test(bind, node_tls_stack_is_the_systems);
+    suite_add_tcase(s, bind);
     return run_suite(s);
 }
