@@ -93,7 +93,21 @@ static void first_loop_init(void)
 }
 
 
+static struct elmon_loop *register_thread(int poller);
+
+/* The host sees errno exactly as the real call leaves it: the first-loop
+ * set-up (config, clock calibration reading /sys, the log file) and the
+ * watchdog's start may fail harmlessly, and their errno must not leak into
+ * a wait that succeeds. */
 struct elmon_loop *elmon_register(int poller)
+{
+    int saved = errno;
+    struct elmon_loop *l = register_thread(poller);
+    errno = saved;
+    return l;
+}
+
+static struct elmon_loop *register_thread(int poller)
 {
     if (!elmon_active)
         return NULL;
