@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "support.h"
 
@@ -186,10 +187,17 @@ START_TEST(stuck_loop_reported_while_stuck)
         lines = NULL;
         usleep(10000);
     }
+    struct timespec seen;
+    clock_gettime(CLOCK_REALTIME, &seen);
     ck_assert_msg(lines, "no block_begin record while the loop is stuck");
     ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), 0);   /* still stuck */
     double d = json_num(lines[0], "duration_ms");
     ck_assert_msg(d >= 50 && d <= 50 + 20 + 60, "reported %.1f ms into the span", d);
+    /* And on the wall clock: the record (written after the stack capture)
+     * was in the file within threshold + 20 ms, plus 60 ms of slack for a
+     * loaded machine and this loop's 10 ms polling. */
+    double late_ms = seen.tv_sec * 1e3 + seen.tv_nsec / 1e6 - json_num(lines[0], "start_unix_ns") / 1e6;
+    ck_assert_msg(late_ms <= 50 + 20 + 60 + 10, "block_begin in the file %.1f ms after the span began", late_ms);
     ck_assert_int_eq(count_type(lines, "block"), 0);
     free_lines(lines);
     char logp[600];
