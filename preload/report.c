@@ -92,10 +92,10 @@ static double ms(uint64_t ns)
  * watchdog's; the exiting thread uses one of its own (below). */
 static char human[16384];
 
-void elmon_report_block(const struct elmon_block *b)
+/* The record in the events file; report_lock held. */
+static void block_record(const struct elmon_block *b)
 {
     struct elmon_buf out;
-    pthread_mutex_lock(&report_lock);
     elmon_buf_init(&out, record, sizeof record);
     json_common(&out, b->ongoing ? "block_begin" : "block", b->pid, b->tid, b->thread, b->poller);
     elmon_buf_printf(&out, ",\"turn\":%llu,\"start_unix_ns\":%llu,\"duration_ms\":%.3f,\"lag_ms\":%.3f,\"severity\":\"%s\"",
@@ -107,8 +107,12 @@ void elmon_report_block(const struct elmon_block *b)
         elmon_buf_puts(&out, ",\"cause\":null,\"stack\":[],\"python\":[],\"culprit\":null");
     elmon_buf_puts(&out, "}");
     events_write(&out);
-    pthread_mutex_unlock(&report_lock);
+}
 
+/* The human line (the log has a timed lock of its own). */
+static void block_line(const struct elmon_block *b)
+{
+    struct elmon_buf out;
     if (!elmon_log_enabled())
         return;
     /* At exit the exiting thread reports spans while the watchdog may still
@@ -129,6 +133,20 @@ void elmon_report_block(const struct elmon_block *b)
     if (elmon_capture_human && !b->no_capture)
         elmon_capture_human(b, &out);
     elmon_log_line(out.p, out.len);
+}
+
+void elmon_report_block(const struct elmon_block *b)
+{
+    pthread_mutex_lock(&report_lock);
+    block_record(b);
+    pthread_mutex_unlock(&report_lock);
+    block_line(b);
+}
+
+void elmon_report_block_held(const struct elmon_block *b)
+{
+    block_record(b);
+    block_line(b);
 }
 
 void elmon_report_summary_held(const struct elmon_loop_snapshot *s, int exited)

@@ -26,6 +26,8 @@ struct elmon_block {
 };
 
 void elmon_report_block(const struct elmon_block *b);
+/* The same with the writer lock already held (exit path). */
+void elmon_report_block_held(const struct elmon_block *b);
 /* exited: the thread ended before the process did. */
 void elmon_report_summary(const struct elmon_loop_snapshot *s, int exited);
 /* The same with the writer lock already held (exit path). */

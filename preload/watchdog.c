@@ -97,7 +97,7 @@ static void fill_block(struct elmon_block *b, struct elmon_loop *l, uint64_t tur
  * is still busy (a slow first symbolization), so entries are claimed with a
  * CAS on ring_tail and a span is reported exactly once.  The exiting thread
  * reports without the capture hooks, which belong to the watchdog. */
-static void drain_spans(struct elmon_loop *l, int hooks)
+static void drain_spans(struct elmon_loop *l, int hooks, int held)
 {
     for (;;) {
         uint32_t tail = __atomic_load_n(&l->ring_tail, __ATOMIC_ACQUIRE);
@@ -112,7 +112,10 @@ static void drain_spans(struct elmon_loop *l, int hooks)
         struct elmon_block b;
         fill_block(&b, l, s.turn, s.start_ticks, s.busy_ns, s.lag_ns, 0);
         b.no_capture = !hooks;
-        elmon_report_block(&b);
+        if (held)
+            elmon_report_block_held(&b);
+        else
+            elmon_report_block(&b);
         if (!hooks)
             continue;
         if (elmon_capture_on_end)
@@ -163,7 +166,7 @@ static void rotate_second(struct elmon_loop *l)
 
 static void harvest_dead(struct elmon_loop *l)
 {
-    drain_spans(l, 1);
+    drain_spans(l, 1, 0);
     struct elmon_loop_snapshot *s = &(struct elmon_loop_snapshot){0};
     elmon_loop_snapshot(l, s);
     elmon_report_summary(s, 1);
@@ -177,7 +180,7 @@ static void scan(int new_second)
         struct elmon_loop *l = &elmon_loops[i];
         int st = __atomic_load_n(&l->state, __ATOMIC_ACQUIRE);
         if (st == ELMON_SLOT_ACTIVE) {
-            drain_spans(l, 1);
+            drain_spans(l, 1, 0);
             check_crossing(l, now);
             if (new_second)
                 rotate_second(l);
@@ -256,9 +259,9 @@ static int summary_one(struct elmon_loop *l, void *arg)
     return 0;
 }
 
-static int drain_one(struct elmon_loop *l, void *arg)
+static int drain_one_held(struct elmon_loop *l, void *arg)
 {
-    drain_spans(l, *(int *)arg);
+    drain_spans(l, *(int *)arg, 1);
     return 0;
 }
 
@@ -295,10 +298,12 @@ void elmon_watchdog_shutdown(void)
         nanosleep(&ms1, NULL);
     }
     /* Spans that ended since the last tick, with their captures when the
-     * watchdog is out of the way; then the summaries. */
-    elmon_loops_foreach(drain_one, &stopped);
+     * watchdog is out of the way; then the summaries.  All under the writer
+     * lock taken for at most 50 ms: a watchdog stuck inside a write (a hung
+     * NFS or FUSE events file) costs the exit these records, never a hang. */
     if (elmon_report_lock_timed(50) != 0)
         return;
+    elmon_loops_foreach(drain_one_held, &stopped);
     elmon_loops_foreach(summary_one, NULL);
     elmon_report_unlock();
 }
