@@ -598,6 +598,34 @@ START_TEST(local_mode_and_disabled_send_nothing)
 }
 END_TEST
 
+/* service.name: OTEL_SERVICE_NAME (every_field), else service.name in
+ * OTEL_RESOURCE_ATTRIBUTES, else unknown_service:<executable>; and the
+ * command line is exported only when ELMON_EXPORT_COMMAND_ARGS asks. */
+START_TEST(service_name_fallbacks_and_no_command_args)
+{
+    for (int k = 0; k < 2; k++) {
+        struct recv rv;
+        recv_start(&rv, "ok", -1, 0);
+        char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http),
+                       "OTEL_METRIC_EXPORT_INTERVAL=100", "ELMON_LOG=off",
+                       k == 0 ? "OTEL_RESOURCE_ATTRIBUTES=team=a,service.name=from-attrs" : NULL, NULL};
+        static const char *const args[] = {"-n", "300", NULL};
+        struct run r;
+        run_loopfix(env, args, &r, 60000);
+        char **l = recv_stop(&rv);
+        const char *q = last(l, "request", "signal", "metrics");
+        ck_assert_msg(q, "no metrics request");
+        assert_field(q, "res.service.name", k == 0 ? "from-attrs" : "unknown_service:loopfix");
+        ck_assert_msg(!json_get(q, "res.process.command_args"), "command line exported unasked: %s",
+                      json_get(q, "res.process.command_args"));
+        ck_assert_ptr_nonnull(json_get(q, "res.process.executable.name"));
+        free_lines(l);
+        run_free(&r);
+        free(env[0]);
+    }
+}
+END_TEST
+
 /* A span that ends a millisecond before exit, before the watchdog's next
  * tick: the exit drains it into the exporter before the final flush (the
  * exporter's atexit flush used to run first and drop it).  Three runs, since
@@ -874,10 +902,11 @@ int main(void)
     tcase_set_timeout(ex, 120);
     tcase_add_test(ex, span_ending_at_exit_exported);
     suite_add_tcase(s, ex);
-    TCase *bind = tcase_create("binding");
-    tcase_add_checked_fixture(bind, setup, teardown);
-    tcase_set_timeout(bind, 120);
-    tcase_add_test(bind, node_tls_stack_is_the_systems);
-    suite_add_tcase(s, bind);
+    TCase *rs = tcase_create("resource");
+    tcase_add_checked_fixture(rs, setup, teardown);
+    tcase_set_timeout(rs, 120);
+    tcase_add_test(rs, node_tls_stack_is_the_systems);
+    tcase_add_test(rs, service_name_fallbacks_and_no_command_args);
+    suite_add_tcase(s, rs);
     return run_suite(s);
 }
