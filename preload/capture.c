@@ -349,7 +349,10 @@ static void settle(struct elmon_capture *c)
     }
 }
 
-static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64_t since, int py)
+/* t: the thread's state as last read; refreshed here when the thread
+ * turned out to have entered a system call a signal would interrupt. */
+static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64_t since, int py,
+                           struct elmon_task *t)
 {
     c->armed_busy_since = since;
     c->want_python = py;
@@ -358,6 +361,18 @@ static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64
     if (py)
         elmon_py_prepare();
     elmon_unwind_refresh();
+    /* The decision to signal was taken on a read of /proc made before the
+     * loads and table refreshes above, which can take milliseconds (the
+     * first capture loads libunwind); the thread may have entered a sleep
+     * or read since.  Look again right before the signal: what is left is
+     * the few microseconds between this read and tgkill. */
+    struct elmon_task now;
+    if (!py && elmon_task_read(c->tid, &now) == 0 && elmon_syscall_eintr(&now)) {
+        *t = now;
+        const char *name = elmon_syscall_name(now.nr);
+        note(c, "not signalled: %s would be interrupted", name ? name : "its system call");
+        return 0;
+    }
     pid_t pid = getpid();
     __atomic_store_n(&sig_pid, pid, __ATOMIC_RELAXED);
     __atomic_store_n(&c->hstate, ELMON_H_ARMED, __ATOMIC_RELEASE);
@@ -456,7 +471,7 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
             const char *name = elmon_syscall_name(t0.nr);
             note(c, "not signalled: %s would be interrupted", name ? name : "its system call");
         } else {
-            done = signal_and_wait(l, c, since, py);
+            done = signal_and_wait(l, c, since, py, &t0);
         }
         if (!done && t0.nr >= 0) {
             elmon_unwind_refresh();
