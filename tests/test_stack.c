@@ -133,6 +133,24 @@ static void check_c_block(int build, const char *mode, const char *fn, const cha
         ck_assert_msg(strstr(json_get(rec, "syscall"), syscall), "syscall %s: %s", json_get(rec, "syscall"), rec);
     ck_assert_msg(json_is(rec, "capture", how), "capture %s, wanted %s", json_get(rec, "capture"), how);
     ck_assert_msg(json_get(rec, "culprit") && strstr(json_get(rec, "culprit"), fn), "culprit %s", json_get(rec, "culprit"));
+    /* The fixture's frame carries its module's build-id and its offset. */
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"function\":\"%s\"", fn);
+    const char *fr = strstr(rec, pat);
+    while (fr > rec && *fr != '{')
+        fr--;
+    const char *bid = strstr(fr, "\"build_id\":\"");
+    ck_assert_msg(bid && strspn(bid + 12, "0123456789abcdef") >= 40, "no build-id in %.300s", fr);
+    ck_assert_msg(strstr(fr, "\"offset\":\"0x") && strstr(fr, "\"offset\":\"0x") < strchr(fr, '}'), "no offset in %.300s", fr);
+    /* The human line on stderr (ELMON_LOG's default) is followed by the
+     * symbolized stack, the function among its frames. */
+    const char *human = strstr(o.r.err, "still blocked");
+    ck_assert_msg(human, "no human line: %s", o.r.err);
+    char framepat[128];
+    snprintf(framepat, sizeof framepat, "  %s (", fn);
+    const char *hf = strstr(human, framepat);
+    ck_assert_msg(strstr(human, "\n    #0  ") && hf && strstr(hf, "stack_fix.c:") &&
+                  strstr(hf, "stack_fix.c:") < strchr(hf, '\n'), "no stack under the human line: %.1500s", human);
     /* block_begin of the same span carries the same capture. */
     int begun = 0;
     for (int i = 0; o.lines[i]; i++)
@@ -170,10 +188,24 @@ START_TEST(c_mutex)
 }
 END_TEST
 
+/* Line of the first line of src holding text. */
+static int line_of(const char *src, const char *text)
+{
+    int n;
+    char **lines = read_lines(src, &n);
+    ck_assert_ptr_nonnull(lines);
+    int found = 0;
+    for (int i = 0; i < n && !found; i++)
+        if (strstr(lines[i], text))
+            found = i + 1;
+    free_lines(lines);
+    ck_assert_int_gt(found, 0);
+    return found;
+}
+
 START_TEST(python_asyncio)
 {
-    if (access("/usr/bin/python3", X_OK) != 0)
-        return;
+    ck_assert_msg(access("/usr/bin/python3", X_OK) == 0, "no /usr/bin/python3 (scripts/install-deps installs it)");
     struct outcome o;
     char *argv[] = {"/usr/bin/python3", PY_SRC, NULL};
     run_with(&o, argv, NULL, NULL);
@@ -187,7 +219,10 @@ START_TEST(python_asyncio)
         ck_assert_ptr_nonnull(py);
         ck_assert_msg(strstr(py, "stack_asyncio.py"), "no file: %s", py);
         char culprit[256];
-        snprintf(culprit, sizeof culprit, "%s (stack_asyncio.py:", names[k]);
+        if (k == 0)   /* the line of the sleep itself */
+            snprintf(culprit, sizeof culprit, "%s (stack_asyncio.py:%d)", names[k], line_of(PY_SRC, "time.sleep(0.3)"));
+        else
+            snprintf(culprit, sizeof culprit, "%s (stack_asyncio.py:", names[k]);
         ck_assert_msg(strstr(json_get(rec, "culprit"), culprit), "culprit %s", json_get(rec, "culprit"));
         ck_assert(json_is(rec, "capture", "signal"));
         ck_assert_msg(json_is(rec, "class", k == 0 ? "sleep" : "cpu"), "class %s", json_get(rec, "class"));
@@ -225,8 +260,7 @@ static int redis_cmd(int port, const char *const *args, int n, char *reply, size
 
 START_TEST(redis_commands)
 {
-    if (!have_prog("redis-server"))
-        return;
+    ck_assert_msg(have_prog("redis-server"), "no redis-server (scripts/install-deps installs it)");
     char *dir = make_tmpdir("stack-redis");
     char ev[512], port_s[16], out[512];
     int port = free_port();
@@ -364,6 +398,39 @@ START_TEST(folded_file)
 }
 END_TEST
 
+/* ELMON_STACKS=native: no Python frames, and CPython under the strict
+ * signal policy (its time.sleep is read from /proc, not interrupted);
+ * ELMON_SIGNAL=none: no thread is ever signalled, a parked one still gets
+ * its stack from /proc. */
+START_TEST(stacks_native_and_signal_none)
+{
+    struct outcome o;
+    char *py[] = {"/usr/bin/python3", PY_SRC, NULL};
+    run_with(&o, py, "ELMON_STACKS=native", NULL);
+    int n = 0;
+    for (int i = 0; o.lines[i]; i++) {
+        if (!json_is(o.lines[i], "type", "block"))
+            continue;
+        n++;
+        ck_assert_msg(strstr(o.lines[i], "\"python\":[]"), "python frames with ELMON_STACKS=native: %s", o.lines[i]);
+        ck_assert_msg(!strstr(json_get(o.lines[i], "culprit"), "_handler"), "culprit %s", json_get(o.lines[i], "culprit"));
+    }
+    ck_assert_int_eq(n, 2);
+    const char *rec = block_with(&o, "clock_nanosleep would be interrupted");
+    ck_assert_msg(rec, "time.sleep was signalled under ELMON_STACKS=native");
+    ck_assert(json_is(rec, "capture", "proc"));
+    ck_assert_msg(strstr(rec, "\"stack\":[{") && strstr(rec, "clock_nanosleep"), "%.300s", rec);
+    done(&o);
+
+    char *argv[] = {FIX, "-m", "pipe", NULL};
+    run_with(&o, argv, "ELMON_SIGNAL=none", NULL);
+    rec = block_with(&o, "stack_pipe_read");
+    ck_assert_msg(rec, "no parked stack with ELMON_SIGNAL=none: %s", o.lines[0] ? o.lines[0] : "none");
+    ck_assert(json_is(rec, "capture", "proc"));
+    done(&o);
+}
+END_TEST
+
 START_TEST(stacks_off_and_cap)
 {
     struct outcome o;
@@ -417,6 +484,7 @@ int main(void)
     TCase *o = tcase_create("output");
     tcase_add_test(o, folded_file);
     tcase_add_test(o, stacks_off_and_cap);
+    tcase_add_test(o, stacks_native_and_signal_none);
     suite_add_tcase(s, o);
     return run_suite(s);
 }
