@@ -205,6 +205,33 @@ START_TEST(python_before_during_after)
 }
 END_TEST
 
+/* Nobody reading costs nothing: the figures are not refreshed until a
+ * reader asks (wanted_until_ns), and are once `elmon stat` has asked. */
+START_TEST(idle_until_read)
+{
+    pid_t pid = start_python("1", NULL);
+    ck_assert_msg(wait_stats_file(pid, stats_dir) == 0, "no stats file");
+    char path[800];
+    snprintf(path, sizeof path, "%s/%d.stats", stats_dir, (int)pid);
+    usleep(1500000);   /* the loop turns ~20 times a second meanwhile */
+    struct elmon_stats_file a, b;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, &a, sizeof a, 0), (ssize_t)sizeof a);
+    usleep(2500000);
+    ck_assert_int_eq(pread(fd, &b, sizeof b, 0), (ssize_t)sizeof b);
+    ck_assert_msg(a.updated_mono_ns == b.updated_mono_ns && a.seq == b.seq,
+                  "refreshed with nobody reading: updated %llu -> %llu, seq %u -> %u",
+                  (unsigned long long)a.updated_mono_ns, (unsigned long long)b.updated_mono_ns, a.seq, b.seq);
+    struct jval *v = stat_json(pid);
+    ck_assert_msg(jv_bool(v, "fresh", 0), "figures not refreshed for the reader");
+    jv_free(v);
+    ck_assert_int_eq(pread(fd, &b, sizeof b, 0), (ssize_t)sizeof b);
+    ck_assert_msg(b.updated_mono_ns > a.updated_mono_ns, "not refreshed after elmon stat asked");
+    close(fd);
+}
+END_TEST
+
 START_TEST(not_monitored_and_bad_pid)
 {
     char *argv[] = {PYTHON, ASYNCIO, NULL};
@@ -348,6 +375,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, python_before_during_after);
+    tcase_add_test(tc, idle_until_read);
     tcase_add_test(tc, not_monitored_and_bad_pid);
     tcase_add_test(tc, another_users_process);
     tcase_add_test(tc, stale_files);
