@@ -3,7 +3,8 @@
  * that blocks 80 ms, the JUnit report checked against tests/junit.xsd with
  * xmllint, the summary checked against the events files, a shell script
  * starting two monitored programs, signal forwarding, the default events
- * directory, and --help.
+ * directory, --help, and the environment `run` hands COMMAND: each
+ * libelmon option as its variable, libelmon.so prepended to LD_PRELOAD.
  *
  * An 80 ms nanosleep is 80 ms plus a wake-up delay: the --fail-over 100
  * case leaves 20 ms for it, which a loaded 2-core machine gives a sleeping
@@ -40,12 +41,21 @@ static void setup(void)
     setenv("ELMON_STATS_DIR", stats_env, 1);
     unsetenv("ELMON_EVENTS");
     unsetenv("ELMON_BLOCK_MS");
+    unsetenv("ELMON_STACKS");
 }
 
 static void teardown(void)
 {
     remove_tree(dir);
     free(dir);
+}
+
+static int shell_status(const struct run *r)
+{
+    ck_assert_msg(!r->timed_out, "elmon timed out; stderr:\n%s", r->err);
+    if (WIFSIGNALED(r->status))
+        return 128 + WTERMSIG(r->status);
+    return WEXITSTATUS(r->status);
 }
 
 /* elmon with args (NULL-terminated), its exit status as a shell sees it. */
@@ -56,10 +66,24 @@ static int elmon(struct run *r, int timeout_ms, ...)
     int rc = run_vargs((char *[]){ELMON_CLI, NULL}, timeout_ms, r, ap);
     va_end(ap);
     ck_assert_int_eq(rc, 0);
-    ck_assert_msg(!r->timed_out, "elmon timed out; stderr:\n%s", r->err);
-    if (WIFSIGNALED(r->status))
-        return 128 + WTERMSIG(r->status);
-    return WEXITSTATUS(r->status);
+    return shell_status(r);
+}
+
+/* elmon as above, with env ("NAME=value", NULL-terminated; run_prog)
+ * added to its own environment. */
+static int elmon_env(struct run *r, char *const env[], int timeout_ms, ...)
+{
+    char *argv[64] = {ELMON_CLI};
+    int n = 1;
+    char *a;
+    va_list ap;
+    va_start(ap, timeout_ms);
+    while (n < 63 && (a = va_arg(ap, char *)))
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    ck_assert_int_eq(run_prog(argv, env, 0, timeout_ms, r), 0);
+    return shell_status(r);
 }
 
 static struct jval *parse_file(const char *path)
@@ -101,6 +125,28 @@ static char *slurp(const char *path)
     return buf;
 }
 
+/* Whether the text of the first <failure> element of a JUnit file lists a
+ * stack frame ("    #N FUNCTION ...") of fn. */
+static int failure_has_frame(const char *xml, const char *fn)
+{
+    const char *start = strstr(xml, "<failure ");
+    const char *end = start ? strstr(start, "</failure>") : NULL;
+    if (!end)
+        return 0;
+    size_t k = strlen(fn);
+    for (const char *p = start; (p = strstr(p, "\n    #")) && p < end; p++) {
+        const char *q = p + 6;
+        while (*q >= '0' && *q <= '9')
+            q++;
+        if (q == p + 6 || *q != ' ' || strncmp(q + 1, fn, k) != 0)
+            continue;
+        const char *after = q + 1 + k;   /* "fn (file:line)", "fn (module)" or "fn" alone */
+        if (after == end || *after == ' ' || *after == '\n')
+            return 1;
+    }
+    return 0;
+}
+
 START_TEST(budget_exit_statuses)
 {
     char out[600], junit[600];
@@ -122,6 +168,8 @@ START_TEST(budget_exit_statuses)
     ck_assert_int_eq(count_str(x, "<testcase "), 1);
     ck_assert_int_eq(count_str(x, "<failure "), 1);
     ck_assert_msg(strstr(x, "blocked 8"), "no span in the failure text:\n%s", x);
+    /* The span's stack: the fixture's blocking function is one of its frames. */
+    ck_assert_msg(failure_has_frame(x, "fixture_sleep"), "no fixture_sleep frame in the failure text:\n%s", x);
     free(x);
 
     snprintf(out, sizeof out, "%s/ev100", dir);
@@ -356,6 +404,185 @@ START_TEST(default_out_dir_and_help)
 }
 END_TEST
 
+/* A library that exists, to stand for an LD_PRELOAD set before elmon. */
+static const char *some_library(void)
+{
+    static const char *const candidates[] = {
+        "/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6", "/lib/aarch64-linux-gnu/libm.so.6",
+        "/usr/lib/aarch64-linux-gnu/libm.so.6", "/lib64/libm.so.6", "/usr/lib64/libm.so.6", "/usr/lib/libm.so.6",
+        "/lib/libm.so.6", NULL};
+    for (int i = 0; candidates[i]; i++)
+        if (access(candidates[i], R_OK) == 0)
+            return candidates[i];
+    ck_abort_msg("no libm.so.6 found to preload");
+    return NULL;
+}
+
+/* The line after line, or NULL after the last. */
+static const char *next_line(const char *line)
+{
+    const char *nl = strchr(line, '\n');
+    return nl ? nl + 1 : NULL;
+}
+
+/* The value of NAME in text of "NAME=value" lines (env's output), up to
+ * end (NULL: the end of text); malloc'd, or NULL when absent. */
+static char *env_value(const char *text, const char *end, const char *name)
+{
+    size_t k = strlen(name);
+    if (!end)
+        end = text + strlen(text);
+    for (const char *line = text; line && line < end; line = next_line(line)) {
+        if (strncmp(line, name, k) == 0 && line[k] == '=') {
+            const char *v = line + k + 1;
+            const char *nl = strchr(v, '\n');
+            return strndup(v, nl ? (size_t)(nl - v) : strlen(v));
+        }
+    }
+    return NULL;
+}
+
+/* The ELMON_*, OTEL_* and LD_PRELOAD lines of env's output, for messages
+ * (the rest of the environment is not the test's business); malloc'd. */
+static char *env_ours(const char *text, const char *end)
+{
+    if (!end)
+        end = text + strlen(text);
+    char *out = calloc(1, (size_t)(end - text) + 1);
+    size_t k = 0;
+    for (const char *line = text; line && line < end; line = next_line(line)) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl && nl < end ? (size_t)(nl - line) + 1 : (size_t)(end - line);
+        if (strncmp(line, "ELMON_", 6) == 0 || strncmp(line, "OTEL_", 5) == 0 ||
+            strncmp(line, "LD_PRELOAD=", 11) == 0) {
+            memcpy(out + k, line, len);
+            k += len;
+        }
+    }
+    return out;
+}
+
+static void expect_var(const char *text, const char *end, const char *name, const char *want)
+{
+    char *v = env_value(text, end, name);
+    if (!v) {
+        char *ours = env_ours(text, end);
+        ck_abort_msg("%s not in COMMAND's environment:\n%s", name, ours);
+    }
+    ck_assert_msg(strcmp(v, want) == 0, "%s=%s, expected %s", name, v, want);
+    free(v);
+}
+
+/* LD_PRELOAD as `run` must hand it over: libelmon.so first, then the
+ * LD_PRELOAD elmon itself had, whose last entry is pre.  (Sanitizer builds
+ * put their runtime in front of pre in elmon's own LD_PRELOAD: see
+ * ELMON_TEST_PRELOAD_PREFIX in support.c.) */
+static void expect_preload(const char *text, const char *end, const char *pre)
+{
+    char *v = env_value(text, end, "LD_PRELOAD");
+    if (!v) {
+        char *ours = env_ours(text, end);
+        ck_abort_msg("no LD_PRELOAD in COMMAND's environment:\n%s", ours);
+    }
+    char *colon = strchr(v, ':');
+    ck_assert_msg(colon != NULL, "LD_PRELOAD=%s: the earlier LD_PRELOAD is gone", v);
+    *colon = 0;
+    char first[4096], built[4096];
+    ck_assert_msg(realpath(v, first) && realpath(ELMON_SO, built) && strcmp(first, built) == 0,
+                  "LD_PRELOAD starts with %s, not libelmon.so (%s)", v, ELMON_SO);
+    const char *rest = colon + 1;
+    const char *prefix = getenv("ELMON_TEST_PRELOAD_PREFIX");
+    if (prefix && *prefix) {
+        size_t kr = strlen(rest), kp = strlen(pre);
+        ck_assert_msg(kr > kp && rest[kr - kp - 1] == ':' && strcmp(rest + kr - kp, pre) == 0,
+                      "LD_PRELOAD after libelmon.so is %s, not ending with %s", rest, pre);
+    } else {
+        ck_assert_msg(strcmp(rest, pre) == 0, "LD_PRELOAD after libelmon.so is %s, not %s", rest, pre);
+    }
+    free(v);
+}
+
+/* Every libelmon option of docs/CLI.md's table sets its variable in
+ * COMMAND's environment (cli/run.c), --out sets ELMON_EVENTS, and an
+ * LD_PRELOAD already set stays, after libelmon.so. */
+START_TEST(options_become_child_environment)
+{
+    unsetenv("ELMON_CHILDREN");
+    const char *pre = some_library();
+    char preload[600], out[600], log[600], events[700];
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s", pre);
+    snprintf(out, sizeof out, "%s/ev", dir);
+    snprintf(log, sizeof log, "%s/libelmon-%%p.log", dir);
+    snprintf(events, sizeof events, "%s/events.%%p.jsonl", out);
+    /* ELMON_LIBRARY empty: elmon finds the library next to itself. */
+    char *env[] = {preload, "ELMON_LIBRARY=", NULL};
+    struct run r;
+    ck_assert_int_eq(elmon_env(&r, env, 30000, "run", "--quiet", "--out", out, "--block-ms", "7", "--critical-ms",
+                               "299.6", "--stacks", "native", "--log", log, "--otlp", "http://127.0.0.1:9/otlp",
+                               "--service", "elmon test svc", "--clock", "monotonic", "--verbose", "--set",
+                               "OTEL_SDK_DISABLED=true", "--set", "ELMON_TEST_SET=a=b c", "--", "/usr/bin/env",
+                               NULL), 0);
+    expect_var(r.out, NULL, "ELMON_BLOCK_MS", "7");
+    expect_var(r.out, NULL, "ELMON_CRITICAL_MS", "300");   /* whole ms, as libelmon reads them */
+    expect_var(r.out, NULL, "ELMON_STACKS", "native");
+    expect_var(r.out, NULL, "ELMON_LOG", log);
+    expect_var(r.out, NULL, "OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9/otlp");
+    expect_var(r.out, NULL, "OTEL_SERVICE_NAME", "elmon test svc");
+    expect_var(r.out, NULL, "ELMON_CLOCK", "monotonic");
+    expect_var(r.out, NULL, "ELMON_VERBOSE", "1");
+    expect_var(r.out, NULL, "OTEL_SDK_DISABLED", "true");
+    expect_var(r.out, NULL, "ELMON_TEST_SET", "a=b c");
+    expect_var(r.out, NULL, "ELMON_EVENTS", events);
+    expect_preload(r.out, NULL, pre);
+    char *v = env_value(r.out, NULL, "ELMON_CHILDREN");
+    ck_assert_msg(v == NULL, "ELMON_CHILDREN=%s without --no-children", v);
+    run_free(&r);
+
+    /* --no-children: COMMAND starts with ELMON_CHILDREN=0 and libelmon.so
+     * in LD_PRELOAD (its own initial environment, /proc/PID/environ); the
+     * programs it executes inherit the earlier LD_PRELOAD alone. */
+    ck_assert_int_eq(elmon_env(&r, env, 30000, "run", "--quiet", "--out", out, "--no-children", "--", "sh", "-c",
+                               "tr '\\0' '\\n' < /proc/$$/environ; echo ---; env", NULL), 0);
+    const char *sep = strstr(r.out, "---\n");
+    ck_assert_msg(sep != NULL, "no separator in the output of sh; stderr:\n%s", r.err);
+    expect_var(r.out, sep, "ELMON_CHILDREN", "0");
+    expect_preload(r.out, sep, pre);
+    expect_var(sep + 4, NULL, "ELMON_CHILDREN", "0");
+    v = env_value(sep + 4, NULL, "LD_PRELOAD");
+    ck_assert_msg(v && strstr(v, "libelmon") == NULL && strlen(v) >= strlen(pre) &&
+                      strcmp(v + strlen(v) - strlen(pre), pre) == 0,
+                  "a program COMMAND executes has LD_PRELOAD=%s", v ? v : "(unset)");
+    free(v);
+    run_free(&r);
+}
+END_TEST
+
+/* --fail-over MS lowers an ELMON_BLOCK_MS above MS to MS and keeps one
+ * below it. */
+START_TEST(fail_over_lowers_block_ms)
+{
+    char out[600];
+    snprintf(out, sizeof out, "%s/ev", dir);
+    struct run r;
+    ck_assert_int_eq(elmon(&r, 30000, "run", "--quiet", "--fail-over", "20", "--out", out, "--", "/usr/bin/env",
+                           NULL), 0);
+    expect_var(r.out, NULL, "ELMON_BLOCK_MS", "20");
+    run_free(&r);
+    ck_assert_int_eq(elmon_env(&r, (char *[]){"ELMON_BLOCK_MS=100", NULL}, 30000, "run", "--quiet", "--fail-over",
+                               "20", "--out", out, "--", "/usr/bin/env", NULL), 0);
+    expect_var(r.out, NULL, "ELMON_BLOCK_MS", "20");
+    run_free(&r);
+    ck_assert_int_eq(elmon_env(&r, (char *[]){"ELMON_BLOCK_MS=5", NULL}, 30000, "run", "--quiet", "--fail-over",
+                               "20", "--out", out, "--", "/usr/bin/env", NULL), 0);
+    expect_var(r.out, NULL, "ELMON_BLOCK_MS", "5");
+    run_free(&r);
+    ck_assert_int_eq(elmon(&r, 30000, "run", "--quiet", "--block-ms", "8", "--fail-over", "20", "--out", out, "--",
+                           "/usr/bin/env", NULL), 0);
+    expect_var(r.out, NULL, "ELMON_BLOCK_MS", "8");
+    run_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli_run");
@@ -368,6 +595,8 @@ int main(void)
     tcase_add_test(tc, script_with_two_programs);
     tcase_add_test(tc, signals_forwarded);
     tcase_add_test(tc, default_out_dir_and_help);
+    tcase_add_test(tc, options_become_child_environment);
+    tcase_add_test(tc, fail_over_lowers_block_ms);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
