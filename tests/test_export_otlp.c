@@ -423,6 +423,40 @@ START_TEST(final_status_not_retried)
 }
 END_TEST
 
+/* gRPC's status, sent by grpc-js as a trailers-only response: 3
+ * (INVALID_ARGUMENT) is final, 14 (UNAVAILABLE) is retried after the
+ * backoff (1 s times [0.5, 1)) and then succeeds. */
+START_TEST(grpc_status_final_and_retried)
+{
+    int retried = _i == 1;
+    struct recv rv;
+    recv_start(&rv, retried ? "grpc:14" : "grpc:3", retried ? 1 : -1, 0);
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.grpc), "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+                   "OTEL_METRIC_EXPORT_INTERVAL=400", "OTEL_LOGS_EXPORTER=none", "OTEL_EXPORTER_OTLP_TIMEOUT=5000",
+                   "ELMON_EXPORT_FLUSH_MS=0", NULL};
+    struct run r;
+    static const char *const args[] = {"-n", "1800", NULL};
+    run_loopfix(env, args, &r, 60000);
+    char **l = recv_stop(&rv);
+    double t[2] = {0};
+    int k = 0;
+    for (int i = 0; l[i] && k < 2; i++)
+        if (matches(l[i], "request", "signal", "metrics"))
+            t[k++] = json_num(l[i], "t_ms");
+    ck_assert_int_ge(k, 1);
+    if (retried) {
+        ck_assert_int_eq(k, 2);
+        ck_assert_msg(t[1] - t[0] >= 450 && t[1] - t[0] < 1900, "retry after %.0f ms", t[1] - t[0]);
+        ck_assert_msg(!strstr(r.err, "failed after"), "an export failed: %.600s", r.err);
+    } else {
+        ck_assert_msg(strstr(r.err, "failed after 1 attempt: grpc-status 3"), "%.600s", r.err);
+    }
+    free_lines(l);
+    run_free(&r);
+    free(env[0]);
+}
+END_TEST
+
 static const struct { const char *mode; int fail_first; double gap_ms; } retry_faults[] = {
     {"http:429:1", 2, 1000}, {"http:503:2", 1, 2000},
 };
@@ -907,6 +941,7 @@ int main(void)
     tcase_set_timeout(rs, 120);
     tcase_add_test(rs, node_tls_stack_is_the_systems);
     tcase_add_test(rs, service_name_fallbacks_and_no_command_args);
+    tcase_add_loop_test(rs, grpc_status_final_and_retried, 0, 2);
     suite_add_tcase(s, rs);
     return run_suite(s);
 }
