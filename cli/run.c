@@ -289,8 +289,12 @@ int cmd_run(int argc, char **argv)
         switch (c) {
         case OPT_BLOCK:
         case OPT_CRITICAL:
-            if (parse_ms(c == OPT_BLOCK ? "--block-ms" : "--critical-ms", optarg, &ms) < 0 || ms < 1)
+            if (parse_ms(c == OPT_BLOCK ? "--block-ms" : "--critical-ms", optarg, &ms) < 0)
                 return ELMON_EXIT_USAGE;
+            if (ms < 1) {
+                fprintf(stderr, "elmon run: %s: at least 1 ms\n", c == OPT_BLOCK ? "--block-ms" : "--critical-ms");
+                return ELMON_EXIT_USAGE;
+            }
             snprintf(num, sizeof num, "%.0f", ms);
             value = num;
             name = c == OPT_BLOCK ? "ELMON_BLOCK_MS" : "ELMON_CRITICAL_MS";

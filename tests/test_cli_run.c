@@ -221,6 +221,13 @@ START_TEST(command_statuses)
     run_free(&r);
     ck_assert_int_eq(elmon(&r, 30000, "run", NULL), 2);
     run_free(&r);
+    /* ... and each says why. */
+    ck_assert_int_eq(elmon(&r, 30000, "run", "--block-ms", "0.5", "--", "true", NULL), 2);
+    ck_assert_msg(strstr(r.err, "--block-ms: at least 1 ms"), "%s", r.err);
+    run_free(&r);
+    ck_assert_int_eq(elmon(&r, 30000, "run", "--critical-ms", "0", "--", "true", NULL), 2);
+    ck_assert_msg(strstr(r.err, "--critical-ms: at least 1 ms"), "%s", r.err);
+    run_free(&r);
 }
 END_TEST
 
