@@ -78,6 +78,7 @@ static const char *self_module;     /* libelmon's path, to skip in culprits */
 static int sig_pid;
 static struct r_debug *loader_debug;
 static unsigned long n_stray;       /* late or unmatched signals of ours (atomic) */
+static int n_walking;                /* handlers between RUNNING and DONE (atomic) */
 
 static void load_config(void)
 {
@@ -152,6 +153,7 @@ static void capture_handler(int sig, siginfo_t *si, void *ucv)
         errno = saved_errno;
         return;
     }
+    __atomic_add_fetch(&n_walking, 1, __ATOMIC_ACQ_REL);
     uint64_t t0 = elmon_mono_ns();
     int flags = 0, n = 0;
     if (__atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE) != c->armed_busy_since) {
@@ -176,6 +178,7 @@ static void capture_handler(int sig, siginfo_t *si, void *ucv)
     uint64_t t1 = elmon_mono_ns();
     c->handler_ns = t1 - t0;
     c->done_ns = t1;
+    __atomic_sub_fetch(&n_walking, 1, __ATOMIC_ACQ_REL);
     __atomic_store_n(&c->hstate, ELMON_H_DONE, __ATOMIC_RELEASE);
     errno = saved_errno;
 }
@@ -358,6 +361,12 @@ static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64
     c->want_python = py;
     c->n_addrs = 0;
     c->hflags = 0;
+    /* A handler the watchdog stopped waiting for (another slot's, mid-walk)
+     * still reads the unwind tables: they are not rewritten under it. */
+    if (__atomic_load_n(&n_walking, __ATOMIC_ACQUIRE)) {
+        note(c, "not signalled: an earlier stack walk is still running");
+        return 0;
+    }
     if (py)
         elmon_py_prepare();
     elmon_unwind_refresh();
@@ -473,7 +482,7 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
         } else {
             done = signal_and_wait(l, c, since, py, &t0);
         }
-        if (!done && t0.nr >= 0) {
+        if (!done && t0.nr >= 0 && !__atomic_load_n(&n_walking, __ATOMIC_ACQUIRE)) {
             elmon_unwind_refresh();
             unwind_parked(l, c, &t0);
         }

@@ -45,8 +45,10 @@ struct range {
 };
 
 /* The tables the accessors read.  Written by the watchdog in
- * elmon_unwind_refresh() while no handler can run (the capture protocol
- * arms one signal at a time and refreshes only between them). */
+ * elmon_unwind_refresh() while no handler can run: the capture protocol
+ * arms one signal at a time, refreshes only between them, and refreshes
+ * not at all while a handler it stopped waiting for is still walking
+ * (capture.c n_walking). */
 static struct module *modules;
 static int n_modules;
 static struct range *ranges;
