@@ -1,11 +1,12 @@
 /*
- * The servers people run, under libelmon: Node.js, CPython on uvloop,
- * nginx with 4 worker processes, memcached with 4 threads, redis under
- * redis-benchmark.  Each must answer exactly as without libelmon while its
- * turns are counted, an injected block is found with its length and
- * culprit, and its metrics reach the local OTLP receiver (which decodes with
- * the official protos).  nginx and memcached have no command that blocks:
- * a test-only preload (tests/fixtures/blocker.c) injects one.
+ * The servers people run, under libelmon: Node.js, CPython on uvloop, the
+ * aiohttp demo server (demo/app.py), nginx with 4 worker processes,
+ * memcached with 4 threads, redis under redis-benchmark.  Each must answer
+ * exactly as without libelmon while its turns are counted, an injected
+ * block is found with its length and culprit, and its metrics reach the
+ * local OTLP receiver (which decodes with the official protos).  nginx and
+ * memcached have no command that blocks: a test-only preload
+ * (tests/fixtures/blocker.c) injects one.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -168,6 +169,17 @@ START_TEST(node_timer_spin)
             ck_assert_msg(strstr(ev[i], "spinFor"), "the JavaScript function is not named: %.2000s", ev[i]);
             pid = (int)json_num(ev[i], "pid");
         }
+    /* the main loop's summary counts its turns (another node thread with a
+     * libuv loop of its own, the platform's task scheduler by all signs,
+     * wakes once, at exit, and ends inside that turn: it completes none) */
+    int mains = 0;
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "summary") && (int)json_num(ev[i], "pid") == pid &&
+            (int)json_num(ev[i], "tid") == pid) {
+            mains++;
+            ck_assert_msg(json_num(ev[i], "turns") > 0, "%s", ev[i]);
+        }
+    ck_assert_int_eq(mains, 1);
     ck_assert_int_ge(exporting_pids(rl, "eventloop.turns", pid), 1);
     ck_assert_msg(exported_culprit(rl, "spinFor") || exported_culprit(rl, "node"), "no blocking log record");
     free_lines(rl);
@@ -204,6 +216,131 @@ START_TEST(python_uvloop_sleep)
     free_lines(rl);
     free_lines(ev);
     run_free(&r);
+}
+END_TEST
+
+/* The line of demo/app.py where the /blocking-io handler blocks: the first
+ * time.sleep( after "async def blocking_io(" (0 when not found). */
+static int blocking_io_line(void)
+{
+    int n = 0, in_handler = 0;
+    char **l = read_lines(ELMON_SRC_DIR "/demo/app.py", &n);
+    int line = 0;
+    for (int i = 0; l && l[i] && !line; i++) {
+        if (strstr(l[i], "async def blocking_io("))
+            in_handler = 1;
+        else if (in_handler && strstr(l[i], "time.sleep("))
+            line = i + 1;
+    }
+    free_lines(l);
+    return line;
+}
+
+/* The demo server's replies to a fixed sequence of requests, one line each:
+ * body, " -> ", status and content type.  /health reports the sleep
+ * probe's measured lag (and a status derived from it), which differ from
+ * run to run: those two values are masked, everything else is compared. */
+static char *demo_transcript(int port)
+{
+    return sh("for p in / /health /async-io '/blocking-io?seconds=0.3' /health; do "
+              "curl -s -m 20 -w ' -> %%{http_code} %%{content_type}\\n' \"http://127.0.0.1:%d$p\"; done | "
+              "sed -E 's/\"lag_ms\": [0-9.e+-]+/\"lag_ms\": N/; "
+              "s/\"status\": \"(healthy|ok|degraded|critical)\"/\"status\": S/'",
+              port);
+}
+
+/* Run demo/app.py (aiohttp) on a fresh port, bare or under libelmon, and
+ * return its transcript; *st gets its exit status, *pid_out its pid. */
+static char *demo_run(char **env_extra, int preload, const char *tag, int *st, pid_t *pid_out)
+{
+    int port = free_port();
+    char ports[32], log[700];
+    snprintf(ports, sizeof ports, "PORT=%d", port);
+    snprintf(log, sizeof log, "%s/app-%s.log", dir, tag);
+    char *env[16];
+    int k = 0;
+    env[k++] = ports;
+    for (int i = 0; env_extra[i] && k < 15; i++)
+        env[k++] = env_extra[i];
+    env[k] = NULL;
+    char *argv[] = {"/usr/bin/python3", ELMON_SRC_DIR "/demo/app.py", NULL};
+    pid_t pid = spawn_prog(argv, env, preload, log);
+    int up = wait_port(port, 20000) == 0;
+    char *out = up ? demo_transcript(port) : NULL;
+    *st = stop_prog(pid, 10000);   /* SIGTERM: aiohttp shuts down gracefully */
+    *pid_out = pid;
+    if (!up) {
+        char **l = read_lines(log, NULL);
+        free_lines(receiver_stop(&rx));
+        ck_abort_msg("%s: the demo server did not start: %s", tag, l && l[0] ? l[0] : "(no output)");
+    }
+    return out;
+}
+
+/* The aiohttp demo server (demo/app.py) answers the same with and without
+ * libelmon, and its /blocking-io handler (time.sleep on the loop thread) is
+ * one span with the handler's Python function and line as culprit. */
+START_TEST(aiohttp_blocking_handler)
+{
+    struct run chk;
+    char *imp[] = {"/usr/bin/python3", "-c", "import aiohttp", NULL};
+    ck_assert_int_eq(run_prog(imp, NULL, 0, 30000, &chk), 0);
+    ck_assert_msg(WIFEXITED(chk.status) && WEXITSTATUS(chk.status) == 0,
+                  "python3-aiohttp is not installed (scripts/install-deps installs it): %s", chk.err);
+    run_free(&chk);
+    int line = blocking_io_line();
+    ck_assert_msg(line > 0, "no time.sleep( in blocking_io in demo/app.py");
+    char want[128];
+    snprintf(want, sizeof want, "blocking_io (app.py:%d)", line);
+    rx_start();
+    /* ELMON_BLOCK_MS=150: the 300 ms sleep is far above it, while a turn of
+     * the server's start-up stretched by a loaded machine stays below */
+    char *env[] = {events_env, "ELMON_LOG=off", "ELMON_BLOCK_MS=150", otlp_env, "OTEL_METRIC_EXPORT_INTERVAL=300",
+                   NULL};
+    int st_bare, st;
+    pid_t pid_bare, pid;
+    char *bare = demo_run(env, 0, "bare", &st_bare, &pid_bare);
+    char **ev0 = all_events(NULL);
+    ck_assert_msg(ev0 == NULL || ev0[0] == NULL, "the bare run wrote events");
+    free_lines(ev0);
+    char *out = demo_run(env, 1, "elmon", &st, &pid);
+    char **rl = receiver_stop(&rx);
+    ck_assert_msg(WIFEXITED(st_bare) && WEXITSTATUS(st_bare) == 0, "bare: status %d", st_bare);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "under libelmon: status %d", st);
+    /* every reply arrived, and the bare ones are what app.py answers */
+    ck_assert_msg(strstr(bare, "{\"pattern\": \"blocking-io\", \"seconds\": 0.3} -> 200 application/json; charset=utf-8\n") &&
+                      strstr(bare, "{\"pattern\": \"async-io\", \"slept_s\": 0.1} -> 200 application/json; charset=utf-8\n") &&
+                      strstr(bare, "{\"status\": S, \"lag_ms\": N} -> 200 application/json; charset=utf-8\n") &&
+                      strstr(bare, "\"/blocking-io\"") && strstr(bare, "\"/health\""),
+                  "bare replies:\n%s", bare);
+    ck_assert_str_eq(out, bare);
+    char **ev = all_events(NULL);
+    ck_assert_ptr_nonnull(ev);
+    ck_assert_int_eq(count_type(ev, "block"), 1);
+    int summaries = 0;
+    for (int i = 0; ev[i]; i++) {
+        if (json_is(ev[i], "type", "block")) {
+            double d = json_num(ev[i], "duration_ms");
+            const char *c = json_get(ev[i], "culprit");
+            fprintf(stderr, "aiohttp /blocking-io?seconds=0.3: span %.3f ms, culprit %s\n", d, c ? c : "(null)");
+            ck_assert_msg(d >= 299.5 && d < 300 + SLACK_MS, "span %.1f ms", d);
+            ck_assert_msg(c && strcmp(c, want) == 0, "culprit %s, expected %s", c ? c : "(null)", want);
+            ck_assert_int_eq((int)json_num(ev[i], "pid"), pid);
+            ck_assert_int_eq((int)json_num(ev[i], "tid"), pid);
+        }
+        if (json_is(ev[i], "type", "summary") && (int)json_num(ev[i], "tid") == pid) {
+            summaries++;
+            /* the probe alone wakes the loop every 100 ms */
+            ck_assert_msg(json_num(ev[i], "turns") > 0, "%s", ev[i]);
+        }
+    }
+    ck_assert_int_eq(summaries, 1);
+    ck_assert_int_ge(exporting_pids(rl, "eventloop.turns", pid), 1);
+    ck_assert_msg(exported_culprit(rl, want), "no log record with culprit %s", want);
+    free_lines(rl);
+    free_lines(ev);
+    free(out);
+    free(bare);
 }
 END_TEST
 
@@ -282,9 +419,12 @@ START_TEST(nginx_four_workers_and_reload)
     /* 4 workers before the reload and 4 after, each a process of its own */
     int workers = count_distinct(ev, "summary", "pid");
     ck_assert_msg(workers >= 8, "%d worker processes reported in %d files", workers, nf);
+    /* each worker's summary counts its turns */
     for (int i = 0; ev[i]; i++)
-        if (json_is(ev[i], "type", "summary"))
+        if (json_is(ev[i], "type", "summary")) {
             ck_assert_int_eq((int)json_num(ev[i], "pid"), (int)json_num(ev[i], "tid"));
+            ck_assert_msg(json_num(ev[i], "turns") > 0, "%s", ev[i]);
+        }
     assert_injected_block(ev);
     free_lines(ev);
 }
@@ -320,6 +460,10 @@ START_TEST(memcached_four_threads)
     char **ev = all_events(NULL);
     int threads = count_distinct(ev, "summary", "tid");
     ck_assert_msg(threads >= 5, "%d loop threads (4 workers + the listener expected)", threads);
+    /* each loop thread's summary counts its turns */
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "summary"))
+            ck_assert_msg(json_num(ev[i], "turns") > 0, "%s", ev[i]);
     /* one eventloop.turns point per loop thread, each with its thread.id */
     double tids[64];
     int nt = 0;
@@ -476,6 +620,7 @@ int main(void)
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, node_timer_spin);
     tcase_add_test(tc, python_uvloop_sleep);
+    tcase_add_test(tc, aiohttp_blocking_handler);
     tcase_add_test(tc, nginx_four_workers_and_reload);
     tcase_add_test(tc, memcached_four_threads);
     tcase_add_test(tc, redis_benchmark_clean);
