@@ -749,7 +749,7 @@ void elmon_capture_on_end(const struct elmon_block *b)
     static char mem[32768];
     struct elmon_buf out;
     elmon_buf_init(&out, mem, sizeof mem);
-    folded_frame(&out, program_invocation_short_name);
+    folded_frame(&out, elmon_program());
     struct elmon_capture *c = match(b);
     if (c)
         pthread_mutex_lock(&c->lock);

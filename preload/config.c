@@ -84,8 +84,16 @@ static int env_in_scope(const char *name, size_t len)
     return 0;
 }
 
+static char progname[64];
+
+const char *elmon_program(void)
+{
+    return progname[0] ? progname : program_invocation_short_name;
+}
+
 void elmon_env_snapshot(void)
 {
+    snprintf(progname, sizeof progname, "%s", program_invocation_short_name);
     extern char **environ;
     size_t n = 0;
     for (char **e = environ; e && *e; e++) {

@@ -26,6 +26,11 @@ int elmon_env_enum(const char *name, const char *const *choices, int def);
  * at start-up, whatever the host did to its environment since. */
 const char *elmon_env_str(const char *name);
 void elmon_env_snapshot(void);
+/* The program's short name as it was at start-up, copied by
+ * elmon_env_snapshot(): program_invocation_short_name points into argv[0],
+ * which servers such as nginx overwrite when they retitle their workers
+ * ("nginx: worker process"), leaving it pointing mid-title. */
+const char *elmon_program(void);
 
 /* Settings of the core, read once by elmon_config_load(). */
 struct elmon_config {

@@ -77,7 +77,7 @@ static void json_common(struct elmon_buf *b, const char *type, int pid, int tid,
                      ELMON_EVENTS_SCHEMA, type, pid, tid);
     elmon_buf_json_str(b, thread);
     elmon_buf_puts(b, ",\"process\":");
-    elmon_buf_json_str(b, program_invocation_short_name);
+    elmon_buf_json_str(b, elmon_program());
     elmon_buf_printf(b, ",\"poller\":\"%s\"", elmon_poller_name(poller));
 }
 

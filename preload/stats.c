@@ -100,7 +100,7 @@ static int stats_create(void)
     m->size = sizeof *m;
     m->pid = (int32_t)getpid();
     m->uid = (uint32_t)geteuid();
-    snprintf(m->comm, sizeof m->comm, "%s", program_invocation_short_name);
+    snprintf(m->comm, sizeof m->comm, "%s", elmon_program());
     read_cmdline(m->cmdline, sizeof m->cmdline);
     /* The magic last: a reader that sees it sees a complete header. */
     __atomic_thread_fence(__ATOMIC_RELEASE);

@@ -424,6 +424,9 @@ START_TEST(nginx_four_workers_and_reload)
         if (json_is(ev[i], "type", "summary")) {
             ck_assert_int_eq((int)json_num(ev[i], "pid"), (int)json_num(ev[i], "tid"));
             ck_assert_msg(json_num(ev[i], "turns") > 0, "%s", ev[i]);
+            /* nginx retitles its workers over argv[0]; the name is the one
+             * the program started with. */
+            ck_assert_msg(json_is(ev[i], "process", "nginx"), "process %s", json_get(ev[i], "process"));
         }
     assert_injected_block(ev);
     free_lines(ev);
