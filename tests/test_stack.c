@@ -68,21 +68,27 @@ static const char *block_with(struct outcome *o, const char *needle)
     return NULL;
 }
 
-/* Line of the "BLOCK:tag" marker in a source file. */
-static int marker_line(const char *src, const char *tag)
+/* Line of the first line of src holding text. */
+static int line_of(const char *src, const char *text)
 {
     int n;
     char **lines = read_lines(src, &n);
     ck_assert_ptr_nonnull(lines);
-    char pat[64];
-    snprintf(pat, sizeof pat, "BLOCK:%s ", tag);
     int found = 0;
     for (int i = 0; i < n && !found; i++)
-        if (strstr(lines[i], pat))
+        if (strstr(lines[i], text))
             found = i + 1;
     free_lines(lines);
     ck_assert_int_gt(found, 0);
     return found;
+}
+
+/* Line of the "BLOCK:tag" marker in a source file. */
+static int marker_line(const char *src, const char *tag)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "BLOCK:%s ", tag);
+    return line_of(src, pat);
 }
 
 /* The frame object of function fn in a record's stack: its file and line. */
@@ -187,21 +193,6 @@ START_TEST(c_mutex)
     check_c_block(_i, "mutex", "stack_mutex_wait", "lock", "futex", "signal");
 }
 END_TEST
-
-/* Line of the first line of src holding text. */
-static int line_of(const char *src, const char *text)
-{
-    int n;
-    char **lines = read_lines(src, &n);
-    ck_assert_ptr_nonnull(lines);
-    int found = 0;
-    for (int i = 0; i < n && !found; i++)
-        if (strstr(lines[i], text))
-            found = i + 1;
-    free_lines(lines);
-    ck_assert_int_gt(found, 0);
-    return found;
-}
 
 START_TEST(python_asyncio)
 {
