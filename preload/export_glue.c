@@ -134,8 +134,41 @@ static const struct elmon_export_core core_api = {
  * sanitizer's runtime) would have libc allocate with its malloc and
  * libcurl free with glibc's, which aborted redis; there the exporter loads
  * without DEEPBIND, and such a host's bundled libraries, if any, win. */
+struct definer {
+    const char *name;   /* the symbol */
+    void *addr;         /* its first definition in the global scope */
+};
+
+/* dl_iterate_phdr visits the objects in the global lookup order: the
+ * executable, the preloaded libraries, then their dependencies.  The first
+ * one other than the executable that defines the symbol itself is where a
+ * canonical PLT entry of the executable leads. */
+static int first_definer(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct definer *d = arg;
+    if (!info->dlpi_name || !*info->dlpi_name)
+        return 0;   /* the executable (or the vDSO) */
+    void *h = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
+    if (!h)
+        return 0;
+    void *p = dlsym(h, d->name);
+    Dl_info di;
+    int own = p && dladdr(p, &di) && di.dli_fname && strcmp(di.dli_fname, info->dlpi_name) == 0;
+    dlclose(h);
+    if (!own)
+        return 0;
+    d->addr = p;
+    return 1;
+}
+
 UNITTEST int allocator_is_libc(void)
 {
+    /* A sanitizer's runtime refuses RTLD_DEEPBIND outright. */
+    static const char *const sanitizers[] = {"__asan_init", "__tsan_init", "__msan_init", "__hwasan_init"};
+    for (size_t i = 0; i < sizeof sanitizers / sizeof sanitizers[0]; i++)
+        if (dlsym(RTLD_DEFAULT, sanitizers[i]))
+            return 0;
     void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
     if (!libc)
         return 0;
@@ -148,12 +181,14 @@ UNITTEST int allocator_is_libc(void)
         const ElfW(Sym) *sym = NULL;
         /* A non-PIE executable that takes malloc's address (node) has a
          * canonical PLT entry, an undefined symbol with a value, which is
-         * what the global lookup returns: the definition it jumps to is the
-         * next one after the executable (RTLD_NEXT from libelmon.so, which
-         * is preloaded right after it, skips only the executable). */
+         * what the global lookup returns: look for the definition it leads
+         * to instead. */
         if (seen != own && dladdr1(seen, &info, (void **)&sym, RTLD_DL_SYMENT) && sym &&
-            sym->st_shndx == SHN_UNDEF)
-            seen = dlsym(RTLD_NEXT, names[i]);
+            sym->st_shndx == SHN_UNDEF) {
+            struct definer d = {names[i], NULL};
+            dl_iterate_phdr(first_definer, &d);
+            seen = d.addr;
+        }
         same = own && seen == own;
     }
     dlclose(libc);
