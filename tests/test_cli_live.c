@@ -221,9 +221,10 @@ START_TEST(idle_until_read)
     ck_assert_int_eq(pread(fd, &a, sizeof a, 0), (ssize_t)sizeof a);
     usleep(2500000);
     ck_assert_int_eq(pread(fd, &b, sizeof b, 0), (ssize_t)sizeof b);
-    ck_assert_msg(a.updated_mono_ns == b.updated_mono_ns && a.seq == b.seq,
-                  "refreshed with nobody reading: updated %llu -> %llu, seq %u -> %u",
-                  (unsigned long long)a.updated_mono_ns, (unsigned long long)b.updated_mono_ns, a.seq, b.seq);
+    /* (seq may move: a blocking span is recorded always, and a loaded
+     * machine can make one of this loop's turns one.) */
+    ck_assert_msg(a.updated_mono_ns == b.updated_mono_ns, "refreshed with nobody reading: updated %llu -> %llu",
+                  (unsigned long long)a.updated_mono_ns, (unsigned long long)b.updated_mono_ns);
     struct jval *v = stat_json(pid);
     ck_assert_msg(jv_bool(v, "fresh", 0), "figures not refreshed for the reader");
     jv_free(v);
