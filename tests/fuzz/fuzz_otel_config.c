@@ -128,7 +128,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len;
     const char *log = fuzz_log_take(&len);
     fuzz_check_log_text(log, len, 0);
-    if (!memmem(data, size, CANARY, strlen(CANARY)))
+    /* Only the header value may carry the canary into the log.  An input
+     * that holds its tail can legitimately print it: a warning escapes '\\'
+     * before "4n4ry-s3cr3t" as "\\x5c4n4ry-s3cr3t", which spells the canary. */
+    if (!memmem(data, size, "s3cr3t", 6))
         FUZZ_CHECK(!strstr(log, CANARY));
 
     otlp_kvlist_free(&r.attrs);
