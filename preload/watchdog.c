@@ -72,16 +72,24 @@ int elmon_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char 
     return -rc;
 }
 
+/* watchdog: the caller is the watchdog, or the watchdog has stopped; only
+ * then is the thread-name cache (wd_thread_name, the watchdog's) touched.
+ * The exiting thread draining beside a watchdog still busy reads the name
+ * from /proc alone. */
 static void fill_block(struct elmon_block *b, struct elmon_loop *l, uint64_t turn,
-                       uint64_t start_ticks, uint64_t busy_ns, uint64_t lag_ns, int ongoing)
+                       uint64_t start_ticks, uint64_t busy_ns, uint64_t lag_ns, int ongoing, int watchdog)
 {
     b->loop = l;
     b->pid = getpid();
     b->tid = l->tid;
-    if (elmon_read_comm(l->tid, b->thread, sizeof b->thread) == 0)
-        snprintf(l->wd_thread_name, sizeof l->wd_thread_name, "%s", b->thread);
-    else
+    if (elmon_read_comm(l->tid, b->thread, sizeof b->thread) == 0) {
+        if (watchdog)
+            snprintf(l->wd_thread_name, sizeof l->wd_thread_name, "%s", b->thread);
+    } else if (watchdog) {
         snprintf(b->thread, sizeof b->thread, "%s", l->wd_thread_name);
+    } else {
+        snprintf(b->thread, sizeof b->thread, "?");
+    }
     b->poller = l->poller;
     b->turn = turn;
     b->start_unix_ns = elmon_ticks_to_unix_ns(start_ticks);
@@ -110,7 +118,7 @@ static void drain_spans(struct elmon_loop *l, int hooks, int held)
                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
             continue;
         struct elmon_block b;
-        fill_block(&b, l, s.turn, s.start_ticks, s.busy_ns, s.lag_ns, 0);
+        fill_block(&b, l, s.turn, s.start_ticks, s.busy_ns, s.lag_ns, 0, hooks);
         b.no_capture = !hooks;
         if (held)
             elmon_report_block_held(&b);
@@ -146,7 +154,7 @@ static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
     if (elmon_capture_on_cross)
         elmon_capture_on_cross(l, turn);
     struct elmon_block b;
-    fill_block(&b, l, turn, since, busy_ns, busy_ns + ELMON_LOAD(&l->overshoot_ns), 1);
+    fill_block(&b, l, turn, since, busy_ns, busy_ns + ELMON_LOAD(&l->overshoot_ns), 1, 1);
     elmon_report_block(&b);
     if (elmon_stats_on_block)
         elmon_stats_on_block(&b);
