@@ -352,6 +352,13 @@ static void settle(struct elmon_capture *c)
     }
 }
 
+/* Why a thread in an interruptible system call is walked from /proc. */
+static void note_not_signalled(struct elmon_capture *c, const struct elmon_task *t)
+{
+    const char *name = elmon_syscall_name(t->nr);
+    note(c, "not signalled: %s would be interrupted", name ? name : "its system call");
+}
+
 /* t: the thread's state as last read; refreshed here when the thread
  * turned out to have entered a system call a signal would interrupt. */
 static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64_t since, int py,
@@ -378,8 +385,7 @@ static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64
     struct elmon_task now;
     if (!py && elmon_task_read(c->tid, &now) == 0 && elmon_syscall_eintr(&now)) {
         *t = now;
-        const char *name = elmon_syscall_name(now.nr);
-        note(c, "not signalled: %s would be interrupted", name ? name : "its system call");
+        note_not_signalled(c, &now);
         return 0;
     }
     pid_t pid = getpid();
@@ -477,8 +483,7 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
         } else if (!signal_still_ours()) {
             note(c, "signal %d taken over by the host", sig);
         } else if (!py && elmon_syscall_eintr(&t0)) {
-            const char *name = elmon_syscall_name(t0.nr);
-            note(c, "not signalled: %s would be interrupted", name ? name : "its system call");
+            note_not_signalled(c, &t0);
         } else {
             done = signal_and_wait(l, c, since, py, &t0);
         }
