@@ -274,9 +274,16 @@ START_TEST(another_users_process)
     ck_assert_int_eq(mkdir(nstats, 0700), 0);
     ck_assert_int_eq(chown(nstats, 65534, 65534), 0);
     snprintf(env_stats, sizeof env_stats, "ELMON_STATS_DIR=%s", nstats);
-    char *env[] = {env_stats, "ELMON_LOG=off", NULL};
-    char *argv[] = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PYTHON, ASYNCIO, NULL};
-    pid_t pid = spawn_prog(argv, env, 1, NULL);
+    /* nobody reads libelmon.so and the script from copies of its own. */
+    char *so = copy_for_others(ELMON_SO, nobody_dir), *script = copy_for_others(ASYNCIO, nobody_dir);
+    ck_assert(so && script);
+    char preload[700];
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s", so);
+    char *env[] = {env_stats, "ELMON_LOG=off", preload, NULL};
+    char *argv[] = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PYTHON, script, NULL};
+    pid_t pid = spawn_prog(argv, env, 0, NULL);
+    free(so);
+    free(script);
     ck_assert_int_gt(pid, 0);
     started[n_started++] = pid;
     int ok = wait_stats_file(pid, nstats);

@@ -41,6 +41,10 @@ int run_suite(Suite *s);
 
 /* A fresh private directory under $TMPDIR (or /tmp); malloc'd path. */
 char *make_tmpdir(const char *tag);
+/* A copy of file in dir, mode 0755 (malloc'd path): a program run as
+ * another user cannot reach the build tree when the checkout sits in a 0700
+ * directory (mktemp -d), so it gets libelmon.so and its scripts from here. */
+char *copy_for_others(const char *file, const char *dir);
 /* Every line of a file (malloc'd array, NULL-terminated); NULL if missing. */
 char **read_lines(const char *path, int *n);
 void free_lines(char **lines);
