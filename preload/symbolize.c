@@ -45,6 +45,7 @@ static struct {
     Dwarf_Line *(*getsrc_die)(Dwarf_Die *, Dwarf_Addr);
     const char *(*linesrc)(Dwarf_Line *, Dwarf_Word *, Dwarf_Word *);
     int (*lineno)(Dwarf_Line *, int *);
+    int (*lineaddr)(Dwarf_Line *, Dwarf_Addr *);
 } dw;
 
 static Dwfl *dwfl;
@@ -87,6 +88,7 @@ int elmon_sym_load(void)
     *(void **)&dw.getsrc_die = dlsym(h, "dwarf_getsrc_die");
     *(void **)&dw.linesrc = dlsym(h, "dwarf_linesrc");
     *(void **)&dw.lineno = dlsym(h, "dwarf_lineno");
+    *(void **)&dw.lineaddr = dlsym(h, "dwarf_lineaddr");
     *(void **)&dwfl_cb.find_elf = dlsym(h, "dwfl_linux_proc_find_elf");
     /* Separate debug info is looked up by build-id only
      * (/usr/lib/debug/.build-id/, where Debian's -dbgsym packages put it):
@@ -148,22 +150,73 @@ static void refresh_modules(void)
  * has the line.  Then the units are searched by their own address ranges;
  * the unit of the previous hit (last_cu) is tried first, since a stack's
  * frames mostly share a few units. */
-static Dwarf_Line *line_by_units(Dwfl_Module *m, Dwarf_Addr look)
+static Dwarf_Line *line_by_units(Dwfl_Module *m, Dwarf_Addr look, Dwarf_Addr *bias_out)
 {
-    if (!dw.nextcu || !dw.haspc || !dw.getsrc_die || !dw.linesrc || !dw.lineno)
+    if (!dw.nextcu || !dw.haspc || !dw.getsrc_die || !dw.linesrc || !dw.lineno || !dw.lineaddr)
         return NULL;
-    if (last_cu.m == m && dw.haspc(last_cu.cu, look - last_cu.bias) == 1)
+    if (last_cu.m == m && dw.haspc(last_cu.cu, look - last_cu.bias) == 1) {
+        *bias_out = last_cu.bias;
         return dw.getsrc_die(last_cu.cu, look - last_cu.bias);
+    }
     Dwarf_Addr bias;
     for (Dwarf_Die *cu = dw.nextcu(m, NULL, &bias); cu; cu = dw.nextcu(m, cu, &bias)) {
         if (dw.haspc(cu, look - bias) == 1) {
             last_cu.m = m;
             last_cu.cu = cu;
             last_cu.bias = bias;
+            *bias_out = bias;
             return dw.getsrc_die(cu, look - bias);
         }
     }
     return NULL;
+}
+
+/* The line-table row holding look: its file, line and start address, or
+ * NULL. */
+static const char *line_row(Dwfl_Module *m, Dwarf_Addr look, int *line, Dwarf_Addr *row)
+{
+    Dwfl_Line *ln = dw.getsrc(m, look);
+    if (ln)
+        return dw.lineinfo(ln, row, line, NULL, NULL, NULL);
+    Dwarf_Addr bias = 0, at = 0;
+    Dwarf_Line *dl = line_by_units(m, look, &bias);
+    const char *file = dl ? dw.linesrc(dl, NULL, NULL) : NULL;
+    if (!file || dw.lineno(dl, line) != 0 || dw.lineaddr(dl, &at) != 0)
+        return NULL;
+    *row = at + bias;
+    return file;
+}
+
+/* Row limit when stepping back over line-0 rows: a function's run of them
+ * is a few rows long; the bound keeps a corrupt table from costing much. */
+#define LINE0_MAX_STEPS 64
+
+/* File and line of look.  A row of line 0 is code the compiler made for
+ * no single statement (clang at -O1 emits them inside loops, for hoisted
+ * loads and block entries); a sample landing there would name line 0, so
+ * it is named by the nearest row before it in the same function that has
+ * a line, the statement whose code runs into it. */
+static const char *source_line(Dwfl_Module *m, Dwarf_Addr look, Dwarf_Addr fn_start, int *line)
+{
+    const char *first = NULL;
+    for (int step = 0; step < LINE0_MAX_STEPS; step++) {
+        Dwarf_Addr row = 0;
+        int at = 0;
+        const char *file = line_row(m, look, &at, &row);
+        if (!file)
+            break;
+        if (at != 0) {
+            *line = at;
+            return file;
+        }
+        if (!first)
+            first = file;
+        if (row == 0 || row <= fn_start)
+            break;
+        look = row - 1;
+    }
+    *line = 0;
+    return first;
 }
 
 /* ---- perf map: "START SIZE name" per line, hex ---- */
@@ -314,12 +367,8 @@ void elmon_sym_frame(struct elmon_capture *c, uintptr_t addr, int is_return, str
         const char *base = name ? strrchr(name, '/') : NULL;
         base = base ? base + 1 : name ? name : "";
         int skip_lines = strncmp(base, "libc.so", 7) == 0 || strncmp(base, "ld-linux", 8) == 0;
-        Dwfl_Line *ln = skip_lines ? NULL : dw.getsrc(m, look);
         int line = 0;
-        const char *file = ln ? dw.lineinfo(ln, NULL, &line, NULL, NULL, NULL) : NULL;
-        Dwarf_Line *dl = !ln && !skip_lines ? line_by_units(m, look) : NULL;
-        if (dl && (file = dw.linesrc(dl, NULL, NULL)) != NULL && dw.lineno(dl, &line) != 0)
-            file = NULL;
+        const char *file = skip_lines ? NULL : source_line(m, look, fn ? look - off : look, &line);
         if (file) {
             f->file = elmon_capture_str(c, file, strlen(file));
             f->line = line;
