@@ -124,6 +124,31 @@ static void set(struct otlp_resource *r, const char *k, const char *v)
         otlp_kvlist_set(&r->attrs, k, v);
 }
 
+/* Node's version as process.versions.node spells it ("20.20.2"), from
+ * node::per_process::metadata, whose first member is versions.node, a
+ * libstdc++ std::string: {data pointer, length, 16-byte inline buffer}.
+ * Only the inline case is read (a version is under 16 bytes, so its data
+ * pointer then points into the object itself): nothing outside the
+ * exported object is ever dereferenced, and a layout that does not match
+ * (another C++ library, another node) leaves the version out. */
+int otlp_node_version(const void *metadata, char *out, size_t n)
+{
+    if (!metadata)
+        return -1;
+    const unsigned char *obj = metadata;
+    const char *data;
+    size_t len;
+    memcpy(&data, obj, sizeof data);
+    memcpy(&len, obj + sizeof data, sizeof len);
+    const char *inline_buf = (const char *)obj + sizeof data + sizeof len;
+    if (data != inline_buf || len == 0 || len >= 16 || len >= n || inline_buf[len] != 0)
+        return -1;
+    if (strspn(inline_buf, "0123456789.") != len || inline_buf[0] == '.')
+        return -1;
+    memcpy(out, inline_buf, len + 1);
+    return 0;
+}
+
 static void detect_runtime(struct otlp_resource *r)
 {
     /* The host's own symbols, found in the global scope. */
@@ -137,8 +162,12 @@ static void detect_runtime(struct otlp_resource *r)
         set(r, "process.runtime.description", v);
         return;
     }
-    if (dlsym(RTLD_DEFAULT, "napi_module_register"))
+    if (dlsym(RTLD_DEFAULT, "napi_module_register")) {
         set(r, "process.runtime.name", "nodejs");
+        char ver[16];
+        if (otlp_node_version(dlsym(RTLD_DEFAULT, "_ZN4node11per_process8metadataE"), ver, sizeof ver) == 0)
+            set(r, "process.runtime.version", ver);
+    }
 }
 
 /* PRETTY_NAME of os-release(5) text, unquoted, into out; out is left

@@ -33,6 +33,9 @@ void otlp_resource_print(const struct elmon_export_core *c, const struct otlp_co
 int otlp_container_id(const char *text, char out[65]);
 /* uname machine to host.arch: x86_64 -> amd64, aarch64 -> arm64, ... */
 const char *otlp_host_arch(const char *machine);
+/* Node's version ("20.20.2") from node::per_process::metadata into out;
+ * 0, or -1 when the object's layout is not the one expected. */
+int otlp_node_version(const void *metadata, char *out, size_t n);
 /* A random UUID v4, 36 characters and a NUL. */
 void otlp_uuid4(char out[37]);
 

@@ -292,6 +292,36 @@ START_TEST(resource_helpers)
 }
 END_TEST
 
+/* node::per_process::metadata begins with versions.node, a libstdc++
+ * std::string; only its inline form is read, and anything else is left
+ * out rather than guessed. */
+START_TEST(node_version_layout)
+{
+    struct fake { const char *data; size_t len; char buf[16]; } m;
+    char out[16];
+    memset(&m, 0, sizeof m);
+    strcpy(m.buf, "20.20.2");
+    m.data = m.buf;
+    m.len = 7;
+    ck_assert_int_eq(otlp_node_version(&m, out, sizeof out), 0);
+    ck_assert_str_eq(out, "20.20.2");
+    ck_assert_int_eq(otlp_node_version(&m, out, 7), -1);      /* no room for it */
+    m.len = 6;                                           /* length and NUL disagree */
+    ck_assert_int_eq(otlp_node_version(&m, out, sizeof out), -1);
+    m.len = 7;
+    static const char heap[] = "20.20.2";
+    m.data = heap;                                       /* not inline: never followed */
+    ck_assert_int_eq(otlp_node_version(&m, out, sizeof out), -1);
+    m.data = m.buf;
+    strcpy(m.buf, "v20.1.0");                            /* not a bare version */
+    ck_assert_int_eq(otlp_node_version(&m, out, sizeof out), -1);
+    m.len = 0;
+    m.buf[0] = 0;
+    ck_assert_int_eq(otlp_node_version(&m, out, sizeof out), -1);
+    ck_assert_int_eq(otlp_node_version(NULL, out, sizeof out), -1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("export_config");
@@ -305,6 +335,7 @@ int main(void)
     tcase_add_loop_test(tc, export_plan, 0, (int)(sizeof plan_cases / sizeof plan_cases[0]));
     tcase_add_test(tc, retry_policy);
     tcase_add_test(tc, resource_helpers);
+    tcase_add_test(tc, node_version_layout);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
