@@ -171,6 +171,7 @@ static int attempt(struct otlp_transport *t, const struct otlp_target *tg, int s
     CURL *e = t->easy[signal];
     struct curl_slist *hdrs = NULL;
     char line[4096];
+    char detail[CURL_ERROR_SIZE];
     int grpc = tg->protocol == OTLP_GRPC;
     curl_easy_reset(e);
     curl_easy_setopt(e, CURLOPT_URL, tg->url);
@@ -189,6 +190,13 @@ static int attempt(struct otlp_transport *t, const struct otlp_target *tg, int s
     curl_easy_setopt(e, CURLOPT_XFERINFODATA, r);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* curl_easy_strerror() alone says "Failure when receiving data from the
+     * peer" for a handshake the collector refused for want of a client
+     * certificate; the error buffer has the cause (OpenSSL's "tlsv13 alert
+     * certificate required", a key file that does not load).  It names
+     * hosts and files, never a header. */
+    detail[0] = 0;
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, detail);
     snprintf(line, sizeof line, "libelmon/%s OTel-OTLP-Exporter-C", t->core ? t->core->elmon_version : "");
     curl_easy_setopt(e, CURLOPT_USERAGENT, line);
     if (tg->ca_file)
@@ -232,6 +240,7 @@ static int attempt(struct otlp_transport *t, const struct otlp_target *tg, int s
     explicit_bzero(line, sizeof line);
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);   /* detail is this call's stack */
     /* Drop the header list: it holds credentials. */
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
     for (struct curl_slist *h = hdrs; h; h = h->next)
@@ -241,7 +250,13 @@ static int attempt(struct otlp_transport *t, const struct otlp_target *tg, int s
     res->grpc_status = r->grpc_status;
 
     if (rc != CURLE_OK && !(status >= 200 && status < 300 && rc == CURLE_WRITE_ERROR)) {
-        snprintf(res->error, sizeof res->error, "%s", curl_easy_strerror(rc));
+        size_t k = strlen(detail);
+        while (k && (detail[k - 1] == '\n' || detail[k - 1] == '\r'))
+            detail[--k] = 0;
+        if (k && strcmp(detail, curl_easy_strerror(rc)) != 0)
+            snprintf(res->error, sizeof res->error, "%s (%s)", curl_easy_strerror(rc), detail);
+        else
+            snprintf(res->error, sizeof res->error, "%s", curl_easy_strerror(rc));
         if (rc == CURLE_ABORTED_BY_CALLBACK)
             return -1;
         return 0;   /* network failures are retried */

@@ -32,7 +32,7 @@ struct otlp_send_result {
     int attempts;
     long http_status;                /* last one, 0 if none */
     int grpc_status;                 /* -1 if none */
-    char error[256];                 /* why the last attempt failed, no secrets */
+    char error[512];                 /* why the last attempt failed, no secrets */
 };
 
 int otlp_transport_init(struct otlp_transport *t);
