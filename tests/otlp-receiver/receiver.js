@@ -9,12 +9,25 @@
 //   {"rec":"point", ...}              one per metric data point, attributes as "attr.<key>"
 //   {"rec":"log", ...}                one per log record, attributes as "attr.<key>"
 //
+//   {"rec":"response", ...}           slow mode: one per answer, "finished" false when
+//                                     the client hung up before the last byte
+//   {"rec":"tls_error", ...}          a TLS handshake the server refused (--tls with CA)
+//
 // usage: node receiver.js --dump FILE --ports FILE [--mode MODE] [--fail-first N]
-//                         [--tls CERT,KEY]
+//                         [--tls CERT,KEY[,CA]]
 // MODE: ok (default) | blackhole (accept, never answer) | garbage (200 and
 // 4 MiB of random bytes) | partial (200 with partial_success) |
-// http:STATUS[:RETRY_AFTER] | grpc:CODE
+// http:STATUS[:RETRY_AFTER] | grpc:CODE |
+// slow:MS (a successful answer that takes MS ms: over HTTP the status and
+// headers go at once and a padded response body (an unknown field the
+// client skips) trickles out in 10 pieces, the last at MS, so the client's
+// whole transfer is slow, not just its first byte; over gRPC the response
+// headers go at once and the message and status at MS)
 // --fail-first N: the fault applies to the first N requests only.
+// --tls CERT,KEY: serve both ports over TLS.  With ,CA the servers also
+// demand a client certificate signed by CA (https: requestCert and
+// rejectUnauthorized; gRPC: checkClientCertificate) and every request
+// record carries "client_cert": the subject CN the client presented.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -35,12 +48,24 @@ for (const fn of ['createServer', 'createSecureServer']) {
     s.prependListener('stream', (stream, h) => {
       (streamHeaders[h[':path']] = streamHeaders[h[':path']] || []).push(
         { enc: h['grpc-encoding'] || 'identity', te: h['te'] || null, ct: h['content-type'] || null,
-          timeout: h['grpc-timeout'] || null });
+          timeout: h['grpc-timeout'] || null, cn: peerCN(stream.session && stream.session.socket) });
     });
+    s.on('tlsClientError', tlsError('grpc'));
     return s;
   };
 }
 const grpc = require('@grpc/grpc-js');
+
+// The subject CN of the client certificate on a TLS socket, or null
+// (plain socket, or no certificate presented).
+function peerCN(sock) {
+  if (!sock || !sock.encrypted || typeof sock.getPeerCertificate !== 'function') return null;
+  const c = sock.getPeerCertificate();
+  return c && c.subject && c.subject.CN ? c.subject.CN : null;
+}
+function tlsError(protocol) {
+  return (e) => out({ rec: 'tls_error', protocol, error: String(e && (e.code || e.message) || e), t_ms: Date.now() });
+}
 
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
@@ -143,6 +168,31 @@ function record(signal, protocol, encoding, buf, meta) {
   }
 }
 
+// slow:MS over HTTP: 200 and the headers now, then a response message
+// padded with an unknown bytes field (number 15, skipped by any protobuf
+// parser) written in 10 pieces, the last MS ms from now.  The padding is
+// one length-delimited field, so the pieces are its tag and length first
+// and then slices of its content.
+function slowAnswer(res, signal, n, ms) {
+  const t0 = Date.now();
+  const pad = Buffer.alloc(1000, 0x61);
+  const head = Buffer.from(protobuf.Writer.create().uint32((15 << 3) | 2).uint32(pad.length).finish());
+  const pieces = [Buffer.concat([Buffer.from(responses[signal].encode({}).finish()), head])];
+  for (let i = 0; i < 10; i++) pieces.push(pad.subarray(i * 100, (i + 1) * 100));
+  let finished = false;
+  res.on('finish', () => { finished = true; });
+  res.on('close', () => out({ rec: 'response', n, signal, mode: mode, finished, ms: Date.now() - t0, t_ms: Date.now() }));
+  res.writeHead(200, { 'content-type': 'application/x-protobuf' });
+  res.write(pieces[0]);
+  for (let i = 1; i <= 10; i++) {
+    setTimeout(() => {
+      if (res.destroyed) return;
+      if (i < 10) res.write(pieces[i]);
+      else res.end(pieces[i]);
+    }, (ms * i) / 10);
+  }
+}
+
 function faultNow() {
   if (mode === 'ok' || failFirst <= 0) return 'ok';
   failFirst--;
@@ -167,7 +217,8 @@ function handleHttp(req, res) {
     const meta = { path: req.url, content_type: req.headers['content-type'] || null,
                    user_agent: req.headers['user-agent'] || null,
                    'h.authorization': req.headers['authorization'] || null,
-                   'h.x-test': req.headers['x-test'] || null, tls: !!req.socket.encrypted };
+                   'h.x-test': req.headers['x-test'] || null, tls: !!req.socket.encrypted,
+                   client_cert: peerCN(req.socket) };
     const fault = faultNow();
     if (!signal) { out({ rec: 'error', path: req.url, t_ms: Date.now() }); res.writeHead(404); return res.end(); }
     try {
@@ -178,6 +229,7 @@ function handleHttp(req, res) {
       if (fault === 'ok') { res.writeHead(400); return res.end(); }
     }
     if (fault === 'blackhole') { held.push(res); return; }
+    if (fault.startsWith('slow:')) return slowAnswer(res, signal, nreq, Number(fault.split(':')[1]));
     if (fault === 'garbage') {
       res.writeHead(200, { 'content-type': 'application/x-protobuf' });
       return res.end(crypto.randomBytes(4 * 1024 * 1024));
@@ -213,12 +265,29 @@ function grpcHandler(signal) {
     try {
       record(signal, 'grpc', sh.enc || 'unknown', call.request,
              { path: call.getPath(), content_type: sh.ct, te: sh.te, grpc_timeout: sh.timeout,
+               client_cert: sh.cn || null,
                user_agent: md['user-agent'] || null,
                'h.authorization': md['authorization'] || null, 'h.x-test': md['x-test'] || null, fault });
     } catch (e) {
       out({ rec: 'error', signal, error: String(e), t_ms: Date.now(), fault });
     }
     if (fault === 'blackhole') { held.push(cb); return; }
+    if (fault.startsWith('slow:')) {
+      const n = nreq, t0 = Date.now();
+      call.sendMetadata(new grpc.Metadata());
+      let done = false;
+      call.on('cancelled', () => {
+        if (!done) out({ rec: 'response', n, signal, mode, finished: false, ms: Date.now() - t0, t_ms: Date.now() });
+        done = true;
+      });
+      setTimeout(() => {
+        if (done) return;
+        done = true;
+        cb(null, Buffer.from(responses[signal].encode({}).finish()));
+        out({ rec: 'response', n, signal, mode, finished: true, ms: Date.now() - t0, t_ms: Date.now() });
+      }, Number(fault.split(':')[1]));
+      return;
+    }
     if (fault.startsWith('grpc:')) return cb({ code: Number(fault.split(':')[1]), details: 'injected fault' });
     if (fault === 'partial') return cb(null, partialBody());
     cb(null, Buffer.from(responses[signal].encode({}).finish()));
@@ -228,15 +297,18 @@ function grpcHandler(signal) {
 async function main() {
   let tls = null;
   if (args.tls) {
-    const [cert, key] = args.tls.split(',');
+    const [cert, key, ca] = args.tls.split(',');
     tls = { cert: fs.readFileSync(cert), key: fs.readFileSync(key) };
+    if (ca) Object.assign(tls, { ca: fs.readFileSync(ca), requestCert: true, rejectUnauthorized: true });
   }
   const server = tls ? https.createServer(tls, handleHttp) : http.createServer(handleHttp);
+  if (tls) server.on('tlsClientError', tlsError('http'));
   await new Promise(r => server.listen(0, '127.0.0.1', r));
   const g = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
   g.addService(grpcService('metrics'), { Export: grpcHandler('metrics') });
   g.addService(grpcService('logs'), { Export: grpcHandler('logs') });
-  const creds = tls ? grpc.ServerCredentials.createSsl(null, [{ private_key: tls.key, cert_chain: tls.cert }], false)
+  const creds = tls ? grpc.ServerCredentials.createSsl(tls.ca || null, [{ private_key: tls.key, cert_chain: tls.cert }],
+                                                      !!tls.ca)
                     : grpc.ServerCredentials.createInsecure();
   const gport = await new Promise((res, rej) => g.bindAsync('127.0.0.1:0', creds, (e, p) => e ? rej(e) : res(p)));
   const ports = JSON.stringify({ http: server.address().port, grpc: gport });

@@ -84,9 +84,10 @@ char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The local OTLP receiver (tests/otlp-receiver/receiver.js): decodes with
  * the official OpenTelemetry protos and dumps JSON Lines ("rec":"request",
  * "point", "log").  mode: "ok", "blackhole", "garbage", "partial",
- * "http:STATUS[:RETRY_AFTER]", "grpc:CODE"; fail_first < 0 for always;
- * tls "CERT,KEY" or NULL.  Files go to dir.  0, or -1 if it did not start
- * (then log_path names its log). */
+ * "http:STATUS[:RETRY_AFTER]", "grpc:CODE", "slow:MS"; fail_first < 0 for
+ * always; tls "CERT,KEY", "CERT,KEY,CA" (a client certificate from CA
+ * required) or NULL.  Files go to dir.  0, or -1 if it did not start (then
+ * log_path names its log). */
 struct otlp_receiver {
     pid_t pid;
     int http, grpc;
