@@ -41,9 +41,11 @@ struct recv {
     pid_t pid;
 };
 
+/* tls: 0 plain, 1 TLS, 2 TLS demanding a client certificate from ca.pem. */
 static void recv_start(struct recv *r, const char *mode, int fail_first, int tls)
 {
-    char *tlsarg = strf("%s/server.pem,%s/server.key", dir, dir);
+    char *tlsarg = tls == 2 ? strf("%s/server.pem,%s/server.key,%s/ca.pem", dir, dir, dir)
+                            : strf("%s/server.pem,%s/server.key", dir, dir);
     ck_assert_msg(receiver_start(&r->o, dir, mode, fail_first, tls ? tlsarg : NULL) == 0,
                   "the receiver did not start (is tests/otlp-receiver/node_modules installed? "
                   "scripts/install-deps does it); see %s", r->o.log_path);
@@ -804,7 +806,13 @@ static void make_test_ca(void)
         "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr 2>/dev/null; "
         "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth\\n' > ext.cnf; "
         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf "
-        "  -out server.pem 2>/dev/null",
+        "  -out server.pem 2>/dev/null; "
+        /* A client certificate from the same CA, for mTLS. */
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=elmon-test-client -keyout client.key -out client.csr "
+        "  2>/dev/null; "
+        "printf 'extendedKeyUsage=clientAuth\\n' > client.cnf; "
+        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile client.cnf "
+        "  -out client.pem 2>/dev/null",
         dir);
     ck_assert_int_eq(system(cmd), 0);
     free(cmd);
@@ -909,6 +917,122 @@ START_TEST(node_tls_stack_is_the_systems)
 }
 END_TEST
 
+/* --- mTLS --- */
+
+static int count_warnings(const char *err)
+{
+    int n = 0;
+    for (const char *p = err; (p = strstr(p, "elmon: warning:")); p++)
+        n++;
+    return n;
+}
+
+/* Every warning line is one failed export of signal (NULL: of either),
+ * never one per attempt nor anything else. */
+static void assert_warnings_are_failed_exports(const char *err, const char *signal, const char *name)
+{
+    for (const char *p = err; (p = strstr(p, "elmon: warning:")); p++) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        int ok = 0;
+        for (int s = 0; s < 2; s++) {
+            const char *sig = s ? "logs" : "metrics";
+            char *want = strf("elmon: warning: OTLP %s export to https://127.0.0.1:", sig);
+            ok |= (!signal || strcmp(signal, sig) == 0) && strncmp(p, want, strlen(want)) == 0 &&
+                  memmem(p, len, " failed after ", 14);
+            free(want);
+        }
+        ck_assert_msg(ok, "%s: unexpected warning: %.*s", name, (int)len, p);
+    }
+}
+
+/* A collector that demands a client certificate signed by its CA (the
+ * receiver's --tls CERT,KEY,CA), over https and over gRPC with TLS.  With
+ * OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and _CLIENT_KEY both signals arrive
+ * and the receiver saw the client's CN; the _METRICS_ pair alone lets the
+ * metrics through and not the logs; with no client certificate nothing
+ * arrives, the receiver refused the handshakes, and the host still exits 0
+ * within the flush deadline, each failed export named once. */
+START_TEST(mtls_client_certificate)
+{
+    int grpc = _i;
+    make_test_ca();
+    enum { BOTH, METRICS_ONLY, NONE };
+    double wall_ms[3] = {0};
+    for (int k = BOTH; k <= NONE; k++) {
+        struct recv rv;
+        recv_start(&rv, "ok", -1, 2);
+        char *key = strf("%s/client.key", dir), *cert = strf("%s/client.pem", dir);
+        char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=https://127.0.0.1:%d", grpc ? rv.grpc : rv.http),
+                       grpc ? "OTEL_EXPORTER_OTLP_PROTOCOL=grpc" : "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+                       strf("OTEL_EXPORTER_OTLP_CERTIFICATE=%s/ca.pem", dir),
+                       k == BOTH ? strf("OTEL_EXPORTER_OTLP_CLIENT_KEY=%s", key)
+                                 : strf("OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY=%s", key),
+                       k == BOTH ? strf("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=%s", cert)
+                                 : strf("OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE=%s", cert),
+                       "OTEL_METRIC_EXPORT_INTERVAL=400", "OTEL_BLRP_SCHEDULE_DELAY=300",
+                       "ELMON_EXPORT_FLUSH_MS=800", "ELMON_LOG=stderr", NULL};
+        if (k == NONE)
+            env[3] = env[4] = "ELMON_TEST_UNUSED=";   /* no client certificate at all */
+        static const char *const args[] = {"-n", "1200", "-b", "60", "-e", "300", NULL};
+        struct run r;
+        run_loopfix(env, args, &r, 60000);
+        wall_ms[k] = r.wall_ms;
+        char **l = recv_stop(&rv);
+        const char *name = k == BOTH ? "generic pair" : k == METRICS_ONLY ? "metrics pair" : "no client cert";
+        int n_metrics = count(l, "request", "signal", "metrics"), n_logs = count(l, "request", "signal", "logs");
+        fprintf(stderr, "mtls %s %s: %d metrics, %d logs requests, %d refused handshakes, %d warnings, %.0f ms\n",
+                grpc ? "grpc" : "http", name, n_metrics, n_logs, count(l, "tls_error", NULL, NULL),
+                count_warnings(r.err), r.wall_ms);
+        if (k != NONE) {
+            ck_assert_msg(n_metrics >= 2, "%s: %d metrics requests; host stderr: %.600s", name, n_metrics, r.err);
+            for (int i = 0; l[i]; i++)
+                if (matches(l[i], "request", NULL, NULL)) {
+                    assert_field(l[i], "tls", grpc ? "(absent)" : "true");
+                    assert_field(l[i], "client_cert", "elmon-test-client");
+                    assert_field(l[i], "protocol", grpc ? "grpc" : "http");
+                }
+        }
+        if (k == BOTH) {
+            ck_assert_msg(n_logs >= 1, "no logs request; host stderr: %.600s", r.err);
+            ck_assert_int_ge(count(l, "log", NULL, NULL), 3);
+            ck_assert_int_eq(count(l, "tls_error", NULL, NULL), 0);
+            ck_assert_msg(count_warnings(r.err) == 0, "%.600s", r.err);
+        } else {
+            /* The logs (METRICS_ONLY) or everything (NONE) were refused at
+             * the handshake: tried, never delivered. */
+            ck_assert_int_eq(n_logs, 0);
+            ck_assert_int_eq(count(l, "log", NULL, NULL), 0);
+            ck_assert_msg(count(l, "tls_error", NULL, NULL) >= 1, "%s: the receiver refused no handshake", name);
+            /* Named: the signal, and OpenSSL's account of the refusal
+             * (curl_easy_strerror() alone said "Failure when receiving
+             * data from the peer"). */
+            ck_assert_msg(strstr(r.err, "alert certificate required"), "%s: the failure is not named: %.900s", name,
+                          r.err);
+            int nw = count_warnings(r.err);
+            ck_assert_msg(nw >= 1 && nw <= count(l, "tls_error", NULL, NULL) + 2,
+                          "%s: %d warnings for %d refused handshakes", name, nw, count(l, "tls_error", NULL, NULL));
+            assert_warnings_are_failed_exports(r.err, k == METRICS_ONLY ? "logs" : NULL, name);
+        }
+        if (k == NONE)
+            ck_assert_int_eq(n_metrics, 0);
+        free_lines(l);
+        run_free(&r);
+        free(env[0]);
+        free(env[2]);
+        if (k != NONE) {
+            free(env[3]);
+            free(env[4]);
+        }
+        free(key);
+        free(cert);
+    }
+    /* Refused handshakes do not hold up exit past the flush deadline. */
+    ck_assert_msg(wall_ms[NONE] < wall_ms[BOTH] + 800 + 700, "exit took %.0f ms without a client certificate, "
+                  "%.0f ms with", wall_ms[NONE], wall_ms[BOTH]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("export_otlp");
@@ -943,5 +1067,10 @@ int main(void)
     tcase_add_test(rs, service_name_fallbacks_and_no_command_args);
     tcase_add_loop_test(rs, grpc_status_final_and_retried, 0, 2);
     suite_add_tcase(s, rs);
+    TCase *sec = tcase_create("mtls");
+    tcase_add_checked_fixture(sec, setup, teardown);
+    tcase_set_timeout(sec, 120);
+    tcase_add_loop_test(sec, mtls_client_certificate, 0, 2);
+    suite_add_tcase(s, sec);
     return run_suite(s);
 }
