@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "support.h"
@@ -917,6 +918,129 @@ START_TEST(node_tls_stack_is_the_systems)
 }
 END_TEST
 
+/* --- per-signal variables --- */
+
+/* OTEL_EXPORTER_OTLP_{METRICS,LOGS}_{ENDPOINT,HEADERS,COMPRESSION,TIMEOUT}
+ * win over the generic ones, each for its own signal only, over http and
+ * gRPC.  _i / 2: the protocol; _i % 2: which signal overrides which
+ * variable (0: logs the endpoint and headers, metrics the compression and
+ * timeout; 1: the other way round).  A per-signal HEADERS replaces the
+ * generic list (the spec's rule), so the generic authorization is absent
+ * there.  The timeout is seen in grpc-timeout, which carries what is left
+ * of the export's deadline; no exit flush (ELMON_EXPORT_FLUSH_MS=0), whose
+ * deadline is its own. */
+START_TEST(per_signal_overrides)
+{
+    int grpc = _i / 2, flip = _i % 2;
+    const char *over_a = flip ? "METRICS" : "LOGS";   /* endpoint, headers */
+    const char *over_b = flip ? "LOGS" : "METRICS";   /* compression, timeout */
+    char *sub_a = strf("%s/a", dir), *sub_b = strf("%s/b", dir);
+    ck_assert_int_eq(mkdir(sub_a, 0700), 0);
+    ck_assert_int_eq(mkdir(sub_b, 0700), 0);
+    struct otlp_receiver ra, rb;
+    ck_assert_int_eq(receiver_start(&ra, sub_a, "ok", -1, NULL), 0);
+    ck_assert_int_eq(receiver_start(&rb, sub_b, "ok", -1, NULL), 0);
+    char *env[] = {
+        strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", grpc ? ra.grpc : ra.http),
+        grpc ? strf("OTEL_EXPORTER_OTLP_%s_ENDPOINT=http://127.0.0.1:%d", over_a, rb.grpc)
+             : strf("OTEL_EXPORTER_OTLP_%s_ENDPOINT=http://127.0.0.1:%d/v1/%s", over_a, rb.http, flip ? "metrics" : "logs"),
+        strf("OTEL_EXPORTER_OTLP_%s_HEADERS=x-test=%s", over_a, flip ? "metrics" : "logs"),
+        strf("OTEL_EXPORTER_OTLP_%s_COMPRESSION=%s", over_b, flip ? "none" : "gzip"),
+        strf("OTEL_EXPORTER_OTLP_%s_TIMEOUT=4000", over_b),
+        grpc ? "OTEL_EXPORTER_OTLP_PROTOCOL=grpc" : "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+        "OTEL_EXPORTER_OTLP_HEADERS=x-test=generic,authorization=Bearer%20gen",
+        flip ? "OTEL_EXPORTER_OTLP_COMPRESSION=gzip" : "OTEL_EXPORTER_OTLP_COMPRESSION=none",
+        "OTEL_EXPORTER_OTLP_TIMEOUT=9000", "OTEL_METRIC_EXPORT_INTERVAL=400", "OTEL_BLRP_SCHEDULE_DELAY=300",
+        "ELMON_EXPORT_FLUSH_MS=0", "ELMON_LOG=stderr", NULL};
+    static const char *const args[] = {"-n", "1500", "-b", "60", "-e", "300", NULL};
+    struct run r;
+    run_loopfix(env, args, &r, 60000);
+    char **la = receiver_stop(&ra), **lb = receiver_stop(&rb);
+    ck_assert_ptr_nonnull(la);
+    ck_assert_ptr_nonnull(lb);
+    ck_assert_msg(!strstr(r.err, "elmon: warning:"), "%.600s", r.err);
+    const char *sig_a = flip ? "metrics" : "logs", *sig_b = flip ? "logs" : "metrics";
+    /* The endpoint: the overriding signal only at b, the other only at a. */
+    ck_assert_int_eq(count(la, "request", "signal", sig_a), 0);
+    ck_assert_int_eq(count(lb, "request", "signal", sig_b), 0);
+    ck_assert_msg(count(lb, "request", "signal", sig_a) >= 1 && count(la, "request", "signal", sig_b) >= 1,
+                  "%s at its own endpoint: %d; %s at the generic one: %d", sig_a,
+                  count(lb, "request", "signal", sig_a), sig_b, count(la, "request", "signal", sig_b));
+    int n_checked = 0;
+    for (int w = 0; w < 2; w++) {
+        char **l = w ? lb : la;
+        for (int i = 0; l[i]; i++) {
+            if (!matches(l[i], "request", NULL, NULL))
+                continue;
+            int is_a = json_is(l[i], "signal", sig_a);
+            assert_field(l[i], "protocol", grpc ? "grpc" : "http");
+            /* headers */
+            assert_field(l[i], "h.x-test", is_a ? sig_a : "generic");
+            assert_field(l[i], "h.authorization", is_a ? "null" : "Bearer gen");
+            /* compression: b's own (gzip when flip is 0), a the generic */
+            int gz = is_a ? flip : !flip;
+            assert_field(l[i], "encoding", gz ? "gzip" : "identity");
+            /* timeout: what is left of 4000 ms for b, of 9000 ms for a */
+            if (grpc) {
+                double t = json_num(l[i], "grpc_timeout");
+                ck_assert_msg(is_a ? t > 8000 && t <= 9000 : t > 3000 && t <= 4000, "%s request: grpc-timeout %s",
+                              is_a ? sig_a : sig_b, json_get(l[i], "grpc_timeout"));
+            }
+            n_checked++;
+        }
+    }
+    ck_assert_int_ge(n_checked, 3);
+    free_lines(la);
+    free_lines(lb);
+    run_free(&r);
+    for (int i = 0; i < 5; i++)
+        free(env[i]);
+    free(sub_a);
+    free(sub_b);
+}
+END_TEST
+
+/* Over http the timeout shows in a collector that never answers: with
+ * OTEL_EXPORTER_OTLP_<SIGNAL>_TIMEOUT=500 against a generic 60 s, each
+ * export of that signal gives up after 0.5 s and the next one starts, so
+ * several reach the black hole ~0.5 s apart; under the generic 60 s there
+ * would be one.  The other signal is off: one thread sends both. */
+START_TEST(per_signal_timeout_http)
+{
+    int logs = _i;
+    struct recv rv;
+    recv_start(&rv, "blackhole", -1, 0);
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", rv.http),
+                   logs ? "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT=500" : "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT=500",
+                   logs ? "OTEL_METRICS_EXPORTER=none" : "OTEL_LOGS_EXPORTER=none",
+                   "OTEL_EXPORTER_OTLP_TIMEOUT=60000", "OTEL_METRIC_EXPORT_INTERVAL=100",
+                   "OTEL_BLRP_SCHEDULE_DELAY=100", "ELMON_EXPORT_FLUSH_MS=200", "ELMON_LOG=stderr", NULL};
+    static const char *const args[] = {"-n", "2500", "-b", "60", "-e", "100", NULL};
+    struct run r;
+    run_loopfix(env, args, &r, 60000);
+    char **l = recv_stop(&rv);
+    const char *sig = logs ? "logs" : "metrics";
+    ck_assert_int_eq(count(l, "request", "signal", logs ? "metrics" : "logs"), 0);
+    double t[64];
+    int k = 0;
+    for (int i = 0; l[i] && k < 64; i++)
+        if (matches(l[i], "request", "signal", sig))
+            t[k++] = json_num(l[i], "t_ms");
+    fprintf(stderr, "per-signal timeout %s: %d requests to the black hole, %.0f ms apart on average\n", sig, k,
+            k > 1 ? (t[k - 1] - t[0]) / (k - 1) : 0);
+    ck_assert_msg(k >= 3, "%d %s requests in ~3 s with a 500 ms timeout: %.600s", k, sig, r.err);
+    for (int i = 1; i < k; i++)
+        ck_assert_msg(t[i] - t[i - 1] >= 450, "%s request %d only %.0f ms after the one before", sig, i,
+                      t[i] - t[i - 1]);
+    char *line = strf("OTLP %s export to http://127.0.0.1:%d", sig, rv.http);
+    ck_assert_msg(strstr(r.err, line) && strstr(r.err, "Timeout was reached"), "%.600s", r.err);
+    free(line);
+    free_lines(l);
+    run_free(&r);
+    free(env[0]);
+}
+END_TEST
+
 /* --- mTLS --- */
 
 static int count_warnings(const char *err)
@@ -1071,6 +1195,13 @@ int main(void)
     tcase_add_checked_fixture(sec, setup, teardown);
     tcase_set_timeout(sec, 120);
     tcase_add_loop_test(sec, mtls_client_certificate, 0, 2);
+
     suite_add_tcase(s, sec);
+    TCase *sig = tcase_create("per_signal");
+    tcase_add_checked_fixture(sig, setup, teardown);
+    tcase_set_timeout(sig, 120);
+    tcase_add_loop_test(sig, per_signal_overrides, 0, 4);
+    tcase_add_loop_test(sig, per_signal_timeout_http, 0, 2);
+    suite_add_tcase(s, sig);
     return run_suite(s);
 }
