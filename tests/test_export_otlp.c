@@ -856,8 +856,16 @@ START_TEST(node_and_python_hosts)
     assert_field(q, "tls", tls ? "true" : "false");
     ck_assert_int_eq((int)json_num(q, "res.process.pid"), pid);
     assert_field(q, "res.process.runtime.name", python ? "cpython" : "nodejs");
-    if (python)
-        ck_assert_ptr_nonnull(json_get(q, "res.process.runtime.version"));
+    /* The version the runtime itself reports (for node, as
+     * process.versions.node spells it). */
+    char *vargv[] = {python ? "/usr/bin/python3" : "node", python ? "-c" : "-p",
+                     python ? "import platform; print(platform.python_version())" : "process.versions.node", NULL};
+    struct run v;
+    ck_assert_int_eq(run_prog(vargv, NULL, 0, 30000, &v), 0);
+    v.out[strcspn(v.out, "\n")] = 0;
+    ck_assert_int_gt((int)strlen(v.out), 0);
+    assert_field(q, "res.process.runtime.version", v.out);
+    run_free(&v);
     ck_assert_int_ge(count(l, "log", NULL, NULL), 3);
     ck_assert_ptr_nonnull(last(l, "point", "metric", "eventloop.lag_distribution"));
     free_lines(l);
