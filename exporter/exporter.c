@@ -359,6 +359,7 @@ static void *exporter_main(void *arg)
         export_metrics(deadline);
         export_logs(deadline, 1);
     }
+    otlp_transport_final_report(&ex.tr, ex.cfg.t);
     pthread_mutex_lock(&ex.lock);
     ex.flushed = 1;
     ex.running = 0;

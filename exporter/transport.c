@@ -374,9 +374,46 @@ void otlp_send(struct otlp_transport *t, const struct otlp_target *tg, int signa
             break;
     }
     otlp_bytes_free(&r.body);
-    if (res->ok)
+    if (res->ok) {
+        if (t->failed_in_row[signal])
+            c->logf("OTLP %s export to %s delivered again after %u failed export%s (the last: %s)",
+                    signal_names[signal], where, t->failed_in_row[signal], t->failed_in_row[signal] == 1 ? "" : "s",
+                    t->last_cause[signal]);
+        t->failed_in_row[signal] = t->unlogged[signal] = 0;
         return;
-fail:
-    c->warn("OTLP %s export to %s failed after %d attempt%s: %s; dropped", signal_names[signal], where,
-            res->attempts, res->attempts == 1 ? "" : "s", res->error[0] ? res->error : "unknown error");
+    }
+fail:;
+    const char *why = res->error[0] ? res->error : "unknown error";
+    char cause[sizeof t->last_cause[0]];
+    otlp_failure_cause(why, cause, sizeof cause);
+    snprintf(t->last_cause[signal], sizeof t->last_cause[signal], "%s", cause);
+    if (t->failed_in_row[signal]++) {
+        t->unlogged[signal]++;
+        return;
+    }
+    c->warn("OTLP %s export to %s failed after %d attempt%s: %s; dropped (further failures are counted, not "
+            "logged, until an export succeeds)",
+            signal_names[signal], where, res->attempts, res->attempts == 1 ? "" : "s", why);
+}
+
+void otlp_failure_cause(const char *error, char *out, size_t n)
+{
+    size_t k = strcspn(error, ";:");
+    const char *paren = strstr(error, " (");
+    if (paren && (size_t)(paren - error) < k)
+        k = (size_t)(paren - error);
+    snprintf(out, n, "%.*s", (int)k, error);
+}
+
+void otlp_transport_final_report(struct otlp_transport *t, const struct otlp_target *tg)
+{
+    for (int s = 0; s < OTLP_NSIGNALS; s++) {
+        if (!t->unlogged[s])
+            continue;
+        char where[512];
+        otlp_url_printable(tg[s].url, where, sizeof where);
+        t->core->warn("OTLP %s export to %s: %u more failed export%s since the warning, all dropped (the last: %s)",
+                      signal_names[s], where, t->unlogged[s], t->unlogged[s] == 1 ? "" : "s", t->last_cause[s]);
+        t->unlogged[s] = 0;
+    }
 }

@@ -25,6 +25,17 @@ struct otlp_transport {
      * deadline), 0 for none; read with an atomic load. */
     const uint64_t *abort_at_ns;
     const struct elmon_export_core *core;
+    /* Per signal: failed exports in a row, and the cause of the last one
+     * ("HTTP status 503", "Couldn't connect to server").  A dead collector
+     * gets one warning, not one per export interval for the life of the
+     * host: the first failure of a run is logged, the rest counted (a
+     * refused TLS handshake alone fails as a send or as a receive, by
+     * timing, so "the same cause" would not keep a run quiet); the first
+     * success, or exit, says how many were lost and the last cause.
+     * Inherited by a forked child, which the parent's warning covers. */
+    unsigned failed_in_row[OTLP_NSIGNALS];
+    unsigned unlogged[OTLP_NSIGNALS];        /* failures since the warning */
+    char last_cause[OTLP_NSIGNALS][64];
 };
 
 struct otlp_send_result {
@@ -36,12 +47,21 @@ struct otlp_send_result {
 };
 
 int otlp_transport_init(struct otlp_transport *t);
+/* At exit: one line per signal whose failures since its warning were not
+ * logged, with their count and last cause. */
+void otlp_transport_final_report(struct otlp_transport *t, const struct otlp_target *tg);
+/* A failure's cause as the counts name it: its error text up to the
+ * first " (", ";" or ":" ("Couldn't connect to server", "HTTP status
+ * 503", "grpc-status 14"), into out. */
+void otlp_failure_cause(const char *error, char *out, size_t n);
 /* Forget connections without closing them (a forked child must not talk
  * over its parent's sockets or TLS sessions). */
 void otlp_transport_abandon(struct otlp_transport *t);
 
 /* Send one request body, retrying within deadline_ns (CLOCK_MONOTONIC).
- * Logs one line when the export fails or is partially rejected. */
+ * Logs one line at the first failure after a success (or start), when
+ * it is partially rejected, and when export succeeds again after
+ * failures. */
 void otlp_send(struct otlp_transport *t, const struct otlp_target *tg, int signal, const uint8_t *body,
                size_t n, uint64_t deadline_ns, struct otlp_send_result *res);
 

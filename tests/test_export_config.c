@@ -322,6 +322,31 @@ START_TEST(node_version_layout)
 }
 END_TEST
 
+/* The cause a failure streak is keyed by: the same for every failure of
+ * one kind, whatever the detail (ports, timings) says. */
+START_TEST(failure_cause_keys)
+{
+    static const struct { const char *error, *cause; } k[] = {
+        {"Couldn't connect to server (Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to server)",
+         "Couldn't connect to server"},
+        {"HTTP status 503; the next retry would pass the export timeout", "HTTP status 503"},
+        {"HTTP status 400", "HTTP status 400"},
+        {"grpc-status 14: unavailable", "grpc-status 14"},
+        {"Timeout was reached (Operation timed out after 500 milliseconds with 0 bytes received)",
+         "Timeout was reached"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        char out[64];
+        otlp_failure_cause(k[i].error, out, sizeof out);
+        ck_assert_str_eq(out, k[i].cause);
+    }
+    char small[8];
+    otlp_failure_cause("HTTP status 503", small, sizeof small);
+    ck_assert_str_eq(small, "HTTP st");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("export_config");
@@ -336,6 +361,7 @@ int main(void)
     tcase_add_test(tc, retry_policy);
     tcase_add_test(tc, resource_helpers);
     tcase_add_test(tc, node_version_layout);
+    tcase_add_test(tc, failure_cause_keys);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
