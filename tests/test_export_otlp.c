@@ -1225,12 +1225,21 @@ START_TEST(mtls_client_certificate)
 }
 END_TEST
 
+/* A test case whose tests each get a fresh directory (setup/teardown)
+ * and two minutes, added to s. */
+static TCase *receiver_tcase(Suite *s, const char *name)
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 int main(void)
 {
     Suite *s = suite_create("export_otlp");
-    TCase *tc = tcase_create("receiver");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
+    TCase *tc = receiver_tcase(s, "receiver");
     tcase_add_loop_test(tc, every_field, 0, 4);
     tcase_add_loop_test(tc, delta_and_lowmemory, 0, 2);
     tcase_add_test(tc, exponential_histogram);
@@ -1247,30 +1256,16 @@ int main(void)
     tcase_add_test(tc, verbose_resource_once_and_no_secrets);
     tcase_add_test(tc, fork_parent_and_child_export_their_own);
     tcase_add_loop_test(tc, node_and_python_hosts, 0, 4);
-    suite_add_tcase(s, tc);
-    TCase *ex = tcase_create("exit");
-    tcase_add_checked_fixture(ex, setup, teardown);
-    tcase_set_timeout(ex, 120);
+    TCase *ex = receiver_tcase(s, "exit");
     tcase_add_test(ex, span_ending_at_exit_exported);
-    suite_add_tcase(s, ex);
-    TCase *rs = tcase_create("resource");
-    tcase_add_checked_fixture(rs, setup, teardown);
-    tcase_set_timeout(rs, 120);
+    TCase *rs = receiver_tcase(s, "resource");
     tcase_add_test(rs, node_tls_stack_is_the_systems);
     tcase_add_test(rs, service_name_fallbacks_and_no_command_args);
     tcase_add_loop_test(rs, grpc_status_final_and_retried, 0, 2);
-    suite_add_tcase(s, rs);
-    TCase *sec = tcase_create("mtls");
-    tcase_add_checked_fixture(sec, setup, teardown);
-    tcase_set_timeout(sec, 120);
+    TCase *sec = receiver_tcase(s, "mtls");
     tcase_add_loop_test(sec, mtls_client_certificate, 0, 2);
-
-    suite_add_tcase(s, sec);
-    TCase *sig = tcase_create("per_signal");
-    tcase_add_checked_fixture(sig, setup, teardown);
-    tcase_set_timeout(sig, 120);
+    TCase *sig = receiver_tcase(s, "per_signal");
     tcase_add_loop_test(sig, per_signal_overrides, 0, 4);
     tcase_add_loop_test(sig, per_signal_timeout_http, 0, 2);
-    suite_add_tcase(s, sig);
     return run_suite(s);
 }
