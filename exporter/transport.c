@@ -384,9 +384,7 @@ void otlp_send(struct otlp_transport *t, const struct otlp_target *tg, int signa
     }
 fail:;
     const char *why = res->error[0] ? res->error : "unknown error";
-    char cause[sizeof t->last_cause[0]];
-    otlp_failure_cause(why, cause, sizeof cause);
-    snprintf(t->last_cause[signal], sizeof t->last_cause[signal], "%s", cause);
+    otlp_failure_cause(why, t->last_cause[signal], sizeof t->last_cause[signal]);
     if (t->failed_in_row[signal]++) {
         t->unlogged[signal]++;
         return;
