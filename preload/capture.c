@@ -553,10 +553,13 @@ static int has_prefix(const char *s, const char *const *prefixes, size_t n)
 
 /* libc, the loader, the vDSO, libelmon itself and a sanitizer's runtime
  * are never the culprit.  In an ASan or TSan build the innermost frame of a
- * blocking read or clock call is the runtime's interceptor: in the
- * executable itself when the runtime is linked statically (clang's
- * default), in libclang_rt.* / libasan.so otherwise.  The code that called
- * it is what the user wants named. */
+ * blocking read or clock call is the runtime's interceptor, or a helper it
+ * called (__asan::QuickCheckForUnpoisonedRegion checks the clock call's
+ * output): in the executable itself when the runtime is linked statically
+ * (clang's default), in libclang_rt.* / libasan.so otherwise.  The code
+ * that called it is what the user wants named.  The runtime's C++ helpers
+ * are known by their namespaces, mangled (_ZN6__asan...) as the symbol
+ * tables give them. */
 static int is_runtime_frame(const char *module, const char *function)
 {
     static const char *const modules[] = {
@@ -565,7 +568,11 @@ static int is_runtime_frame(const char *module, const char *function)
     };
     static const char *const functions[] = {
         "__interceptor_", "___interceptor_", "__asan_", "__tsan_", "__ubsan_", "__lsan_", "__hwasan_",
-        "__sanitizer_",
+        "__msan_", "__sanitizer_", "__sancov_",
+        "_ZN6__asan", "_ZN6__tsan", "_ZN7__ubsan", "_ZN6__lsan", "_ZN8__hwasan", "_ZN6__msan",
+        "_ZN11__sanitizer", "_ZN14__interception", "_ZN8__sancov",
+        "_ZNK6__asan", "_ZNK6__tsan", "_ZNK7__ubsan", "_ZNK6__lsan", "_ZNK8__hwasan", "_ZNK6__msan",
+        "_ZNK11__sanitizer", "_ZNK14__interception",
     };
     if (has_prefix(function, functions, sizeof functions / sizeof functions[0]))
         return 1;
@@ -574,6 +581,54 @@ static int is_runtime_frame(const char *module, const char *function)
     if (self_module && strcmp(module, self_module) == 0)
         return 1;
     return has_prefix(base_name(module), modules, sizeof modules / sizeof modules[0]);
+}
+
+static int is_interceptor(const char *function)
+{
+    return function && (strncmp(function, "__interceptor_", 14) == 0 || strncmp(function, "___interceptor_", 15) == 0);
+}
+
+static int same_module(const struct elmon_frame *a, const struct elmon_frame *b)
+{
+    return a->module && b->module && strcmp(a->module, b->module) == 0;
+}
+
+/* The index of the frame to name as the culprit, -1 for none.  The
+ * innermost named frame outside the runtime, else the innermost outside it
+ * (an interpreter's static helpers have no name).  A sanitizer's
+ * file-static helpers (read_pollfd, printf_common, ...) have neither a
+ * recognisable name nor source lines (Debian's runtime carries none); they
+ * run inside an interceptor of their own module, so frames inner to the
+ * innermost interceptor that are in its module and have no source line
+ * are the runtime's too.  A user's callback called by an interceptor
+ * (qsort's comparator) has its lines when built with -g and stays. */
+int elmon_culprit_frame(const struct elmon_frame *fr, int n)
+{
+    int from = 0;
+    for (int i = 0; i < n; i++) {
+        if (!is_interceptor(fr[i].function))
+            continue;
+        int helpers = 1;
+        for (int j = 0; j < i && helpers; j++)
+            helpers = is_runtime_frame(fr[j].module, fr[j].function) || (same_module(&fr[j], &fr[i]) && !fr[j].file);
+        if (helpers)
+            from = i + 1;
+        break;
+    }
+    int named = -1, unnamed = -1;
+    for (int i = from; i < n && named < 0; i++) {
+        if (is_runtime_frame(fr[i].module, fr[i].function))
+            continue;
+        if (fr[i].function && *fr[i].function)
+            named = i;
+        else if (unnamed < 0)
+            unnamed = i;
+    }
+    if (named >= 0)
+        return named;
+    if (unnamed >= 0)
+        return unnamed;
+    return n > 0 ? 0 : -1;
 }
 
 static int culprit_of(const struct elmon_capture *c, char *out, size_t n)
@@ -596,19 +651,7 @@ static int culprit_of(const struct elmon_capture *c, char *out, size_t n)
             return 0;
         }
     }
-    /* The innermost named frame outside the runtime, else the innermost
-     * outside it (an interpreter's static helpers have no name). */
-    const struct elmon_frame *f = NULL, *unnamed = NULL;
-    for (int i = 0; i < c->n_frames && !f; i++) {
-        if (is_runtime_frame(c->frames[i].module, c->frames[i].function))
-            continue;
-        if (c->frames[i].function && *c->frames[i].function)
-            f = &c->frames[i];
-        else if (!unnamed)
-            unnamed = &c->frames[i];
-    }
-    if (!f)
-        f = unnamed ? unnamed : &c->frames[0];
+    const struct elmon_frame *f = &c->frames[elmon_culprit_frame(c->frames, c->n_frames)];
     if (f->function && f->file)
         snprintf(out, n, "%s (%s:%d)", f->function, base_name(f->file), f->line);
     else if (f->function)

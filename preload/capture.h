@@ -103,6 +103,10 @@ struct elmon_capture {
 
 /* A copy of s into the capture's arena; "" when full, NULL for NULL. */
 const char *elmon_capture_str(struct elmon_capture *c, const char *s, size_t n);
+/* Which of a symbolized stack's frames names the culprit: the innermost
+ * outside libc, the loader, libelmon and a sanitizer's runtime.  -1 when
+ * n is 0. */
+int elmon_culprit_frame(const struct elmon_frame *frames, int n);
 
 /* ---- unwind.c ---- */
 /* dlopen libunwind and warm it up (watchdog).  0 or -1 (said once). */

@@ -241,6 +241,101 @@ START_TEST(line_zero_rows_named_by_statement_before)
 }
 END_TEST
 
+/* A sample that lands inside a sanitizer's runtime is never the culprit:
+ * the code that called into it is.  Deterministic: every function the
+ * statically linked ASan runtime adds to the clang+ASan fixture is put,
+ * as the innermost frame, under an interceptor and stack_busy_cpu, as
+ * the signal finds them when it lands in a helper of
+ * __interceptor_clock_gettime (__asan::QuickCheckForUnpoisonedRegion, seen
+ * on CI). */
+static struct elmon_frame frame_at(const char *module, const char *function, const char *file, int line)
+{
+    struct elmon_frame f = {.module = module, .function = function, .file = file, .line = line};
+    return f;
+}
+
+/* The text symbols nm lists for a program, sorted, one per line. */
+static char **text_symbols(const char *prog, int *n)
+{
+    struct run r;
+    char *argv[] = {"nm", "--defined-only", (char *)prog, NULL};
+    ck_assert_int_eq(run_prog(argv, NULL, 0, 60000, &r), 0);
+    ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "nm %s: %s", prog, r.err);
+    char **syms = calloc(strlen(r.out) / 4 + 2, sizeof *syms);
+    *n = 0;
+    for (char *ln = strtok(r.out, "\n"); ln; ln = strtok(NULL, "\n")) {
+        char kind, name[1024];
+        if (sscanf(ln, "%*s %c %1023s", &kind, name) == 2 && strchr("tTwW", kind) && name[0] != '.')
+            syms[(*n)++] = strdup(name);
+    }
+    run_free(&r);
+    return syms;
+}
+
+static int has_symbol(char **syms, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(syms[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+START_TEST(sanitizer_runtime_never_culprit)
+{
+    ck_assert_msg(access(FIX_ASAN, R_OK) == 0 && access(FIX_CLANG, R_OK) == 0,
+                  "%s missing: tests/stack.cmake builds it with clang (scripts/install-deps installs clang)", FIX_ASAN);
+    int n_asan, n_plain;
+    char **asan = text_symbols(FIX_ASAN, &n_asan), **plain = text_symbols(FIX_CLANG, &n_plain);
+    ck_assert(has_symbol(asan, n_asan, "__interceptor_clock_gettime"));
+    int runtime = 0;
+    for (int i = 0; i < n_asan; i++) {
+        if (has_symbol(plain, n_plain, asan[i]))
+            continue;   /* the fixture's own code */
+        runtime++;
+        struct elmon_frame st[] = {
+            frame_at(FIX_ASAN, asan[i], NULL, 0),
+            frame_at(FIX_ASAN, "__interceptor_clock_gettime", NULL, 0),
+            frame_at(FIX_ASAN, "stack_busy_cpu", FIX_SRC, 58),
+            frame_at(FIX_ASAN, "main", FIX_SRC, 158),
+        };
+        ck_assert_msg(elmon_culprit_frame(st, 4) == 2, "culprit %s", st[elmon_culprit_frame(st, 4)].function);
+        /* Reached through an instrumentation entry (__asan_report_load8)
+         * rather than an interceptor, a helper in the runtime's
+         * namespaces is still known by its name. */
+        if (strncmp(asan[i], "_ZN6__asan", 10) == 0 || strncmp(asan[i], "_ZN11__sanitizer", 16) == 0) {
+            struct elmon_frame en[] = {st[0], frame_at(FIX_ASAN, "stack_busy_cpu", FIX_SRC, 58)};
+            ck_assert_msg(elmon_culprit_frame(en, 2) == 1, "culprit %s without an interceptor", asan[i]);
+        }
+    }
+    /* The runtime is there: thousands of functions, not a handful. */
+    ck_assert_msg(runtime > 1000, "only %d runtime functions in %s", runtime, FIX_ASAN);
+    /* A user's callback run by an interceptor (qsort's comparator) has its
+     * source lines and is the culprit. */
+    struct elmon_frame cb[] = {
+        frame_at(FIX_ASAN, "by_name", FIX_SRC, 40),
+        frame_at(FIX_ASAN, "_ZL22wrapped_qsort_r_comparPKvS0_Pv", NULL, 0),
+        frame_at(FIX_ASAN, "__interceptor_qsort_r", NULL, 0),
+        frame_at(FIX_ASAN, "main", FIX_SRC, 158),
+    };
+    ck_assert_int_eq(elmon_culprit_frame(cb, 4), 0);
+    /* A shared runtime (gcc's -fsanitize=address): its module is skipped. */
+    struct elmon_frame sh[] = {
+        frame_at("/usr/lib/x86_64-linux-gnu/libasan.so.8", NULL, NULL, 0),
+        frame_at("/usr/lib/x86_64-linux-gnu/libasan.so.8", "read", NULL, 0),
+        frame_at("/usr/lib/x86_64-linux-gnu/libc.so.6", "read", NULL, 0),
+        frame_at("/srv/app", "handle", "app.c", 12),
+    };
+    ck_assert_int_eq(elmon_culprit_frame(sh, 4), 3);
+    ck_assert_int_eq(elmon_culprit_frame(sh, 0), -1);
+    for (int i = 0; i < n_asan; i++)
+        free(asan[i]);
+    for (int i = 0; i < n_plain; i++)
+        free(plain[i]);
+    free(asan);
+    free(plain);
+}
+END_TEST
+
 START_TEST(c_busy_cpu)
 {
     check_c_block(_i, "cpu", "stack_busy_cpu", "cpu", NULL, "signal");
@@ -536,6 +631,7 @@ int main(void)
     tcase_add_loop_test(c, c_pipe_read, 0, 3);   /* this compiler, clang, clang+ASan */
     tcase_add_loop_test(c, c_mutex, 0, 3);   /* this compiler, clang, clang+ASan */
     tcase_add_test(c, line_zero_rows_named_by_statement_before);
+    tcase_add_test(c, sanitizer_runtime_never_culprit);
     suite_add_tcase(s, c);
     TCase *h = tcase_create("hosts");
     tcase_add_test(h, python_asyncio);
