@@ -266,7 +266,11 @@ int elmon_unwind_regs(struct elmon_regs *regs, uintptr_t *addrs, int max)
         return n;
     while (n < max && uw_step(&cur) > 0) {
         unw_word_t ip;
-        if (uw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || !ip)
+        /* A return address outside mapped memory is not code: the walk
+         * followed a frame whose rules it guessed (a runtime without
+         * CFI, such as TSan's interceptors) into data.  It and anything
+         * past it would be noise in the report. */
+        if (uw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || !ip || !readable((uintptr_t)ip - 1, 1))
             break;
         addrs[n++] = ip;
     }

@@ -336,6 +336,40 @@ START_TEST(sanitizer_runtime_never_culprit)
 }
 END_TEST
 
+/* The walk ends at a return address outside mapped memory.  A leaf
+ * function's entry has CFA = rsp + 8 and its return address at [rsp]: a
+ * fake stack whose first word is 0x1000 makes the unwinder's next frame
+ * that address, as a frame without CFI did under TSan on CI ("addr":
+ * "0x1000" after the runtime's frames). */
+static __attribute__((noinline)) int unwind_leaf(int x)
+{
+    return x + 1;
+}
+
+static uint64_t fake_stack[64];
+
+START_TEST(unwind_stops_at_unmapped_return_address)
+{
+    ck_assert_int_eq(elmon_unwind_load(), 0);
+    elmon_unwind_refresh();
+    uintptr_t addrs[8];
+    struct elmon_regs regs = {.valid = (1u << 17) - 1};
+    regs.r[16] = (uint64_t)(uintptr_t)unwind_leaf;
+    regs.r[7] = (uint64_t)(uintptr_t)&fake_stack[8];   /* rsp */
+    regs.r[6] = 0;                                      /* rbp */
+    /* A return address in this program's code is followed... */
+    fake_stack[8] = (uint64_t)(uintptr_t)unwind_leaf + 1;
+    int n = elmon_unwind_regs(&regs, addrs, 8);
+    ck_assert_msg(n >= 2 && addrs[1] == (uintptr_t)unwind_leaf + 1, "n %d", n);
+    /* ...one in no mapping is not. */
+    fake_stack[8] = 0x1000;
+    n = elmon_unwind_regs(&regs, addrs, 8);
+    ck_assert_msg(n == 1 && addrs[0] == (uintptr_t)unwind_leaf, "n %d, addrs[1] %#lx", n,
+                  n > 1 ? (unsigned long)addrs[1] : 0ul);
+    ck_assert_int_eq(unwind_leaf(1), 2);
+}
+END_TEST
+
 START_TEST(c_busy_cpu)
 {
     check_c_block(_i, "cpu", "stack_busy_cpu", "cpu", NULL, "signal");
@@ -632,6 +666,7 @@ int main(void)
     tcase_add_loop_test(c, c_mutex, 0, 3);   /* this compiler, clang, clang+ASan */
     tcase_add_test(c, line_zero_rows_named_by_statement_before);
     tcase_add_test(c, sanitizer_runtime_never_culprit);
+    tcase_add_test(c, unwind_stops_at_unmapped_return_address);
     suite_add_tcase(s, c);
     TCase *h = tcase_create("hosts");
     tcase_add_test(h, python_asyncio);
