@@ -78,6 +78,7 @@ struct elmon_capture {
     int hflags;
     int n_addrs;
     uint64_t handler_ns;         /* time spent inside the handler */
+    uint64_t handler_cpu_ns;     /* CPU time of it: the wall time less preemption */
     uint64_t done_ns;            /* CLOCK_MONOTONIC when the handler finished */
     uintptr_t addrs[ELMON_CAPTURE_MAX_FRAMES];
 

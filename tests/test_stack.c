@@ -370,6 +370,88 @@ START_TEST(unwind_stops_at_unmapped_return_address)
 }
 END_TEST
 
+/* The keys of the JSON object that starts at obj ('{'), its own level only. */
+static int object_keys(const char *obj, char keys[][40], int max)
+{
+    int depth = 0, n = 0;
+    for (const char *p = obj; *p; p++) {
+        if (*p == '"') {
+            const char *q = p + 1;
+            while (*q && (*q != '"' || q[-1] == '\\'))
+                q++;
+            if (!*q)
+                break;
+            if (depth == 1 && q[1] == ':' && n < max)
+                snprintf(keys[n++], 40, "%.*s", (int)(q - p - 1), p + 1);
+            p = q;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+        } else if ((*p == '}' || *p == ']') && --depth == 0) {
+            break;
+        }
+    }
+    return n;
+}
+
+/* The members of `cause` and of a `stack[]` frame in a real record are the
+ * rows of docs/STACKS.md's table (`cause.X`, `stack[].X`), both ways. */
+START_TEST(capture_members_match_table)
+{
+    struct outcome o;
+    char *argv[] = {FIX, "-m", "cpu", NULL};
+    run_with(&o, argv, NULL, NULL);
+    const char *rec = block_with(&o, "stack_busy_cpu");
+    ck_assert_msg(rec, "no block record: %s", o.r.err);
+    char **doc = read_lines(ELMON_SRC_DIR "/docs/STACKS.md", NULL);
+    ck_assert_ptr_nonnull(doc);
+    static const char *const objs[] = {"cause", "stack[]"};
+    for (int k = 0; k < 2; k++) {
+        char table[32][40];
+        int nt = 0;
+        size_t pl = strlen(objs[k]);
+        for (int i = 0; doc[i]; i++) {
+            /* a row's first cell: `obj.key` or `obj.a`, `obj.b` */
+            if (strncmp(doc[i], "| `", 3) != 0)
+                continue;
+            const char *cell_end = strstr(doc[i] + 2, " |");
+            for (const char *p = doc[i] + 2; p && p < cell_end; p = strchr(p + 1, '`')) {
+                if (p[0] == '`' && strncmp(p + 1, objs[k], pl) == 0 && p[1 + pl] == '.' && nt < 32) {
+                    int len = (int)strcspn(p + 2 + pl, "`");
+                    snprintf(table[nt++], 40, "%.*s", len, p + 2 + pl);
+                }
+            }
+        }
+        ck_assert_msg(nt >= 6, "docs/STACKS.md: %d rows for %s", nt, objs[k]);
+        char pat[32];
+        snprintf(pat, sizeof pat, "\"%s\":%s", k == 0 ? "cause" : "stack", k == 0 ? "{" : "[{");
+        const char *obj = strstr(rec, pat);
+        ck_assert_msg(obj, "no %s in %s", pat, rec);
+        obj = strchr(obj, '{');
+        char keys[32][40];
+        int nk = object_keys(obj, keys, 32);
+        for (int i = 0; i < nk; i++) {
+            int found = 0;
+            for (int t = 0; t < nt && !found; t++)
+                found = strcmp(keys[i], table[t]) == 0;
+            ck_assert_msg(found, "%s.%s is in records but not in docs/STACKS.md", objs[k], keys[i]);
+        }
+        for (int t = 0; t < nt; t++) {
+            int found = 0;
+            for (int i = 0; i < nk && !found; i++)
+                found = strcmp(keys[i], table[t]) == 0;
+            ck_assert_msg(found, "docs/STACKS.md lists %s.%s, the record has no such member: %s", objs[k], table[t],
+                          rec);
+        }
+    }
+    /* The handler's CPU time is part of its wall time, and not nothing. */
+    const char *cause = strstr(rec, "\"cause\":{");
+    double wall = json_num(cause, "handler_us"), cpu = json_num(cause, "handler_cpu_us");
+    ck_assert_msg(cpu > 0 && cpu <= wall + 1.0, "handler %.1f us, of it CPU %.1f us", wall, cpu);
+    free_lines(doc);
+    done(&o);
+}
+END_TEST
+
 START_TEST(c_busy_cpu)
 {
     check_c_block(_i, "cpu", "stack_busy_cpu", "cpu", NULL, "signal");
@@ -667,6 +749,7 @@ int main(void)
     tcase_add_test(c, line_zero_rows_named_by_statement_before);
     tcase_add_test(c, sanitizer_runtime_never_culprit);
     tcase_add_test(c, unwind_stops_at_unmapped_return_address);
+    tcase_add_test(c, capture_members_match_table);
     suite_add_tcase(s, c);
     TCase *h = tcase_create("hosts");
     tcase_add_test(h, python_asyncio);
