@@ -157,8 +157,8 @@ static void capture_handler(int sig, siginfo_t *si, void *ucv)
     uint64_t t0 = elmon_mono_ns();
     /* The thread's CPU clock too: on a loaded machine the wall time counts
      * whatever preempted the handler, which is not what it cost. */
-    struct timespec cpu0, cpu1;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+    struct timespec cpu0 = {0, 0}, cpu1 = {0, 0};
+    int cpu_ok = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0) == 0;
     int flags = 0, n = 0;
     if (__atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE) != c->armed_busy_since) {
         flags |= ELMON_HF_TURN_ENDED;
@@ -179,10 +179,12 @@ static void capture_handler(int sig, siginfo_t *si, void *ucv)
     }
     c->n_addrs = n;
     c->hflags = flags;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
+    cpu_ok = cpu_ok && clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1) == 0;
     uint64_t t1 = elmon_mono_ns();
     c->handler_ns = t1 - t0;
-    c->handler_cpu_ns = (uint64_t)((cpu1.tv_sec - cpu0.tv_sec) * 1000000000LL + (cpu1.tv_nsec - cpu0.tv_nsec));
+    /* A sandbox may refuse the CPU clock: then the figure is unknown. */
+    c->handler_cpu_ns = cpu_ok ? (uint64_t)((cpu1.tv_sec - cpu0.tv_sec) * 1000000000LL + (cpu1.tv_nsec - cpu0.tv_nsec))
+                               : UINT64_MAX;
     c->done_ns = t1;
     __atomic_sub_fetch(&n_walking, 1, __ATOMIC_ACQ_REL);
     __atomic_store_n(&c->hstate, ELMON_H_DONE, __ATOMIC_RELEASE);
@@ -578,7 +580,7 @@ static int is_runtime_frame(const char *module, const char *function)
         "_ZN6__asan", "_ZN6__tsan", "_ZN7__ubsan", "_ZN6__lsan", "_ZN8__hwasan", "_ZN6__msan",
         "_ZN11__sanitizer", "_ZN14__interception", "_ZN8__sancov",
         "_ZNK6__asan", "_ZNK6__tsan", "_ZNK7__ubsan", "_ZNK6__lsan", "_ZNK8__hwasan", "_ZNK6__msan",
-        "_ZNK11__sanitizer", "_ZNK14__interception",
+        "_ZNK11__sanitizer", "_ZNK14__interception", "_ZNK8__sancov",
     };
     if (has_prefix(function, functions, sizeof functions / sizeof functions[0]))
         return 1;
@@ -607,7 +609,8 @@ static int same_module(const struct elmon_frame *a, const struct elmon_frame *b)
  * run inside an interceptor of their own module, so frames inner to the
  * innermost interceptor that are in its module and have no source line
  * are the runtime's too.  A user's callback called by an interceptor
- * (qsort's comparator) has its lines when built with -g and stays. */
+ * (qsort's comparator) has its lines when built with -g and stays; built
+ * without, it is taken for a helper and its caller is named. */
 int elmon_culprit_frame(const struct elmon_frame *fr, int n)
 {
     int from = 0;
@@ -616,7 +619,8 @@ int elmon_culprit_frame(const struct elmon_frame *fr, int n)
             continue;
         int helpers = 1;
         for (int j = 0; j < i && helpers; j++)
-            helpers = is_runtime_frame(fr[j].module, fr[j].function) || (same_module(&fr[j], &fr[i]) && !fr[j].file);
+            helpers = is_runtime_frame(fr[j].module, fr[j].function) ||
+                      (same_module(&fr[j], &fr[i]) && (!fr[j].file || !*fr[j].file));
         if (helpers)
             from = i + 1;
         break;
@@ -701,9 +705,11 @@ void elmon_capture_json(const struct elmon_block *b, struct elmon_buf *out)
         elmon_buf_printf(out, ",\"stack_ms\":%.3f", c->stack_ms);
     else
         elmon_buf_puts(out, ",\"stack_ms\":null");
-    if (!strcmp(c->how, "signal") && !c->pending)
+    if (!strcmp(c->how, "signal") && !c->pending && c->handler_cpu_ns != UINT64_MAX)
         elmon_buf_printf(out, ",\"handler_us\":%.1f,\"handler_cpu_us\":%.1f", (double)c->handler_ns / 1e3,
                          (double)c->handler_cpu_ns / 1e3);
+    else if (!strcmp(c->how, "signal") && !c->pending)
+        elmon_buf_printf(out, ",\"handler_us\":%.1f,\"handler_cpu_us\":null", (double)c->handler_ns / 1e3);
     else
         elmon_buf_puts(out, ",\"handler_us\":null,\"handler_cpu_us\":null");
     elmon_buf_puts(out, "},\"stack\":[");

@@ -53,6 +53,8 @@ static struct module *modules;
 static int n_modules;
 static struct range *ranges;
 static int n_ranges;
+static struct range *xranges;    /* executable mappings, where code can be */
+static int n_xranges;
 static uintptr_t loader_lo, loader_hi;
 
 static unw_addr_space_t uw_as;
@@ -83,6 +85,23 @@ static int readable(uintptr_t addr, size_t n)
             __atomic_store_n(&last_range, mid, __ATOMIC_RELAXED);
             return addr + n <= ranges[mid].hi;
         }
+    }
+    return 0;
+}
+
+/* A return address can be code: in an executable mapping (a module's
+ * text, the vDSO, or a JIT's anonymous code). */
+static int code_address(uintptr_t ip)
+{
+    int lo = 0, hi = n_xranges - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (ip < xranges[mid].lo)
+            hi = mid - 1;
+        else if (ip >= xranges[mid].hi)
+            lo = mid + 1;
+        else
+            return 1;
     }
     return 0;
 }
@@ -224,7 +243,7 @@ static int cmp_module(const void *a, const void *b)
 
 static void read_ranges(void)
 {
-    n_ranges = 0;
+    n_ranges = n_xranges = 0;
     FILE *f = fopen("/proc/self/maps", "re");
     if (!f)
         return;
@@ -232,10 +251,23 @@ static void read_ranges(void)
     while (n_ranges < MAX_RANGES && fgets(line, sizeof line, f)) {
         unsigned long lo, hi;
         char perms[8];
-        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r')
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3)
             continue;
-        /* Device memory and the vvar page are readable in name only. */
-        if (strstr(line, "[vvar]") || strstr(line, "/dev/"))
+        if (perms[2] == 'x' && n_xranges < MAX_RANGES) {
+            if (n_xranges && xranges[n_xranges - 1].hi == lo)
+                xranges[n_xranges - 1].hi = hi;
+            else
+                xranges[n_xranges++] = (struct range){lo, hi};
+        }
+        if (perms[0] != 'r')
+            continue;
+        /* Device memory and the vvar page are readable in name only: the
+         * path field, not a directory that happens to be called dev.
+         * /dev/shm and /dev/zero are plain memory. */
+        const char *path = strchr(line, '/');
+        if (strstr(line, "[vvar]") ||
+            (path && strncmp(path, "/dev/", 5) == 0 && strncmp(path, "/dev/shm/", 9) != 0 &&
+             strncmp(path, "/dev/zero", 9) != 0))
             continue;
         if (n_ranges && ranges[n_ranges - 1].hi == lo)
             ranges[n_ranges - 1].hi = hi;
@@ -266,11 +298,12 @@ int elmon_unwind_regs(struct elmon_regs *regs, uintptr_t *addrs, int max)
         return n;
     while (n < max && uw_step(&cur) > 0) {
         unw_word_t ip;
-        /* A return address outside mapped memory is not code: the walk
-         * followed a frame whose rules it guessed (a runtime without
-         * CFI, such as TSan's interceptors) into data.  It and anything
-         * past it would be noise in the report. */
-        if (uw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || !ip || !readable((uintptr_t)ip - 1, 1))
+        /* A return address outside every executable mapping is not code:
+         * the walk followed a frame whose rules it guessed (a runtime
+         * without CFI, such as TSan's interceptors) into data or off the
+         * stack.  It and anything past it would be noise in the report.
+         * (A guess that lands in executable memory is not caught here.) */
+        if (uw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || !ip || !code_address((uintptr_t)ip - 1))
             break;
         addrs[n++] = ip;
     }
@@ -324,7 +357,9 @@ int elmon_unwind_load(void)
     uw_search = (int (*)(unw_addr_space_t, unw_word_t, unw_dyn_info_t *, unw_proc_info_t *, int, void *))dlsym(h, "_Ux86_64_dwarf_search_unwind_table");
     modules = malloc(MAX_MODULES * sizeof *modules);
     ranges = malloc(MAX_RANGES * sizeof *ranges);
-    if (!create || !policy || !uw_init_remote || !uw_step || !uw_get_reg || !uw_search || !modules || !ranges) {
+    xranges = malloc(MAX_RANGES * sizeof *xranges);
+    if (!create || !policy || !uw_init_remote || !uw_step || !uw_get_reg || !uw_search || !modules || !ranges ||
+        !xranges) {
         elmon_warn("libunwind-x86_64.so.8 lacks what libelmon needs; no native stacks");
         return -1;
     }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -280,6 +281,22 @@ static int has_symbol(char **syms, int n, const char *name)
     return 0;
 }
 
+/* A mangled name whose outermost namespace is a sanitizer's: _ZN, an
+ * optional K, then <length><name>. */
+static int runtime_namespace(const char *sym)
+{
+    static const char *const spaces[] = {"__asan", "__sanitizer", "__interception", "__lsan", "__ubsan", "__sancov"};
+    if (strncmp(sym, "_ZN", 3) != 0)
+        return 0;
+    const char *p = sym + 3 + (sym[3] == 'K');
+    char *end;
+    long len = strtol(p, &end, 10);
+    for (size_t i = 0; i < sizeof spaces / sizeof spaces[0]; i++)
+        if (end != p && len == (long)strlen(spaces[i]) && strncmp(end, spaces[i], (size_t)len) == 0)
+            return 1;
+    return 0;
+}
+
 START_TEST(sanitizer_runtime_never_culprit)
 {
     ck_assert_msg(access(FIX_ASAN, R_OK) == 0 && access(FIX_CLANG, R_OK) == 0,
@@ -287,7 +304,7 @@ START_TEST(sanitizer_runtime_never_culprit)
     int n_asan, n_plain;
     char **asan = text_symbols(FIX_ASAN, &n_asan), **plain = text_symbols(FIX_CLANG, &n_plain);
     ck_assert(has_symbol(asan, n_asan, "__interceptor_clock_gettime"));
-    int runtime = 0;
+    int runtime = 0, named = 0;
     for (int i = 0; i < n_asan; i++) {
         if (has_symbol(plain, n_plain, asan[i]))
             continue;   /* the fixture's own code */
@@ -300,15 +317,32 @@ START_TEST(sanitizer_runtime_never_culprit)
         };
         ck_assert_msg(elmon_culprit_frame(st, 4) == 2, "culprit %s", st[elmon_culprit_frame(st, 4)].function);
         /* Reached through an instrumentation entry (__asan_report_load8)
-         * rather than an interceptor, a helper in the runtime's
-         * namespaces is still known by its name. */
-        if (strncmp(asan[i], "_ZN6__asan", 10) == 0 || strncmp(asan[i], "_ZN11__sanitizer", 16) == 0) {
+         * rather than an interceptor, a function in one of the runtime's
+         * namespaces (read here from the mangled name itself) is still
+         * known by its name. */
+        if (runtime_namespace(asan[i])) {
+            named++;
             struct elmon_frame en[] = {st[0], frame_at(FIX_ASAN, "stack_busy_cpu", FIX_SRC, 58)};
             ck_assert_msg(elmon_culprit_frame(en, 2) == 1, "culprit %s without an interceptor", asan[i]);
         }
     }
-    /* The runtime is there: thousands of functions, not a handful. */
-    ck_assert_msg(runtime > 1000, "only %d runtime functions in %s", runtime, FIX_ASAN);
+    /* The runtime is there: thousands of functions, not a handful, most
+     * of them in its namespaces. */
+    ck_assert_msg(runtime > 1000 && named > 1000, "only %d runtime functions (%d in its namespaces) in %s", runtime,
+                  named, FIX_ASAN);
+    /* The name rule is the runtime's namespaces, not any C++ name; and the
+     * helper rule is for the interceptor's own module. */
+    struct elmon_frame app[] = {
+        frame_at(FIX_ASAN, "_ZN3app6handleEv", NULL, 0),
+        frame_at(FIX_ASAN, "main", FIX_SRC, 158),
+    };
+    ck_assert_int_eq(elmon_culprit_frame(app, 2), 0);
+    struct elmon_frame lib[] = {
+        frame_at("/srv/libplugin.so", "plugin_cmp", NULL, 0),
+        frame_at(FIX_ASAN, "__interceptor_qsort", NULL, 0),
+        frame_at(FIX_ASAN, "main", FIX_SRC, 158),
+    };
+    ck_assert_int_eq(elmon_culprit_frame(lib, 3), 0);
     /* A user's callback run by an interceptor (qsort's comparator) has its
      * source lines and is the culprit. */
     struct elmon_frame cb[] = {
@@ -340,7 +374,8 @@ END_TEST
  * function's entry has CFA = rsp + 8 and its return address at [rsp]: a
  * fake stack whose first word is 0x1000 makes the unwinder's next frame
  * that address, as a frame without CFI did under TSan on CI ("addr":
- * "0x1000" after the runtime's frames). */
+ * "0x1000" after the runtime's frames); an address in data is no code
+ * either. */
 static __attribute__((noinline)) int unwind_leaf(int x)
 {
     return x + 1;
@@ -361,12 +396,57 @@ START_TEST(unwind_stops_at_unmapped_return_address)
     fake_stack[8] = (uint64_t)(uintptr_t)unwind_leaf + 1;
     int n = elmon_unwind_regs(&regs, addrs, 8);
     ck_assert_msg(n >= 2 && addrs[1] == (uintptr_t)unwind_leaf + 1, "n %d", n);
-    /* ...one in no mapping is not. */
-    fake_stack[8] = 0x1000;
-    n = elmon_unwind_regs(&regs, addrs, 8);
-    ck_assert_msg(n == 1 && addrs[0] == (uintptr_t)unwind_leaf, "n %d, addrs[1] %#lx", n,
-                  n > 1 ? (unsigned long)addrs[1] : 0ul);
+    /* ...one in no mapping is not, nor one in data (this very stack). */
+    const uint64_t bad[] = {0x1000, (uint64_t)(uintptr_t)&fake_stack[20]};
+    for (int i = 0; i < 2; i++) {
+        fake_stack[8] = bad[i];
+        n = elmon_unwind_regs(&regs, addrs, 8);
+        ck_assert_msg(n == 1 && addrs[0] == (uintptr_t)unwind_leaf, "return address %#lx: n %d, addrs[1] %#lx",
+                      (unsigned long)bad[i], n, n > 1 ? (unsigned long)addrs[1] : 0ul);
+    }
     ck_assert_int_eq(unwind_leaf(1), 2);
+}
+END_TEST
+
+/* A program under a directory called dev (~/dev/project) is unwound like
+ * any other: only device files (/dev/...) are left out of the readable
+ * ranges.  Before, its own unwind tables were unreadable and the walk
+ * guessed past its first frame. */
+START_TEST(unwind_program_under_a_dev_directory)
+{
+    char *dir = make_tmpdir("unwdev");
+    char *sub = strf("%s/dev", dir), *prog = strf("%s/dev/stack_fix", dir);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    char *cp[] = {"cp", FIX, prog, NULL};
+    struct run r;
+    ck_assert_int_eq(run_prog(cp, NULL, 0, 30000, &r), 0);
+    ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "cp: %s", r.err);
+    run_free(&r);
+    struct outcome o;
+    char *argv[] = {prog, "-m", "cpu", NULL};
+    run_with(&o, argv, NULL, NULL);
+    const char *rec = block_with(&o, "stack_busy_cpu");
+    ck_assert_msg(rec && json_is(rec, "capture", "signal"), "no signal capture: %s", rec ? rec : o.r.err);
+    /* From stack_busy_cpu out to main, every frame is a named function of
+     * the program. */
+    const char *from = strstr(rec, "\"function\":\"stack_busy_cpu\"");
+    const char *to = strstr(rec, "\"function\":\"main\"");
+    ck_assert_msg(from && to && from < to, "stack_busy_cpu ... main not in %s", rec);
+    for (const char *p = strstr(from, "},{"); p && p < to; p = strstr(p + 3, "},{")) {
+        const char *fr = p + 2, *end = strchr(fr, '}');
+        const char *mod = strstr(fr, "\"module\":\""), *fn = strstr(fr, "\"function\":\"");
+        const char *mod_end = mod ? strchr(mod + 10, '"') : NULL;
+        ck_assert_msg(mod && mod < end && mod_end - (mod + 10) >= 14 && strncmp(mod_end - 14, "/dev/stack_fix", 14) == 0 &&
+                          fn && fn < end,
+                      "frame %.*s in %s", (int)(end - fr + 1), fr, rec);
+    }
+    done(&o);
+    unlink(prog);
+    rmdir(sub);
+    remove_tree(dir);
+    free(prog);
+    free(sub);
+    free(dir);
 }
 END_TEST
 
@@ -377,8 +457,8 @@ static int object_keys(const char *obj, char keys[][40], int max)
     for (const char *p = obj; *p; p++) {
         if (*p == '"') {
             const char *q = p + 1;
-            while (*q && (*q != '"' || q[-1] == '\\'))
-                q++;
+            while (*q && *q != '"')
+                q += q[0] == '\\' && q[1] ? 2 : 1;
             if (!*q)
                 break;
             if (depth == 1 && q[1] == ':' && n < max)
@@ -402,6 +482,9 @@ START_TEST(capture_members_match_table)
     run_with(&o, argv, NULL, NULL);
     const char *rec = block_with(&o, "stack_busy_cpu");
     ck_assert_msg(rec, "no block record: %s", o.r.err);
+    /* Every member is filled by an answered signal capture. */
+    ck_assert_msg(json_is(rec, "capture", "signal"), "capture %s, not an answered signal: %s", json_get(rec, "capture"),
+                  rec);
     char **doc = read_lines(ELMON_SRC_DIR "/docs/STACKS.md", NULL);
     ck_assert_ptr_nonnull(doc);
     static const char *const objs[] = {"cause", "stack[]"};
@@ -414,7 +497,7 @@ START_TEST(capture_members_match_table)
             if (strncmp(doc[i], "| `", 3) != 0)
                 continue;
             const char *cell_end = strstr(doc[i] + 2, " |");
-            for (const char *p = doc[i] + 2; p && p < cell_end; p = strchr(p + 1, '`')) {
+            for (const char *p = doc[i] + 2; p && cell_end && p < cell_end; p = strchr(p + 1, '`')) {
                 if (p[0] == '`' && strncmp(p + 1, objs[k], pl) == 0 && p[1 + pl] == '.' && nt < 32) {
                     int len = (int)strcspn(p + 2 + pl, "`");
                     snprintf(table[nt++], 40, "%.*s", len, p + 2 + pl);
@@ -749,6 +832,7 @@ int main(void)
     tcase_add_test(c, line_zero_rows_named_by_statement_before);
     tcase_add_test(c, sanitizer_runtime_never_culprit);
     tcase_add_test(c, unwind_stops_at_unmapped_return_address);
+    tcase_add_test(c, unwind_program_under_a_dev_directory);
     tcase_add_test(c, capture_members_match_table);
     suite_add_tcase(s, c);
     TCase *h = tcase_create("hosts");
