@@ -251,7 +251,14 @@ static void read_ranges(void)
     while (n_ranges < MAX_RANGES && fgets(line, sizeof line, f)) {
         unsigned long lo, hi;
         char perms[8];
-        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3)
+        int fields = sscanf(line, "%lx-%lx %7s", &lo, &hi, perms);
+        /* The rest of a line longer than the buffer (a long path) is not
+         * a line of its own. */
+        char rest[64];
+        if (!strchr(line, '\n'))
+            while (fgets(rest, sizeof rest, f) && !strchr(rest, '\n'))
+                ;
+        if (fields != 3)
             continue;
         if (perms[2] == 'x' && n_xranges < MAX_RANGES) {
             if (n_xranges && xranges[n_xranges - 1].hi == lo)

@@ -408,6 +408,69 @@ START_TEST(unwind_stops_at_unmapped_return_address)
 }
 END_TEST
 
+/* A /proc/self/maps line longer than the reader's buffer (a long path) is
+ * read to its end, not taken for a line of its own: here the path's tail
+ * reads "0-7fffffffffff r-xp ...", which as a line would declare the
+ * whole address space readable code, so the walk would follow 0x1000. */
+START_TEST(maps_long_path_is_one_line)
+{
+    ck_assert_int_eq(elmon_unwind_load(), 0);
+    char *dir = make_tmpdir("maps");
+    /* The path starts at column 73 of its maps line (x86-64 addresses are
+     * 12 hex digits); the reader's first 511 bytes end 438 bytes into it. */
+    char path[1024];
+    int len = snprintf(path, sizeof path, "%s", dir);
+    while (len < 438 - 1) {
+        int pad = 438 - 1 - len - 1;
+        if (pad > 200)
+            pad = 200;
+        if (pad < 1) {   /* one byte short of a component: start over longer */
+            len += snprintf(path + len, sizeof path - (size_t)len, "/xx");
+            continue;
+        }
+        path[len++] = '/';
+        memset(path + len, 'p', (size_t)pad);
+        len += pad;
+        path[len] = 0;
+        ck_assert_int_eq(mkdir(path, 0700), 0);
+    }
+    ck_assert_int_eq(len, 438 - 1);
+    len += snprintf(path + len, sizeof path - (size_t)len, "/0-7fffffffffff r-xp 00000000 00:00 0 ");
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    snprintf(path + len, sizeof path - (size_t)len, "/lib.so");
+    char *cp[] = {"cp", FIX_CLANG_SO, path, NULL};
+    struct run r;
+    ck_assert_int_eq(run_prog(cp, NULL, 0, 30000, &r), 0);
+    ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "cp: %s", r.err);
+    run_free(&r);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(h, "dlopen: %s", dlerror());
+    /* The layout assumed above, checked on the real line. */
+    char **maps = read_lines("/proc/self/maps", NULL);
+    int seen = 0;
+    for (int i = 0; maps[i]; i++) {
+        char *p = strstr(maps[i], path);
+        if (p) {
+            ck_assert_int_eq((int)(p - maps[i]), 73);
+            seen = 1;
+        }
+    }
+    free_lines(maps);
+    ck_assert(seen);
+    elmon_unwind_refresh();
+    uintptr_t addrs[8];
+    struct elmon_regs regs = {.valid = (1u << 17) - 1};
+    regs.r[16] = (uint64_t)(uintptr_t)unwind_leaf;
+    regs.r[7] = (uint64_t)(uintptr_t)&fake_stack[8];
+    fake_stack[8] = 0x1000;
+    int n = elmon_unwind_regs(&regs, addrs, 8);
+    ck_assert_msg(n == 1, "0x1000 taken for code: n %d", n);
+    dlclose(h);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 /* A program under a directory called dev (~/dev/project) is unwound like
  * any other: only device files (/dev/...) are left out of the readable
  * ranges.  Before, its own unwind tables were unreadable and the walk
@@ -833,6 +896,7 @@ int main(void)
     tcase_add_test(c, sanitizer_runtime_never_culprit);
     tcase_add_test(c, unwind_stops_at_unmapped_return_address);
     tcase_add_test(c, unwind_program_under_a_dev_directory);
+    tcase_add_test(c, maps_long_path_is_one_line);
     tcase_add_test(c, capture_members_match_table);
     suite_add_tcase(s, c);
     TCase *h = tcase_create("hosts");
