@@ -240,6 +240,14 @@ UNITTEST void jit_read(FILE *f)
     size_t cap = 0;
     char line[1024];
     while (fgets(line, sizeof line, f)) {
+        /* A name longer than the buffer is kept cut; the rest of its line
+         * is not a line of its own ("1000 10 x" inside a long name would
+         * otherwise name code that is not there). */
+        if (!strchr(line, '\n')) {
+            char rest[256];
+            while (fgets(rest, sizeof rest, f) && !strchr(rest, '\n'))
+                ;
+        }
         unsigned long start, size;
         int off = 0;
         if (sscanf(line, "%lx %lx %n", &start, &size, &off) < 2 || !off)

@@ -7,6 +7,8 @@
 #include <check.h>
 #include <dlfcn.h>
 #include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <math.h>
 #include <signal.h>
@@ -471,6 +473,37 @@ START_TEST(maps_long_path_is_one_line)
 }
 END_TEST
 
+/* A perf map line longer than the reader's buffer keeps its cut name, and
+ * its tail, which here reads "1000 100 JS:*phantom", names nothing. */
+START_TEST(perf_map_long_name_is_one_line)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+    FILE *f = fdopen(fd, "w");
+    /* "7f0000000000 40 " is 16 bytes; the reader's first 1023 end 1007
+     * bytes into the name. */
+    fprintf(f, "7f0000000000 40 JS:*long ");
+    for (int i = 0; i < 1007 - 9; i++)
+        fputc('x', f);
+    fprintf(f, "1000 100 JS:*phantom\n7f0000000100 40 JS:*short\n");
+    fclose(f);
+    ck_assert_int_eq(elmon_sym_load(), 0);
+    struct elmon_capture *c = calloc(1, sizeof *c);
+    struct elmon_frame fr;
+    elmon_sym_frame(c, 0x1010, 0, &fr);
+    ck_assert_msg(!fr.function || !strstr(fr.function, "phantom"), "0x1010 named %s", fr.function);
+    elmon_sym_frame(c, 0x7f0000000010, 0, &fr);
+    ck_assert_msg(fr.function && strncmp(fr.function, "JS:*long xxx", 12) == 0 && strlen(fr.function) == 1007,
+                  "long name: %.40s (%zu)", fr.function ? fr.function : "none", fr.function ? strlen(fr.function) : 0);
+    elmon_sym_frame(c, 0x7f0000000110, 0, &fr);
+    ck_assert_str_eq(fr.function ? fr.function : "none", "JS:*short");
+    free(c);
+    unlink(path);
+}
+END_TEST
+
 /* A program under a directory called dev (~/dev/project) is unwound like
  * any other: only device files (/dev/...) are left out of the readable
  * ranges.  Before, its own unwind tables were unreadable and the walk
@@ -897,6 +930,7 @@ int main(void)
     tcase_add_test(c, unwind_stops_at_unmapped_return_address);
     tcase_add_test(c, unwind_program_under_a_dev_directory);
     tcase_add_test(c, maps_long_path_is_one_line);
+    tcase_add_test(c, perf_map_long_name_is_one_line);
     tcase_add_test(c, capture_members_match_table);
     suite_add_tcase(s, c);
     TCase *h = tcase_create("hosts");
