@@ -69,41 +69,39 @@ static int load_state;           /* 0 not tried, 1 ready, -1 unavailable */
  * and a stale index is only a slower path. */
 static int last_range;
 
+/* The index of the range of the sorted table t that holds addr, -1. */
+static int range_index(const struct range *t, int n, uintptr_t addr)
+{
+    int lo = 0, hi = n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (addr < t[mid].lo)
+            hi = mid - 1;
+        else if (addr >= t[mid].hi)
+            lo = mid + 1;
+        else
+            return mid;
+    }
+    return -1;
+}
+
 static int readable(uintptr_t addr, size_t n)
 {
     int k = __atomic_load_n(&last_range, __ATOMIC_RELAXED);
     if (k < n_ranges && addr >= ranges[k].lo && addr + n <= ranges[k].hi)
         return 1;
-    int lo = 0, hi = n_ranges - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        if (addr < ranges[mid].lo)
-            hi = mid - 1;
-        else if (addr >= ranges[mid].hi)
-            lo = mid + 1;
-        else {
-            __atomic_store_n(&last_range, mid, __ATOMIC_RELAXED);
-            return addr + n <= ranges[mid].hi;
-        }
-    }
-    return 0;
+    k = range_index(ranges, n_ranges, addr);
+    if (k < 0)
+        return 0;
+    __atomic_store_n(&last_range, k, __ATOMIC_RELAXED);
+    return addr + n <= ranges[k].hi;
 }
 
 /* A return address can be code: in an executable mapping (a module's
  * text, the vDSO, or a JIT's anonymous code). */
 static int code_address(uintptr_t ip)
 {
-    int lo = 0, hi = n_xranges - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        if (ip < xranges[mid].lo)
-            hi = mid - 1;
-        else if (ip >= xranges[mid].hi)
-            lo = mid + 1;
-        else
-            return 1;
-    }
-    return 0;
+    return range_index(xranges, n_xranges, ip) >= 0;
 }
 
 static int acc_find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi,
@@ -241,6 +239,16 @@ static int cmp_module(const void *a, const void *b)
     return x->start_ip < y->start_ip ? -1 : x->start_ip > y->start_ip;
 }
 
+/* Append [lo, hi) to a table filled in address order, merged with the
+ * range before it when they touch. */
+static void range_add(struct range *t, int *n, uintptr_t lo, uintptr_t hi)
+{
+    if (*n && t[*n - 1].hi == lo)
+        t[*n - 1].hi = hi;
+    else
+        t[(*n)++] = (struct range){lo, hi};
+}
+
 static void read_ranges(void)
 {
     n_ranges = n_xranges = 0;
@@ -260,12 +268,8 @@ static void read_ranges(void)
                 ;
         if (fields != 3)
             continue;
-        if (perms[2] == 'x' && n_xranges < MAX_RANGES) {
-            if (n_xranges && xranges[n_xranges - 1].hi == lo)
-                xranges[n_xranges - 1].hi = hi;
-            else
-                xranges[n_xranges++] = (struct range){lo, hi};
-        }
+        if (perms[2] == 'x' && n_xranges < MAX_RANGES)
+            range_add(xranges, &n_xranges, lo, hi);
         if (perms[0] != 'r')
             continue;
         /* Device memory and the vvar page are readable in name only: the
@@ -276,10 +280,7 @@ static void read_ranges(void)
             (path && strncmp(path, "/dev/", 5) == 0 && strncmp(path, "/dev/shm/", 9) != 0 &&
              strncmp(path, "/dev/zero", 9) != 0))
             continue;
-        if (n_ranges && ranges[n_ranges - 1].hi == lo)
-            ranges[n_ranges - 1].hi = hi;
-        else
-            ranges[n_ranges++] = (struct range){lo, hi};
+        range_add(ranges, &n_ranges, lo, hi);
     }
     fclose(f);
 }
