@@ -231,6 +231,24 @@ static int cmp_jit(const void *a, const void *b)
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
+/* One line of f without its newline, cut to n - 1 bytes; the rest of a
+ * longer line is skipped, not taken for a line of its own ("1000 10 x"
+ * inside a long name would name code that is not there).  0 at the end. */
+static int read_line_capped(FILE *f, char *buf, size_t n)
+{
+    size_t k = 0;
+    int c, any = 0;
+    while ((c = getc_unlocked(f)) != EOF) {
+        any = 1;
+        if (c == '\n')
+            break;
+        if (k + 1 < n)
+            buf[k++] = (char)c;
+    }
+    buf[k] = 0;
+    return any;
+}
+
 /* Replace the table with the perf map read from f, sorted by start. */
 UNITTEST void jit_read(FILE *f)
 {
@@ -239,20 +257,11 @@ UNITTEST void jit_read(FILE *f)
     n_jit = 0;
     size_t cap = 0;
     char line[1024];
-    while (fgets(line, sizeof line, f)) {
-        /* A name longer than the buffer is kept cut; the rest of its line
-         * is not a line of its own ("1000 10 x" inside a long name would
-         * otherwise name code that is not there). */
-        if (!strchr(line, '\n')) {
-            char rest[256];
-            while (fgets(rest, sizeof rest, f) && !strchr(rest, '\n'))
-                ;
-        }
+    while (read_line_capped(f, line, sizeof line)) {
         unsigned long start, size;
         int off = 0;
         if (sscanf(line, "%lx %lx %n", &start, &size, &off) < 2 || !off)
             continue;
-        line[strcspn(line, "\n")] = 0;
         if (n_jit == cap) {
             size_t ncap = cap ? cap * 2 : 256;
             struct jit_sym *p = realloc(jit, ncap * sizeof *p);

@@ -2,7 +2,8 @@
  * JIT perf maps, /tmp/perf-PID.map, which any process of the user can
  * write (preload/symbolize.c jit_read, jit_lookup).
  *
- * Checked: every name is one line of the file without its newline; a
+ * Checked: every name is one line of the file without its newline, cut to
+ * 1023 bytes (the rest of a longer line is no line of its own); a
  * lookup only ever answers with a symbol that contains the address; and
  * when the symbols do not overlap, each one is found at its start and its
  * last byte under its own name.
@@ -45,17 +46,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     jit_read(f);
     fclose(f);
 
-    /* The same lines, parsed the documented way, for the oracle. */
-    f = fmemopen((void *)data, size, "r");
-    FUZZ_CHECK(f);
+    /* The same lines, split in memory the documented way, for the oracle:
+     * each line without its newline, cut to its first 1023 bytes. */
     size_t n = 0, cap = 64;
     struct want *w = malloc(cap * sizeof *w);
     FUZZ_CHECK(w);
-    char line[1024];
-    while (fgets(line, sizeof line, f)) {
-        unsigned long start, len;
+    for (size_t at = 0; at < size;) {
+        const uint8_t *nl = memchr(data + at, '\n', size - at);
+        size_t len = nl ? (size_t)(nl - (data + at)) : size - at;
+        char line[1024];
+        size_t keep = len < sizeof line - 1 ? len : sizeof line - 1;
+        memcpy(line, data + at, keep);
+        line[keep] = 0;
+        at += len + 1;
+        unsigned long start, sz;
         int off = 0;
-        if (sscanf(line, "%lx %lx %n", &start, &len, &off) < 2 || !off)
+        if (sscanf(line, "%lx %lx %n", &start, &sz, &off) < 2 || !off)
             continue;
         if (n == cap) {
             cap *= 2;
@@ -63,12 +69,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(w);
         }
         w[n].start = start;
-        w[n].end = start + len;
-        line[strcspn(line, "\n")] = 0;
+        w[n].end = start + sz;
         snprintf(w[n].name, sizeof w[n].name, "%s", line + off);
         n++;
     }
-    fclose(f);
     qsort(w, n, sizeof *w, by_start);
     int disjoint = 1;
     for (size_t i = 0; i < n; i++) {
