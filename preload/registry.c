@@ -125,9 +125,11 @@ static void epoll_recount(struct elmon_loop *l, int epfd, int force)
          !__atomic_compare_exchange_n(&l->fds_recount_ns, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)))
         return;
     __atomic_store_n(&l->fds_recount_ns, now, __ATOMIC_RELAXED);
+    int saved_errno = errno;   /* thread exit runs on the host's thread */
     int n = epoll_count_fdinfo(epfd);
     if (n >= 0)
         __atomic_store_n(&epoll_fds[epfd], n, __ATOMIC_RELAXED);
+    errno = saved_errno;
 }
 
 /* Thread exit (pthread key destructor): the slot goes DEAD under sig_lock,
