@@ -88,7 +88,6 @@ struct elmon_loop {
     uint64_t recent_max_ns[10];     /* per-second maxima, for status */
     unsigned recent_pos;
     uint64_t wd_export_max_ns;      /* max since the exporter last took it (atomic) */
-    uint64_t fds_recount_ns;        /* CLOCK_MONOTONIC of the last epoll recount (atomic; any reader) */
     char wd_thread_name[64];        /* kept for when the thread is gone */
     struct elmon_capture *capture;  /* owned by capture.c, NULL until used */
 

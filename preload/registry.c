@@ -66,82 +66,12 @@ void elmon_epoll_fds_add(int epfd, int delta)
         __atomic_add_fetch(&epoll_fds[epfd], delta, __ATOMIC_RELAXED);
 }
 
-/* Descriptors in the epoll set epfd, from /proc/self/fdinfo/EPFD (one
- * "tfd:" line each); -1 when epfd is not an epoll set or unreadable. */
-static int epoll_count_fdinfo(int epfd)
-{
-    char path[48], link[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", epfd);
-    ssize_t n = readlink(path, link, sizeof link - 1);
-    if (n < 0)
-        return -1;
-    link[n] = 0;
-    if (strcmp(link, "anon_inode:[eventpoll]") != 0)
-        return -1;
-    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    char buf[4096];
-    int count = 0, matched = 0;   /* of "tfd:" at a line's start; -1: mid-line */
-    for (;;) {
-        ssize_t k = read(fd, buf, sizeof buf);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            count = -1;
-        if (k <= 0)
-            break;
-        for (ssize_t i = 0; i < k; i++) {
-            if (buf[i] == '\n') {
-                matched = 0;
-            } else if (matched >= 0) {
-                if (buf[i] != "tfd:"[matched])
-                    matched = -1;
-                else if (++matched == 4) {
-                    count++;
-                    matched = -1;
-                }
-            }
-        }
-    }
-    close(fd);
-    return count;
-}
-
-/* The kernel drops a descriptor from every epoll set when its last
- * reference is closed, with no EPOLL_CTL_DEL for the wrapper to count
- * (nginx closes connections this way), so the count kept from epoll_ctl
- * only grows.  Snapshots and thread exit recount the set from the kernel's
- * own list, one line per descriptor: every time while the set is small,
- * at most once a second per loop once it holds a thousand or more. */
-static void epoll_recount(struct elmon_loop *l, int epfd, int force)
-{
-    if (epfd < 0 || epfd >= EPOLL_FD_TABLE)
-        return;
-    uint64_t now = elmon_mono_ns(), last = __atomic_load_n(&l->fds_recount_ns, __ATOMIC_RELAXED);
-    if (!force && __atomic_load_n(&epoll_fds[epfd], __ATOMIC_RELAXED) >= 1000 &&
-        ((last && now - last < 1000000000u) ||
-         !__atomic_compare_exchange_n(&l->fds_recount_ns, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)))
-        return;
-    __atomic_store_n(&l->fds_recount_ns, now, __ATOMIC_RELAXED);
-    int saved_errno = errno;   /* thread exit runs on the host's thread */
-    int n = epoll_count_fdinfo(epfd);
-    if (n >= 0)
-        __atomic_store_n(&epoll_fds[epfd], n, __ATOMIC_RELAXED);
-    errno = saved_errno;
-}
-
 /* Thread exit (pthread key destructor): the slot goes DEAD under sig_lock,
  * so the watchdog never signals this tid after it is gone, and the thread
  * never registers again on its way out. */
 static void loop_thread_exit(void *p)
 {
     struct elmon_loop *l = p;
-    /* The last count of its set: once the thread is gone, the number may
-     * be another descriptor's. */
-    if (elmon_poller_is_epoll(l->poller))
-        epoll_recount(l, ELMON_LOAD(&l->wait_fd), 1);
     pthread_mutex_lock(&l->sig_lock);
     __atomic_store_n(&l->state, ELMON_SLOT_EXITING, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&l->sig_lock);
@@ -302,14 +232,8 @@ void elmon_loop_snapshot(struct elmon_loop *l, struct elmon_loop_snapshot *s)
     s->n_warning = ELMON_LOAD(&l->n_warning);
     s->n_critical = ELMON_LOAD(&l->n_critical);
     s->n_spans_dropped = ELMON_LOAD(&l->n_spans_dropped);
-    if (elmon_poller_is_epoll(l->poller)) {
-        int epfd = ELMON_LOAD(&l->wait_fd);
-        /* A loop whose thread is gone may have closed its set, and the
-         * number may be another descriptor by now. */
-        if (!s->dead)
-            epoll_recount(l, epfd, 0);
-        s->n_fds = (uint64_t)elmon_epoll_fds(epfd);
-    }
+    if (elmon_poller_is_epoll(l->poller))
+        s->n_fds = (uint64_t)elmon_epoll_fds(ELMON_LOAD(&l->wait_fd));
     else
         s->n_fds = (uint64_t)ELMON_LOAD(&l->n_fds);
     uint64_t since = __atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE);

@@ -58,30 +58,6 @@ static const char *const pollers[] = {
     "epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll", "select", "pselect",
 };
 
-/* Descriptors closed without EPOLL_CTL_DEL (nginx) leave the set in the
- * kernel; the count follows the kernel's list, not the calls: 300 turns
- * that each add and close 5 eventfds end with the loop's own two, in one
- * thread and in several. */
-START_TEST(fds_closed_without_del_leave_the_count)
-{
-    char *argv[] = {LOOPFIX, "-n", "300", "-c", "5", "-t", _i ? "3" : "1", NULL};
-    char *env[] = {events_env, log_env, NULL};
-    struct run r;
-    run_ok(argv, env, &r);
-    char **ev = all_events(NULL);
-    int summaries = 0;
-    for (int i = 0; ev[i]; i++)
-        if (json_is(ev[i], "type", "summary")) {
-            summaries++;
-            ck_assert_msg((int)json_num(ev[i], "fds") == 2, "fds %d after 1500 closed without DEL: %s",
-                          (int)json_num(ev[i], "fds"), ev[i]);
-        }
-    ck_assert_int_eq(summaries, _i ? 3 : 1);
-    free_lines(ev);
-    run_free(&r);
-}
-END_TEST
-
 /* Every poller: 40 waits, a 120 ms spin after waits 15 and 30: exactly two
  * spans of 120 ms, 39 turns, two descriptors, the right poller. */
 START_TEST(each_poller_counts_blocks_exactly)
@@ -613,7 +589,6 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, each_poller_counts_blocks_exactly, 0, sizeof pollers / sizeof pollers[0]);
-    tcase_add_loop_test(tc, fds_closed_without_del_leave_the_count, 0, 2);   /* one loop thread, three */
     tcase_add_test(tc, events_counted_and_critical_severity);
     tcase_add_test(tc, thresholds_from_env);
     tcase_add_test(tc, stuck_loop_reported_while_stuck);
