@@ -422,17 +422,16 @@ START_TEST(maps_long_path_is_one_line)
      * 12 hex digits); the reader's first 511 bytes end 438 bytes into it. */
     char path[1024];
     int len = snprintf(path, sizeof path, "%s", dir);
+    ck_assert_msg(len <= 438 - 3, "TMPDIR too long for this case: %s", dir);
     while (len < 438 - 1) {
-        int pad = 438 - 1 - len - 1;
-        if (pad > 200)
-            pad = 200;
-        if (pad < 1) {   /* one byte short of a component: start over longer */
-            len += snprintf(path + len, sizeof path - (size_t)len, "/xx");
-            continue;
-        }
+        /* "/" and a component: the last one ends exactly at the mark, and
+         * none leaves less than two bytes for the next. */
+        int left = 438 - 1 - len, comp = left - 1;
+        if (comp > 200)
+            comp = left - 201 >= 2 ? 200 : 199;
         path[len++] = '/';
-        memset(path + len, 'p', (size_t)pad);
-        len += pad;
+        memset(path + len, 'p', (size_t)comp);
+        len += comp;
         path[len] = 0;
         ck_assert_int_eq(mkdir(path, 0700), 0);
     }
