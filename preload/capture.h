@@ -137,6 +137,7 @@ struct jit_sym {
 #include <stdio.h>
 void jit_read(FILE *f);
 const struct jit_sym *jit_lookup(uintptr_t addr);
+const struct jit_sym *jit_table(size_t *n);
 #endif
 
 /* ---- cause.c ---- */

@@ -295,6 +295,15 @@ static void jit_reload(void)
     jit_size = st.st_size;
 }
 
+#ifdef ELMON_UNITTEST
+/* The whole table, for the fuzz target's oracle. */
+const struct jit_sym *jit_table(size_t *n)
+{
+    *n = n_jit;
+    return jit;
+}
+#endif
+
 UNITTEST const struct jit_sym *jit_lookup(uintptr_t addr)
 {
     size_t lo = 0, hi = n_jit;

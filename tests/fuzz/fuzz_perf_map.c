@@ -2,8 +2,9 @@
  * JIT perf maps, /tmp/perf-PID.map, which any process of the user can
  * write (preload/symbolize.c jit_read, jit_lookup).
  *
- * Checked: every name is one line of the file without its newline, cut to
- * 1023 bytes (the rest of a longer line is no line of its own); a
+ * Checked: the table is exactly the file's lines that parse, each name the
+ * rest of its line without the newline, cut to 1023 bytes (the rest of a
+ * longer line is no line of its own); a
  * lookup only ever answers with a symbol that contains the address; and
  * when the symbols do not overlap, each one is found at its start and its
  * last byte under its own name.
@@ -26,6 +27,16 @@ static int by_start(const void *a, const void *b)
 {
     const struct want *x = a, *y = b;
     return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int by_all(const void *a, const void *b)
+{
+    const struct want *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    return strcmp(x->name, y->name);
 }
 
 static void check_hit(uintptr_t addr)
@@ -73,6 +84,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(w[n].name, sizeof w[n].name, "%s", line + off);
         n++;
     }
+    /* The table holds exactly the oracle's symbols: none missing, and
+     * none made up (the tail of a long line once was one). */
+    size_t nt;
+    const struct jit_sym *t = jit_table(&nt);
+    FUZZ_CHECK(nt == n);
+    struct want *got = malloc((nt ? nt : 1) * sizeof *got);
+    FUZZ_CHECK(got);
+    for (size_t i = 0; i < nt; i++) {
+        got[i].start = t[i].start;
+        got[i].end = t[i].end;
+        snprintf(got[i].name, sizeof got[i].name, "%s", t[i].name);
+    }
+    qsort(got, nt, sizeof *got, by_all);
+    qsort(w, n, sizeof *w, by_all);
+    for (size_t i = 0; i < n; i++)
+        FUZZ_CHECK(got[i].start == w[i].start && got[i].end == w[i].end && strcmp(got[i].name, w[i].name) == 0);
+    free(got);
     qsort(w, n, sizeof *w, by_start);
     int disjoint = 1;
     for (size_t i = 0; i < n; i++) {
