@@ -559,6 +559,13 @@ static int has_prefix(const char *s, const char *const *prefixes, size_t n)
     return 0;
 }
 
+static const char *const interceptor_prefixes[] = {"__interceptor_", "___interceptor_"};
+
+static int is_interceptor(const char *function)
+{
+    return has_prefix(function, interceptor_prefixes, sizeof interceptor_prefixes / sizeof interceptor_prefixes[0]);
+}
+
 /* libc, the loader, the vDSO, libelmon itself and a sanitizer's runtime
  * are never the culprit.  In an ASan or TSan build the innermost frame of a
  * blocking read or clock call is the runtime's interceptor, or a helper it
@@ -575,25 +582,20 @@ static int is_runtime_frame(const char *module, const char *function)
         "libclang_rt.", "libasan.so", "libtsan.so", "libubsan.so", "liblsan.so", "libhwasan.so",
     };
     static const char *const functions[] = {
-        "__interceptor_", "___interceptor_", "__asan_", "__tsan_", "__ubsan_", "__lsan_", "__hwasan_",
+        "__asan_", "__tsan_", "__ubsan_", "__lsan_", "__hwasan_",
         "__msan_", "__sanitizer_", "__sancov_",
         "_ZN6__asan", "_ZN6__tsan", "_ZN7__ubsan", "_ZN6__lsan", "_ZN8__hwasan", "_ZN6__msan",
         "_ZN11__sanitizer", "_ZN14__interception", "_ZN8__sancov",
         "_ZNK6__asan", "_ZNK6__tsan", "_ZNK7__ubsan", "_ZNK6__lsan", "_ZNK8__hwasan", "_ZNK6__msan",
         "_ZNK11__sanitizer", "_ZNK14__interception", "_ZNK8__sancov",
     };
-    if (has_prefix(function, functions, sizeof functions / sizeof functions[0]))
+    if (is_interceptor(function) || has_prefix(function, functions, sizeof functions / sizeof functions[0]))
         return 1;
     if (!module)
         return 0;
     if (self_module && strcmp(module, self_module) == 0)
         return 1;
     return has_prefix(base_name(module), modules, sizeof modules / sizeof modules[0]);
-}
-
-static int is_interceptor(const char *function)
-{
-    return function && (strncmp(function, "__interceptor_", 14) == 0 || strncmp(function, "___interceptor_", 15) == 0);
 }
 
 static int same_module(const struct elmon_frame *a, const struct elmon_frame *b)
@@ -705,13 +707,15 @@ void elmon_capture_json(const struct elmon_block *b, struct elmon_buf *out)
         elmon_buf_printf(out, ",\"stack_ms\":%.3f", c->stack_ms);
     else
         elmon_buf_puts(out, ",\"stack_ms\":null");
-    if (!strcmp(c->how, "signal") && !c->pending && c->handler_cpu_ns != UINT64_MAX)
-        elmon_buf_printf(out, ",\"handler_us\":%.1f,\"handler_cpu_us\":%.1f", (double)c->handler_ns / 1e3,
-                         (double)c->handler_cpu_ns / 1e3);
-    else if (!strcmp(c->how, "signal") && !c->pending)
-        elmon_buf_printf(out, ",\"handler_us\":%.1f,\"handler_cpu_us\":null", (double)c->handler_ns / 1e3);
-    else
+    if (!strcmp(c->how, "signal") && !c->pending) {
+        elmon_buf_printf(out, ",\"handler_us\":%.1f", (double)c->handler_ns / 1e3);
+        if (c->handler_cpu_ns != UINT64_MAX)
+            elmon_buf_printf(out, ",\"handler_cpu_us\":%.1f", (double)c->handler_cpu_ns / 1e3);
+        else
+            elmon_buf_puts(out, ",\"handler_cpu_us\":null");
+    } else {
         elmon_buf_puts(out, ",\"handler_us\":null,\"handler_cpu_us\":null");
+    }
     elmon_buf_puts(out, "},\"stack\":[");
     for (int i = 0; i < c->n_frames; i++) {
         const struct elmon_frame *f = &c->frames[i];
