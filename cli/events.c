@@ -239,6 +239,8 @@ static int take_record(struct ev_set *set, const struct jval *r)
     sp.turn = to_u64(jv_num(r, "turn", 0));
     sp.start_unix_ns = to_u64(jv_num(r, "start_unix_ns", 0));
     sp.critical = strcmp(jv_str(r, "severity", ""), "critical") == 0;
+    const char *end = jv_str(r, "end", "wait");
+    sp.at_exit = is_block && (strcmp(end, "exit") == 0 || strcmp(end, "thread_exit") == 0);
     span_frames(&sp, r, process);
     if (is_block) {
         add_span(find_loop(set, (int)pid, (int)tid, process, thread, poller), &sp);

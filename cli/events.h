@@ -16,6 +16,7 @@ struct ev_span {
     double duration_ms, lag_ms;
     int critical;
     int ongoing;              /* a block_begin that never ended (killed, stuck) */
+    int at_exit;              /* a block closed by its thread's or the process's exit (schema 2 "end") */
     char *culprit;            /* never NULL: "(not captured)" when unknown */
     char *folded;             /* frames outermost first, ';'-joined; NULL when none */
     char *stack_text;         /* one frame per line, innermost first; NULL when none */

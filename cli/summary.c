@@ -266,7 +266,7 @@ void summary_junit(FILE *f, const struct ev_set *set, const struct summary_info 
             char line[256];
             snprintf(line, sizeof line, "%sturn %llu: blocked %.1f ms (%s%s) in ", k ? "\n" : "",
                      (unsigned long long)sp->turn, sp->duration_ms, sp->critical ? "critical" : "warning",
-                     sp->ongoing ? ", still running at exit" : "");
+                     sp->ongoing || sp->at_exit ? ", still running at exit" : "");
             xml_put(f, line);
             xml_put(f, sp->culprit);
             if (sp->stack_text) {

@@ -60,6 +60,7 @@ static int opt_stacks = STACKS_ALL;
 static int opt_signal;              /* 0 auto, -1 none, else the number asked for */
 static uint64_t opt_per_min = 60;   /* 0: no cap */
 static uint64_t opt_wait_ms = 10;
+static int opt_loop_check = 1;      /* ELMON_PY_LOOP_CHECK */
 static const char *opt_folded;
 static pthread_once_t cfg_once = PTHREAD_ONCE_INIT;
 
@@ -87,6 +88,7 @@ static void load_config(void)
     opt_per_min = elmon_env_uint("ELMON_CAPTURES_PER_MIN", 60, 0, 600000, "captures per minute");
     opt_wait_ms = elmon_env_uint("ELMON_CAPTURE_WAIT_MS", 10, 1, 1000, "ms");
     opt_folded = elmon_env_str("ELMON_FOLDED");
+    opt_loop_check = elmon_env_bool("ELMON_PY_LOOP_CHECK", 1);
     const char *s = elmon_env_str("ELMON_SIGNAL");
     static const char *const words[] = {"auto", "none", NULL};
     int w = s ? elmon_parse_enum(s, words) : 0;
@@ -467,6 +469,7 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
     c->pending = 0;
     c->how = "none";
     c->n_addrs = c->n_frames = c->n_py = 0;
+    c->py_header = c->py_truncated = c->py_loop = 0;
     c->note[0] = 0;
     c->arena_len = 0;
     c->stack_ms = -1;
@@ -521,6 +524,31 @@ out:
     unsigned long stray = __atomic_exchange_n(&n_stray, 0, __ATOMIC_RELAXED);
     if (stray)
         elmon_warn("%lu capture signal(s) arrived late and were ignored", stray);
+}
+
+/* The CPython rule for "is an event loop running on this thread?": the
+ * capture of this crossing holds the thread's whole Python stack (the
+ * dumper ran on a thread state and did not stop at its frame limit), and
+ * no frame of it, Python or native (uvloop is compiled), belongs to an
+ * event loop's run method.  Anything less certain is not outside. */
+int elmon_capture_outside_loop(struct elmon_loop *l, uint64_t turn)
+{
+    config();
+    if (!opt_loop_check)
+        return 0;
+    struct elmon_capture *c = l->capture;
+    if (!c)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    int outside = c->valid && c->turn == turn && c->generation == l->generation && !c->pending &&
+                  c->py_header && !c->py_truncated && !c->py_loop;
+    for (int i = 0; outside && i < c->n_frames; i++) {
+        const char *m = c->frames[i].module;
+        if (m && strstr(m, "/uvloop/loop."))
+            outside = 0;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return outside;
 }
 
 /* ---- output ---- */

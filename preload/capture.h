@@ -97,6 +97,10 @@ struct elmon_capture {
     struct elmon_frame frames[ELMON_CAPTURE_MAX_FRAMES];
     int n_py;
     struct elmon_pyframe py[ELMON_CAPTURE_MAX_PY];
+    /* The whole Python dump, beyond the frames kept: */
+    int py_header;               /* CPython dumped a thread state ("Stack (most recent call first)") */
+    int py_truncated;            /* it stopped at its frame limit ("...") */
+    int py_loop;                 /* a frame of an event loop's run method was in it */
     char note[192];
     size_t arena_len;
     char arena[40960];
@@ -170,6 +174,9 @@ int elmon_py_load(void);
 void elmon_py_prepare(void);          /* watchdog: empty the pipe */
 void elmon_py_dump(void);             /* handler */
 void elmon_py_collect(struct elmon_capture *c);   /* watchdog */
+/* 1 when a Python frame (file, function) is an event loop's run method
+ * (asyncio, tornado, twisted, socketserver, gevent, eventlet). */
+int elmon_py_is_loop_frame(const char *file, size_t file_len, const char *function);
 void elmon_py_atfork_child(void);
 
 #endif

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 #include "config.h"
 #include "elmon.h"
 #include "log.h"
@@ -37,8 +39,14 @@ static void atfork_parent(void)
     elmon_dl_atfork_parent();
 }
 
+/* The process libelmon's state belongs to: a vfork child shares that state
+ * (and its memory) with its parent without the atfork handlers having run,
+ * and must leave it alone. */
+static pid_t own_pid;
+
 static void atfork_child(void)
 {
+    own_pid = (pid_t)syscall(SYS_getpid);
     elmon_dl_atfork_child();
     elmon_registry_atfork_child();
     elmon_watchdog_atfork_child();
@@ -100,6 +108,7 @@ __attribute__((constructor)) static void elmon_init(void)
         disable = 0;   /* warned about at the first loop, if one runs */
     if (disable)
         return;
+    own_pid = (pid_t)syscall(SYS_getpid);
     elmon_env_snapshot();
     elmon_registry_init();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
@@ -109,19 +118,31 @@ __attribute__((constructor)) static void elmon_init(void)
 /* The end of the process's measurement, once: from the atexit handler that
  * elmon_exit_register() installs, or from the destructor when exit()
  * came before that handler existed (or the process never called exit). */
-static void exit_work(void)
+static int exit_done;
+
+/* fast: _exit, which runs no atexit handler: the records and summaries
+ * within about 50 ms, and no final export (it could take the exporter's
+ * whole timeout). */
+static void exit_work_bounded(int fast)
 {
-    static int done;
-    if (!elmon_active || __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+    if (!elmon_active || __atomic_exchange_n(&exit_done, 1, __ATOMIC_ACQ_REL))
         return;
     /* Loop threads still running see a plain wrapper from here on. */
     __atomic_store_n(&elmon_active, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&elmon_exiting, 1, __ATOMIC_RELEASE);
-    elmon_watchdog_shutdown();
+    if (fast)
+        elmon_watchdog_shutdown(20, 30);
+    else
+        elmon_watchdog_shutdown(80, 50);
     if (elmon_stats_shutdown)
         elmon_stats_shutdown();
-    if (elmon_exporter_shutdown)
+    if (!fast && elmon_exporter_shutdown)
         elmon_exporter_shutdown();
+}
+
+static void exit_work(void)
+{
+    exit_work_bounded(0);
 }
 
 /* atexit handlers run last-registered first, and all of them before any
@@ -139,4 +160,30 @@ void elmon_exit_register(void)
 __attribute__((destructor)) static void elmon_fini(void)
 {
     exit_work();
+}
+
+/* _exit and _Exit end the process without atexit handlers or destructors
+ * (every multiprocessing and pool worker leaves through os._exit): the
+ * spans and summaries are written here first.  exit() reaches the kernel
+ * through glibc's internal _exit, not this one, after exit_work ran. */
+static __attribute__((noreturn)) void exit_now(int status)
+{
+    if (__atomic_load_n(&elmon_active, __ATOMIC_ACQUIRE) && (pid_t)syscall(SYS_getpid) == own_pid)
+        exit_work_bounded(1);
+    if (!elmon_real.exit_now)
+        elmon_resolve_real();
+    if (elmon_real.exit_now)
+        elmon_real.exit_now(status);
+    for (;;)
+        syscall(SYS_exit_group, status);
+}
+
+__attribute__((visibility("default"), noreturn)) void _exit(int status)
+{
+    exit_now(status);
+}
+
+__attribute__((visibility("default"), noreturn)) void _Exit(int status)
+{
+    exit_now(status);
 }

@@ -10,6 +10,11 @@
  *   - state moves FREE -> CLAIMING -> ACTIVE (loop thread, CAS) -> EXITING
  *     (thread exit, under sig_lock) -> DEAD (after sig_lock is released)
  *     -> FREE (watchdog, after the summary is written).
+ *
+ * A slot is a loop *thread*; the loop itself is what the thread waits on at
+ * its outermost level (loop_kind, loop_fd, loop_sp; loopid.c has the rule).
+ * A thread may run many loops one after another (pytest-asyncio makes one
+ * per test): its figures add them up, and n_loops counts them.
  */
 #ifndef ELMON_LOOP_H
 #define ELMON_LOOP_H
@@ -42,13 +47,26 @@ const char *elmon_poller_name(int poller);
  * frees DEAD slots for reuse, never frees one whose mutex is still in use. */
 enum elmon_slot_state { ELMON_SLOT_FREE = 0, ELMON_SLOT_ACTIVE, ELMON_SLOT_DEAD, ELMON_SLOT_CLAIMING, ELMON_SLOT_EXITING };
 
-/* A finished blocking span, pushed by the loop thread, popped by the
- * watchdog. */
+/* What a thread's loop is: nothing (no loop running), an epoll instance,
+ * or the thread's outermost poll/select calls. */
+enum elmon_loop_kind { ELMON_LOOP_NONE = 0, ELMON_LOOP_EPOLL, ELMON_LOOP_POLL };
+
+/* How a span ended: the loop waited again, its epoll descriptor was
+ * closed (or the thread left it for another loop), the thread exited, the
+ * process exited.  Index into elmon_end_name(). */
+enum elmon_span_end { ELMON_END_WAIT = 0, ELMON_END_LOOP_CLOSED, ELMON_END_THREAD_EXIT, ELMON_END_EXIT };
+const char *elmon_end_name(int end);
+
+/* A finished busy period, pushed by the loop thread, popped by the
+ * watchdog.  end WAIT: a turn of at least ELMON_BLOCK_MS; LOOP_CLOSED: the
+ * busy period its loop's end cut short, which is no turn and is reported
+ * only to close a span the watchdog had already begun. */
 struct elmon_span {
     uint64_t turn;
     uint64_t start_ticks;
     uint64_t busy_ns;
     uint64_t lag_ns;
+    int end;
 };
 
 #define ELMON_SPAN_RING 64          /* power of two */
@@ -59,7 +77,7 @@ struct elmon_capture;               /* stack capture, capture.h */
 struct elmon_loop {
     int state;                      /* enum elmon_slot_state, atomic */
     int tid;
-    int poller;                     /* the call that made this a loop */
+    int poller;                     /* the call the current (or last) loop waits with, atomic */
     uint32_t generation;            /* bumped at each claim */
     uint64_t start_ticks;           /* registration time */
 
@@ -75,15 +93,26 @@ struct elmon_loop {
     uint64_t n_warning, n_critical; /* blocking spans ended */
     uint64_t n_spans_dropped;       /* ring full */
     uint64_t window_max_lag_ns;     /* reset by the watchdog each second (atomic exchange) */
-    int wait_fd;                    /* epoll fd, or -1 */
+    int loop_kind;                  /* enum elmon_loop_kind (atomic; a closer on another thread stores NONE) */
+    int loop_fd;                    /* the loop's epoll fd, or -1 (atomic; as loop_kind) */
+    uintptr_t loop_sp;              /* stack address at the loop's waits: deeper is nested */
+    uint64_t n_loops;               /* loops begun on this thread */
+    uint64_t closed_ticks;          /* when another thread closed the loop's descriptor (atomic) */
+    uint64_t exit_ticks;            /* when the thread exited */
     int n_fds;                      /* poll/select descriptors of the last wait */
     uint32_t ring_head;             /* spans pushed */
     struct elmon_span ring[ELMON_SPAN_RING];
     struct elmon_hist lag;
 
-    /* --- watchdog --- */
+    /* --- watchdog (outside_since: written by the watchdog, read by the
+     * loop thread) --- */
+    uint64_t outside_since;         /* busy_since of a busy period found outside a running loop */
     uint32_t ring_tail;             /* spans popped */
-    uint64_t wd_crossed_turn;       /* turn + 1 whose crossing was reported */
+    uint64_t wd_crossed_turn;       /* turn + 1 whose crossing was looked at */
+    uint64_t wd_outside_turn;       /* turn + 1 found outside a running loop: not a span */
+    int wd_open;                    /* a block_begin was written and its block not yet */
+    uint64_t wd_open_turn, wd_open_since;
+    uint64_t wd_closed_warning, wd_closed_critical;  /* spans closed by a loop's end, thread or process exit */
     uint64_t wd_crossed_unix_ns;
     uint64_t recent_max_ns[10];     /* per-second maxima, for status */
     unsigned recent_pos;
@@ -106,8 +135,5 @@ extern uint64_t elmon_block_ticks;  /* refined by the watchdog */
 /* registry.c */
 struct elmon_loop *elmon_register(int poller);  /* slow path */
 void elmon_registry_init(void);
-int elmon_epoll_fds(int epfd);
-void elmon_epoll_fds_reset(int epfd);
-void elmon_epoll_fds_add(int epfd, int delta);
 
 #endif

@@ -76,11 +76,51 @@ void elmon_py_dump(void)
         py_dump(pipe_w, ts);
 }
 
+static int ends_with(const char *s, size_t n, const char *suffix)
+{
+    size_t k = strlen(suffix);
+    return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+static int contains(const char *s, size_t n, const char *part)
+{
+    size_t k = strlen(part);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(s + i, part, k) == 0)
+            return 1;
+    return 0;
+}
+
+/* The run methods libelmon knows.  A frame of one of them on the stack
+ * means the thread is inside a running event loop. */
+int elmon_py_is_loop_frame(const char *file, size_t n, const char *function)
+{
+    if (ends_with(file, n, "asyncio/base_events.py"))
+        return strcmp(function, "run_forever") == 0 || strcmp(function, "_run_once") == 0;
+    if (ends_with(file, n, "tornado/ioloop.py"))
+        return strcmp(function, "start") == 0;
+    if (ends_with(file, n, "twisted/internet/base.py"))
+        return strcmp(function, "mainLoop") == 0 || strcmp(function, "run") == 0;
+    if (ends_with(file, n, "/socketserver.py"))
+        return strcmp(function, "serve_forever") == 0;
+    /* Greenlets: the blocked greenlet's frames do not show the hub's loop,
+     * so any frame of theirs counts. */
+    return contains(file, n, "/gevent/") || contains(file, n, "/eventlet/");
+}
+
 /* '  File "/x/app.py", line 12 in slow_handler' */
 static void parse_line(struct elmon_capture *c, char *s)
 {
+    if (strncmp(s, "Stack (most recent call first)", 30) == 0) {
+        c->py_header = 1;
+        return;
+    }
+    if (strcmp(s, "  ...") == 0) {
+        c->py_truncated = 1;
+        return;
+    }
     char *f = strstr(s, "File \"");
-    if (!f || c->n_py >= ELMON_CAPTURE_MAX_PY)
+    if (!f)
         return;
     f += 6;
     char *q = strstr(f, "\", line ");
@@ -89,6 +129,10 @@ static void parse_line(struct elmon_capture *c, char *s)
     char *e;
     long line = strtol(q + 8, &e, 10);
     const char *fn = strncmp(e, " in ", 4) == 0 ? e + 4 : "???";
+    if (elmon_py_is_loop_frame(f, (size_t)(q - f), fn))
+        c->py_loop = 1;
+    if (c->n_py >= ELMON_CAPTURE_MAX_PY)
+        return;   /* not kept, but seen by the loop test above */
     struct elmon_pyframe *p = &c->py[c->n_py++];
     p->file = elmon_capture_str(c, f, (size_t)(q - f));
     p->line = (int)line;

@@ -31,6 +31,12 @@ int elmon_resolve_real(void)
     RESOLVE(epoll_ctl, "epoll_ctl");
     RESOLVE(epoll_create, "epoll_create");
     RESOLVE(epoll_create1, "epoll_create1");
+    RESOLVE(close, "close");
+    RESOLVE(close_range, "close_range");
+    RESOLVE(closefrom, "closefrom");
+    RESOLVE(dup2, "dup2");
+    RESOLVE(dup3, "dup3");
+    RESOLVE(exit_now, "_exit");
     return elmon_real.poll && elmon_real.epoll_wait ? 0 : -1;
 }
 

@@ -25,6 +25,12 @@ struct elmon_real_fns {
     int (*epoll_ctl)(int, int, int, struct epoll_event *);
     int (*epoll_create)(int);
     int (*epoll_create1)(int);
+    int (*close)(int);
+    int (*close_range)(unsigned int, unsigned int, int);
+    void (*closefrom)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    void (*exit_now)(int) __attribute__((noreturn));   /* _exit */
 };
 
 extern struct elmon_real_fns elmon_real;

@@ -1,7 +1,7 @@
 /*
  * The loop table: claiming a slot at a thread's first loop wait (the slow
- * path the hot path tail-calls), releasing it at thread exit, fork, and the
- * per-epoll-instance descriptor counts.
+ * path the hot path tail-calls), releasing it at thread exit and fork, and
+ * the snapshot every reader takes of a slot.
  *
  * Runs on: loop threads (registration, once each; thread exit), the forking
  * thread (atfork child), any reader (snapshots).
@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "config.h"
 #include "elmon.h"
+#include "fdtable.h"
 #include "log.h"
 #include "outfile.h"
 #include "snapshot.h"
@@ -30,10 +31,6 @@ __thread int elmon_tls_untracked __attribute__((tls_model("initial-exec")));
 
 int elmon_active;
 uint64_t elmon_block_ns = 50000000, elmon_critical_ns = 500000000;
-
-/* Descriptors registered per epoll fd; an fd past the table is not counted. */
-#define EPOLL_FD_TABLE 65536
-static int epoll_fds[EPOLL_FD_TABLE];
 
 static pthread_key_t exit_key;
 static int exit_key_ok;
@@ -49,21 +46,11 @@ const char *elmon_poller_name(int poller)
     return poller > 0 && poller < ELMON_POLLER_COUNT ? poller_names[poller] : "none";
 }
 
-int elmon_epoll_fds(int epfd)
-{
-    return epfd >= 0 && epfd < EPOLL_FD_TABLE ? __atomic_load_n(&epoll_fds[epfd], __ATOMIC_RELAXED) : 0;
-}
+static const char *const end_names[] = {"wait", "loop_closed", "thread_exit", "exit"};
 
-void elmon_epoll_fds_reset(int epfd)
+const char *elmon_end_name(int end)
 {
-    if (epfd >= 0 && epfd < EPOLL_FD_TABLE)
-        __atomic_store_n(&epoll_fds[epfd], 0, __ATOMIC_RELAXED);
-}
-
-void elmon_epoll_fds_add(int epfd, int delta)
-{
-    if (epfd >= 0 && epfd < EPOLL_FD_TABLE)
-        __atomic_add_fetch(&epoll_fds[epfd], delta, __ATOMIC_RELAXED);
+    return end >= 0 && end < (int)(sizeof end_names / sizeof end_names[0]) ? end_names[end] : "wait";
 }
 
 /* Thread exit (pthread key destructor): the slot goes DEAD under sig_lock,
@@ -72,6 +59,9 @@ void elmon_epoll_fds_add(int epfd, int delta)
 static void loop_thread_exit(void *p)
 {
     struct elmon_loop *l = p;
+    ELMON_STORE(&l->exit_ticks, elmon_ticks());
+    if (ELMON_LOAD(&l->loop_kind) == ELMON_LOOP_EPOLL)
+        elmon_fd_loop_clear(ELMON_LOAD(&l->loop_fd), l);
     pthread_mutex_lock(&l->sig_lock);
     __atomic_store_n(&l->state, ELMON_SLOT_EXITING, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&l->sig_lock);
@@ -127,7 +117,8 @@ static struct elmon_loop *register_thread(int poller)
         l->generation = gen;
         l->tid = (int)syscall(SYS_gettid);
         l->poller = poller;
-        l->wait_fd = -1;
+        l->loop_fd = -1;
+        l->loop_kind = ELMON_LOOP_NONE;
         l->start_ticks = elmon_ticks();
         prctl(PR_GET_NAME, l->wd_thread_name);
         if (exit_key_ok)
@@ -215,7 +206,7 @@ void elmon_loop_snapshot(struct elmon_loop *l, struct elmon_loop_snapshot *s)
 {
     s->pid = getpid();
     s->tid = l->tid;
-    s->poller = l->poller;
+    s->poller = ELMON_LOAD(&l->poller);
     s->generation = l->generation;
     s->dead = __atomic_load_n(&l->state, __ATOMIC_ACQUIRE) == ELMON_SLOT_DEAD;
     if (s->dead)
@@ -232,12 +223,19 @@ void elmon_loop_snapshot(struct elmon_loop *l, struct elmon_loop_snapshot *s)
     s->n_warning = ELMON_LOAD(&l->n_warning);
     s->n_critical = ELMON_LOAD(&l->n_critical);
     s->n_spans_dropped = ELMON_LOAD(&l->n_spans_dropped);
-    if (elmon_poller_is_epoll(l->poller))
-        s->n_fds = (uint64_t)elmon_epoll_fds(ELMON_LOAD(&l->wait_fd));
-    else
+    int kind = ELMON_LOAD(&l->loop_kind);
+    s->n_loops = ELMON_LOAD(&l->n_loops);
+    s->n_warning += ELMON_LOAD(&l->wd_closed_warning);
+    s->n_critical += ELMON_LOAD(&l->wd_closed_critical);
+    if (kind == ELMON_LOOP_EPOLL)
+        s->n_fds = (uint64_t)elmon_epoll_fds(ELMON_LOAD(&l->loop_fd));
+    else   /* a poll loop's last wait, or the last loop's set when it ended */
         s->n_fds = (uint64_t)ELMON_LOAD(&l->n_fds);
+    /* No turn runs while no loop does, nor in a busy period the watchdog
+     * found outside a running loop. */
     uint64_t since = __atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE);
-    s->ongoing_busy_ns = since && !s->dead ? elmon_ticks_to_ns(elmon_ticks() - since) : 0;
+    int in_turn = since && !s->dead && kind != ELMON_LOOP_NONE && since != ELMON_LOAD(&l->outside_since);
+    s->ongoing_busy_ns = in_turn ? elmon_ticks_to_ns(elmon_ticks() - since) : 0;
     uint64_t recent = ELMON_LOAD(&l->window_max_lag_ns);
     for (unsigned i = 0; i < sizeof l->recent_max_ns / sizeof l->recent_max_ns[0]; i++) {
         uint64_t v = ELMON_LOAD(&l->recent_max_ns[i]);

@@ -101,12 +101,24 @@ static void block_record(const struct elmon_block *b)
     elmon_buf_printf(&out, ",\"turn\":%llu,\"start_unix_ns\":%llu,\"duration_ms\":%.3f,\"lag_ms\":%.3f,\"severity\":\"%s\"",
                      (unsigned long long)b->turn, (unsigned long long)b->start_unix_ns,
                      ms(b->duration_ns), ms(b->lag_ns), severity(b->critical));
+    if (!b->ongoing)
+        elmon_buf_printf(&out, ",\"end\":\"%s\"", elmon_end_name(b->end));
     if (elmon_capture_json && !b->no_capture)
         elmon_capture_json(b, &out);
     else
         elmon_buf_puts(&out, ",\"cause\":null,\"stack\":[],\"python\":[],\"culprit\":null");
     elmon_buf_puts(&out, "}");
     events_write(&out);
+}
+
+static const char *end_words(int end)
+{
+    switch (end) {
+    case ELMON_END_LOOP_CLOSED: return " until its loop ended";
+    case ELMON_END_THREAD_EXIT: return " until its thread exited";
+    case ELMON_END_EXIT: return ", still blocked at exit";
+    default: return "";
+    }
 }
 
 /* The human line (the log has a timed lock of its own). */
@@ -127,9 +139,9 @@ static void block_line(const struct elmon_block *b)
                          b->pid, b->tid, b->thread, ms(b->duration_ns), severity(b->critical),
                          elmon_poller_name(b->poller));
     else
-        elmon_buf_printf(&out, "elmon: pid %d tid %d (%s): loop blocked %.1f ms [%s, %s]",
-                         b->pid, b->tid, b->thread, ms(b->duration_ns), severity(b->critical),
-                         elmon_poller_name(b->poller));
+        elmon_buf_printf(&out, "elmon: pid %d tid %d (%s): loop blocked %.1f ms%s [%s, %s]",
+                         b->pid, b->tid, b->thread, ms(b->duration_ns), end_words(b->end),
+                         severity(b->critical), elmon_poller_name(b->poller));
     if (elmon_capture_human && !b->no_capture)
         elmon_capture_human(b, &out);
     elmon_log_line(out.p, out.len);
@@ -158,14 +170,14 @@ void elmon_report_summary_held(const struct elmon_loop_snapshot *s, int exited)
     uint64_t total = s->busy_ns + s->idle_ns;
     json_common(&out, "summary", s->pid, s->tid, s->thread, s->poller);
     elmon_buf_printf(&out,
-                     ",\"start_unix_ns\":%llu,\"end_unix_ns\":%llu,\"exited\":%s,\"turns\":%llu"
+                     ",\"start_unix_ns\":%llu,\"end_unix_ns\":%llu,\"exited\":%s,\"loops\":%llu,\"turns\":%llu"
                      ",\"busy_s\":%.6f,\"idle_s\":%.6f,\"utilization\":%.4f"
                      ",\"lag_p50_ms\":%.3f,\"lag_p90_ms\":%.3f,\"lag_p99_ms\":%.3f,\"lag_max_ms\":%.3f"
                      ",\"blocks_warning\":%llu,\"blocks_critical\":%llu,\"spans_dropped\":%llu"
                      ",\"events\":%llu,\"fds\":%llu,\"status\":\"%s\"}",
                      (unsigned long long)s->start_unix_ns,
                      (unsigned long long)((uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec),
-                     exited ? "true" : "false", (unsigned long long)s->n_turns,
+                     exited ? "true" : "false", (unsigned long long)s->n_loops, (unsigned long long)s->n_turns,
                      (double)s->busy_ns / 1e9, (double)s->idle_ns / 1e9,
                      total ? (double)s->busy_ns / (double)total : 0.0,
                      ms(elmon_hist_quantile(&s->lag, 0.50)), ms(elmon_hist_quantile(&s->lag, 0.90)),

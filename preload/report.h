@@ -23,6 +23,7 @@ struct elmon_block {
     int critical;
     int ongoing;                 /* crossed the threshold, still running */
     int no_capture;              /* reported at exit without the capture hooks */
+    int end;                     /* enum elmon_span_end, for a block that ended */
 };
 
 void elmon_report_block(const struct elmon_block *b);

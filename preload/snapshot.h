@@ -13,10 +13,11 @@
 struct elmon_loop_snapshot {
     int pid, tid;
     char thread[64];             /* /proc/self/task/TID/comm, "" when gone */
-    int poller;
+    int poller;                  /* the wait call of its current or last loop */
     uint32_t generation;
     int dead;                    /* the thread has exited */
     uint64_t start_unix_ns;
+    uint64_t n_loops;            /* loops the thread has run (one after another) */
     uint64_t n_turns, busy_ns, idle_ns, n_events;
     uint64_t n_warning, n_critical, n_spans_dropped;
     uint64_t n_fds;              /* registered with its epoll set, or polled */

@@ -2,39 +2,61 @@
  * HOT PATH: per-thread turn accounting, called by every wrapper in wrap.c.
  *
  * Contract: no malloc, no locks, no stdio, no system call but the clock
- * (elmon_ticks); errno is left as the real call set it.  The only way out of
- * this contract is elmon_register(), the slow path taken once per thread at
- * its first loop wait.
+ * (elmon_ticks); errno is left as the real call set it.  The only ways out
+ * of this contract are elmon_register(), the slow path taken once per
+ * thread at its first loop wait, and the watchdog start a fork child's
+ * first loop makes there.
  *
- * A turn is the time from one wait's return to the next wait's entry on the
- * same thread (busy), followed by the next wait (idle).  Its lag sample is
+ * A turn is the time from one wait of the thread's loop returning to the
+ * loop's next wait (busy), followed by that wait (idle).  Its lag sample is
  * the busy time plus the delay past the requested timeout of the wait that
- * began it, when that wait timed out with no events.
+ * began it, when that wait timed out with no events.  Which wait is the
+ * loop's, and when a loop ends, is loopid.h's rule; a busy period the
+ * watchdog found outside a running loop (outside_since) is no turn.
  */
 #ifndef ELMON_TURN_H
 #define ELMON_TURN_H
 
 #include "clock.h"
 #include "loop.h"
+#include "loopid.h"
 
 extern __thread struct elmon_loop *elmon_tls_loop __attribute__((tls_model("initial-exec")));
 /* 1 once this thread failed to register (table full): stay a plain call. */
 extern __thread int elmon_tls_untracked __attribute__((tls_model("initial-exec")));
 
+/* Hand a finished busy period to the watchdog (single producer: the loop
+ * thread). */
+static inline __attribute__((always_inline)) void elmon_span_push(struct elmon_loop *l, uint64_t since,
+                                                                   uint64_t busy_ns, uint64_t lag_ns, int end)
+{
+    if (l->ring_head - __atomic_load_n(&l->ring_tail, __ATOMIC_ACQUIRE) < ELMON_SPAN_RING) {
+        struct elmon_span *s = &l->ring[l->ring_head & (ELMON_SPAN_RING - 1)];
+        s->turn = l->turn;
+        s->start_ticks = since;
+        s->busy_ns = busy_ns;
+        s->lag_ns = lag_ns;
+        s->end = end;
+        __atomic_store_n(&l->ring_head, l->ring_head + 1, __ATOMIC_RELEASE);
+    } else {
+        ELMON_STORE(&l->n_spans_dropped, l->n_spans_dropped + 1);
+    }
+}
+
 /* Returns the thread's loop when this wait is a turn boundary, NULL when the
- * call is to be passed through untouched (a nested or non-loop wait). */
-static inline __attribute__((always_inline)) struct elmon_loop *elmon_turn_begin(int poller, int fd, int n_fds, int64_t timeout_ns)
+ * call is to be passed through untouched (a nested or non-loop wait).  sp:
+ * the wrapper's frame address, how deep in the stack the wait is made. */
+static inline __attribute__((always_inline)) struct elmon_loop *elmon_turn_begin(int poller, int fd, int n_fds, int64_t timeout_ns,
+                                                                                 uintptr_t sp)
 {
     if (__builtin_expect(!ELMON_LOAD(&elmon_active), 0))
         return 0;
     struct elmon_loop *l = elmon_tls_loop;
-    if (!elmon_poller_is_epoll(poller)) {
-        /* A wait on one descriptor inside a turn (CPython's socket timeouts)
-         * or any poll/select on an epoll loop thread is a blocking call made
-         * by the turn's code: it stays busy time. */
-        if (n_fds <= 1 || (l && elmon_poller_is_epoll(l->poller)))
-            return 0;
-    }
+    int epoll = elmon_poller_is_epoll(poller);
+    /* A wait on one descriptor (CPython's socket timeouts) is a blocking
+     * call made by whatever code runs: never a loop of its own. */
+    if (!epoll && n_fds <= 1)
+        return 0;
     if (__builtin_expect(!l, 0)) {
         if (elmon_tls_untracked)
             return 0;
@@ -42,9 +64,15 @@ static inline __attribute__((always_inline)) struct elmon_loop *elmon_turn_begin
         if (!l)
             return 0;
     }
+    int same = epoll ? fd == ELMON_LOAD(&l->loop_fd)
+                     : ELMON_LOAD(&l->loop_kind) == ELMON_LOOP_POLL && sp >= l->loop_sp;
+    if (__builtin_expect(!same, 0)) {
+        if (!elmon_loop_enter(l, poller, fd, sp))
+            return 0;
+    }
     uint64_t now = elmon_ticks();
     uint64_t since = l->busy_since;
-    if (since) {
+    if (since && since != ELMON_LOAD(&l->outside_since)) {
         uint64_t busy_ticks = now - since;
         uint64_t busy_ns = elmon_ticks_to_ns(busy_ticks);
         uint64_t lag_ns = busy_ns + ELMON_LOAD(&l->overshoot_ns);
@@ -54,16 +82,7 @@ static inline __attribute__((always_inline)) struct elmon_loop *elmon_turn_begin
         if (lag_ns > ELMON_LOAD(&l->window_max_lag_ns))
             ELMON_STORE(&l->window_max_lag_ns, lag_ns);
         if (__builtin_expect(busy_ns >= elmon_block_ns, 0)) {
-            if (l->ring_head - __atomic_load_n(&l->ring_tail, __ATOMIC_ACQUIRE) < ELMON_SPAN_RING) {
-                struct elmon_span *s = &l->ring[l->ring_head & (ELMON_SPAN_RING - 1)];
-                s->turn = l->turn;
-                s->start_ticks = since;
-                s->busy_ns = busy_ns;
-                s->lag_ns = lag_ns;
-                __atomic_store_n(&l->ring_head, l->ring_head + 1, __ATOMIC_RELEASE);
-            } else {
-                ELMON_STORE(&l->n_spans_dropped, l->n_spans_dropped + 1);
-            }
+            elmon_span_push(l, since, busy_ns, lag_ns, ELMON_END_WAIT);
             if (busy_ns >= elmon_critical_ns)
                 ELMON_STORE(&l->n_critical, l->n_critical + 1);
             else
@@ -72,9 +91,7 @@ static inline __attribute__((always_inline)) struct elmon_loop *elmon_turn_begin
     }
     l->wait_enter = now;
     l->wait_timeout_ns = timeout_ns;
-    if (fd >= 0)
-        ELMON_STORE(&l->wait_fd, fd);
-    else
+    if (!epoll)
         ELMON_STORE(&l->n_fds, n_fds);
     ELMON_STORE(&l->busy_since, 0);
     return l;

@@ -98,6 +98,17 @@ static void fill_block(struct elmon_block *b, struct elmon_loop *l, uint64_t tur
     b->critical = busy_ns >= elmon_critical_ns;
     b->ongoing = ongoing;
     b->no_capture = 0;
+    b->end = ELMON_END_WAIT;
+}
+
+/* A span the watchdog began (block_begin) and that ended some other way
+ * than by its loop's next wait: its block record, and its count. */
+static void count_closed(struct elmon_loop *l, const struct elmon_block *b)
+{
+    if (b->critical)
+        ELMON_STORE(&l->wd_closed_critical, l->wd_closed_critical + 1);
+    else
+        ELMON_STORE(&l->wd_closed_warning, l->wd_closed_warning + 1);
 }
 
 /* Pops and reports every span the loop thread finished.  Normally only the
@@ -117,9 +128,19 @@ static void drain_spans(struct elmon_loop *l, int hooks, int held)
         if (!__atomic_compare_exchange_n(&l->ring_tail, &tail, tail + 1, 0,
                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
             continue;
+        /* A busy period found outside a running loop is no span; one its
+         * loop's end cut short closes a span only if one was begun. */
+        int begun = l->wd_open && l->wd_open_turn == s.turn && l->wd_open_since == s.start_ticks;
+        if (begun)
+            l->wd_open = 0;
+        if (l->wd_outside_turn == s.turn + 1 || (s.end != ELMON_END_WAIT && !begun))
+            continue;
         struct elmon_block b;
         fill_block(&b, l, s.turn, s.start_ticks, s.busy_ns, s.lag_ns, 0, hooks);
         b.no_capture = !hooks;
+        b.end = s.end;
+        if (s.end != ELMON_END_WAIT)
+            count_closed(l, &b);
         if (held)
             elmon_report_block_held(&b);
         else
@@ -135,11 +156,46 @@ static void drain_spans(struct elmon_loop *l, int hooks, int held)
     }
 }
 
+/* A span begun and still open when its thread or the process ended: its
+ * block, with the duration up to end_ticks. */
+static void close_open(struct elmon_loop *l, uint64_t end_ticks, int end, int hooks, int held)
+{
+    /* The exiting thread may race a watchdog that did not stop in time:
+     * whoever takes wd_open writes the record. */
+    if (!__atomic_exchange_n(&l->wd_open, 0, __ATOMIC_ACQ_REL))
+        return;
+    uint64_t since = l->wd_open_since;
+    uint64_t busy_ns = end_ticks > since ? elmon_ticks_to_ns(end_ticks - since) : 0;
+    struct elmon_block b;
+    fill_block(&b, l, l->wd_open_turn, since, busy_ns, busy_ns + ELMON_LOAD(&l->overshoot_ns), 0, hooks);
+    b.no_capture = !hooks;
+    b.end = end;
+    count_closed(l, &b);
+    if (held)
+        elmon_report_block_held(&b);
+    else
+        elmon_report_block(&b);
+    if (!hooks)
+        return;
+    if (elmon_capture_on_end)
+        elmon_capture_on_end(&b);
+    if (elmon_stats_on_block)
+        elmon_stats_on_block(&b);
+    if (elmon_export_on_block)
+        elmon_export_on_block(&b);
+}
+
 static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
 {
     uint64_t since = __atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE);
-    if (!since)
+    if (!since || since == ELMON_LOAD(&l->outside_since))
         return;
+    /* No loop runs (another thread closed it): no turn either. */
+    if (ELMON_LOAD(&l->loop_kind) == ELMON_LOOP_NONE) {
+        if (l->wd_open && l->wd_open_since == since)
+            close_open(l, ELMON_LOAD(&l->closed_ticks), ELMON_END_LOOP_CLOSED, 1, 0);
+        return;
+    }
     uint64_t turn = ELMON_LOAD(&l->turn);
     if (l->wd_crossed_turn == turn + 1 || now_ticks < since)
         return;
@@ -153,6 +209,19 @@ static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
     l->wd_crossed_turn = turn + 1;
     if (elmon_capture_on_cross)
         elmon_capture_on_cross(l, turn);
+    /* The runtime says no event loop is running (docs: "Time outside a
+     * running loop"): the busy period is no turn, and nothing is written. */
+    if (elmon_capture_outside_loop && elmon_capture_outside_loop(l, turn)) {
+        l->wd_outside_turn = turn + 1;
+        ELMON_STORE(&l->outside_since, since);
+        if (elmon_opt.verbose)
+            elmon_logf("pid %d tid %d: busy %.0f ms outside a running event loop; not a span",
+                       (int)getpid(), l->tid, (double)busy_ns / 1e6);
+        return;
+    }
+    l->wd_open = 1;
+    l->wd_open_turn = turn;
+    l->wd_open_since = since;
     struct elmon_block b;
     fill_block(&b, l, turn, since, busy_ns, busy_ns + ELMON_LOAD(&l->overshoot_ns), 1, 1);
     elmon_report_block(&b);
@@ -175,6 +244,7 @@ static void rotate_second(struct elmon_loop *l)
 static void harvest_dead(struct elmon_loop *l)
 {
     drain_spans(l, 1, 0);
+    close_open(l, ELMON_LOAD(&l->exit_ticks), ELMON_END_THREAD_EXIT, 1, 0);
     struct elmon_loop_snapshot *s = &(struct elmon_loop_snapshot){0};
     elmon_loop_snapshot(l, s);
     elmon_report_summary(s, 1);
@@ -267,22 +337,31 @@ static int summary_one(struct elmon_loop *l, void *arg)
     return 0;
 }
 
+/* Spans that ended since the last tick, then the spans still open: a
+ * thread that exited closes its own at its exit, a loop still blocked
+ * closes at the process's exit with its duration so far. */
 static int drain_one_held(struct elmon_loop *l, void *arg)
 {
-    drain_spans(l, *(int *)arg, 1);
+    int hooks = *(int *)arg;
+    drain_spans(l, hooks, 1);
+    if (__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) == ELMON_SLOT_DEAD)
+        close_open(l, ELMON_LOAD(&l->exit_ticks), ELMON_END_THREAD_EXIT, hooks, 1);
+    else
+        close_open(l, elmon_ticks(), ELMON_END_EXIT, hooks, 1);
     return 0;
 }
 
-/* Exit: ask the watchdog to stop and give it 80 ms; then write what is left
- * ourselves, taking the writer lock for at most 50 ms more.  A watchdog or
- * writer stuck on a full pipe costs the exit 100 ms, never a hang. */
-void elmon_watchdog_shutdown(void)
+/* Exit: ask the watchdog to stop and give it stop_ms; then write what is
+ * left ourselves, taking the writer lock for at most lock_ms more.  A
+ * watchdog or writer stuck on a full pipe costs the exit their sum, never
+ * a hang. */
+void elmon_watchdog_shutdown(unsigned stop_ms, unsigned lock_ms)
 {
     if (!__atomic_load_n(&wd_started, __ATOMIC_ACQUIRE))
         return;
     struct timespec dl;
     clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_nsec += 80000000;
+    dl.tv_nsec += (long)stop_ms * 1000000;
     dl.tv_sec += dl.tv_nsec / 1000000000;
     dl.tv_nsec %= 1000000000;
     int stopped = 0;
@@ -307,9 +386,9 @@ void elmon_watchdog_shutdown(void)
     }
     /* Spans that ended since the last tick, with their captures when the
      * watchdog is out of the way; then the summaries.  All under the writer
-     * lock taken for at most 50 ms: a watchdog stuck inside a write (a hung
+     * lock taken for at most lock_ms: a watchdog stuck inside a write (a hung
      * NFS or FUSE events file) costs the exit these records, never a hang. */
-    if (elmon_report_lock_timed(50) != 0)
+    if (elmon_report_lock_timed(lock_ms) != 0)
         return;
     elmon_loops_foreach(drain_one_held, &stopped);
     elmon_loops_foreach(summary_one, NULL);

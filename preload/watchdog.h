@@ -11,8 +11,10 @@
 #include "loop.h"
 
 void elmon_watchdog_ensure(void);
-/* Exit: stop the watchdog and write the summaries, in bounded time. */
-void elmon_watchdog_shutdown(void);
+/* Exit: stop the watchdog (waiting at most stop_ms), close the spans
+ * still open and write the summaries (taking the writer lock for at most
+ * lock_ms). */
+void elmon_watchdog_shutdown(unsigned stop_ms, unsigned lock_ms);
 void elmon_watchdog_atfork_child(void);
 
 /* Start a thread with every signal blocked (libelmon's threads never take
@@ -28,6 +30,10 @@ void elmon_export_on_block(const struct elmon_block *b) __attribute__((weak));
 void elmon_stats_tick(void) __attribute__((weak));
 /* A span crossed its threshold (ongoing) or ended: the live stats file. */
 void elmon_stats_on_block(const struct elmon_block *b) __attribute__((weak));
+/* After the capture at a crossing: 1 when the runtime shows no event loop
+ * running on the thread (CPython: no loop's run method on its stack), so
+ * the busy period is no turn; 0 when it does or cannot tell. */
+int elmon_capture_outside_loop(struct elmon_loop *l, uint64_t turn) __attribute__((weak));
 /* A span ended (after its report is written): the folded-stack file. */
 void elmon_capture_on_end(const struct elmon_block *b) __attribute__((weak));
 /* Runs on the watchdog thread once, before its first tick: the exporter

@@ -9,7 +9,13 @@
  * elmon.c, once; a wrapper entered before that (another library's
  * constructor) resolves them itself on the spot.
  *
- * Runs on: any thread of the host that waits.
+ * The close family (close, close_range, closefrom, dup2, dup3) and
+ * epoll_create/epoll_ctl keep the descriptor table (fdtable.h): a closed
+ * descriptor leaves its epoll sets, a closed epoll instance ends its loop.
+ * The common close, of a descriptor libelmon has no note of, adds one load.
+ *
+ * Runs on: any thread of the host that waits or closes (close also from
+ * signal handlers).
  */
 #define _GNU_SOURCE
 #undef _FORTIFY_SOURCE
@@ -19,6 +25,8 @@
 #include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <unistd.h>
+#include "fdtable.h"
 #include "real.h"
 #include "turn.h"
 
@@ -56,6 +64,9 @@ static inline int64_t tv_to_ns(const struct timeval *tv)
  * end reads the TSC or the vDSO clock_gettime(CLOCK_MONOTONIC), neither of
  * which can fail, and writes nothing else that errno could alias (the
  * shim's tests compare every wrapper's errno with the bare call's). */
+/* How deep in the stack the wait is made: the wrapper's own frame. */
+#define SP() ((uintptr_t)__builtin_frame_address(0))
+
 #define AROUND(l, call)                                         \
     int ret_ = (call);                                          \
     if (l)                                                      \
@@ -65,7 +76,7 @@ static inline int64_t tv_to_ns(const struct timeval *tv)
 ELMON_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
     ENSURE_REAL(epoll_wait);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_WAIT, epfd, 0, ms_to_ns(timeout));
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_WAIT, epfd, 0, ms_to_ns(timeout), SP());
     AROUND(l, elmon_real.epoll_wait(epfd, events, maxevents, timeout));
 }
 
@@ -73,7 +84,7 @@ ELMON_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents
                 const sigset_t *sigmask)
 {
     ENSURE_REAL(epoll_pwait);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_PWAIT, epfd, 0, ms_to_ns(timeout));
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_PWAIT, epfd, 0, ms_to_ns(timeout), SP());
     AROUND(l, elmon_real.epoll_pwait(epfd, events, maxevents, timeout, sigmask));
 }
 
@@ -81,28 +92,28 @@ ELMON_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxevent
                  const struct timespec *timeout, const sigset_t *sigmask)
 {
     ENSURE_REAL(epoll_pwait2);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_PWAIT2, epfd, 0, ts_to_ns(timeout));
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_PWAIT2, epfd, 0, ts_to_ns(timeout), SP());
     AROUND(l, elmon_real.epoll_pwait2(epfd, events, maxevents, timeout, sigmask));
 }
 
 ELMON_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
     ENSURE_REAL(poll);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_POLL, -1, (int)nfds, ms_to_ns(timeout));
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_POLL, -1, (int)nfds, ms_to_ns(timeout), SP());
     AROUND(l, elmon_real.poll(fds, nfds, timeout));
 }
 
 ELMON_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen)
 {
     ENSURE_REAL(poll_chk);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_POLL, -1, (int)nfds, ms_to_ns(timeout));
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_POLL, -1, (int)nfds, ms_to_ns(timeout), SP());
     AROUND(l, elmon_real.poll_chk(fds, nfds, timeout, fdslen));
 }
 
 ELMON_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo, const sigset_t *sigmask)
 {
     ENSURE_REAL(ppoll);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PPOLL, -1, (int)nfds, ts_to_ns(tmo));
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PPOLL, -1, (int)nfds, ts_to_ns(tmo), SP());
     AROUND(l, elmon_real.ppoll(fds, nfds, tmo, sigmask));
 }
 
@@ -110,7 +121,7 @@ ELMON_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct times
                 const sigset_t *sigmask, size_t fdslen)
 {
     ENSURE_REAL(ppoll_chk);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PPOLL, -1, (int)nfds, ts_to_ns(tmo));
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PPOLL, -1, (int)nfds, ts_to_ns(tmo), SP());
     AROUND(l, elmon_real.ppoll_chk(fds, nfds, tmo, sigmask, fdslen));
 }
 
@@ -137,7 +148,7 @@ static inline int fdset_count(int nfds, const fd_set *r, const fd_set *w, const 
 ELMON_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tmo)
 {
     ENSURE_REAL(select);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_SELECT, -1, fdset_count(nfds, r, w, e), tv_to_ns(tmo));
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_SELECT, -1, fdset_count(nfds, r, w, e), tv_to_ns(tmo), SP());
     AROUND(l, elmon_real.select(nfds, r, w, e, tmo));
 }
 
@@ -145,22 +156,18 @@ ELMON_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct
             const sigset_t *sigmask)
 {
     ENSURE_REAL(pselect);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PSELECT, -1, fdset_count(nfds, r, w, e), ts_to_ns(tmo));
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PSELECT, -1, fdset_count(nfds, r, w, e), ts_to_ns(tmo), SP());
     AROUND(l, elmon_real.pselect(nfds, r, w, e, tmo, sigmask));
 }
 
 /* epoll_ctl is not a wait: it keeps the count of descriptors registered per
- * epoll instance (the loop's "active handles"), one relaxed atomic add. */
+ * epoll instance (the loop's "active handles"). */
 ELMON_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
     ENSURE_REAL(epoll_ctl);
     int ret = elmon_real.epoll_ctl(epfd, op, fd, event);
-    if (ret == 0 && ELMON_LOAD(&elmon_active)) {
-        if (op == EPOLL_CTL_ADD)
-            elmon_epoll_fds_add(epfd, 1);
-        else if (op == EPOLL_CTL_DEL)
-            elmon_epoll_fds_add(epfd, -1);
-    }
+    if (ret == 0 && ELMON_LOAD(&elmon_active))
+        elmon_fd_epoll_ctl(epfd, op, fd);
     return ret;
 }
 
@@ -169,7 +176,7 @@ ELMON_EXPORT int epoll_create(int size)
     ENSURE_REAL(epoll_create);
     int ret = elmon_real.epoll_create(size);
     if (ret >= 0)
-        elmon_epoll_fds_reset(ret);
+        elmon_fd_epoll_created(ret);
     return ret;
 }
 
@@ -178,6 +185,53 @@ ELMON_EXPORT int epoll_create1(int flags)
     ENSURE_REAL(epoll_create1);
     int ret = elmon_real.epoll_create1(flags);
     if (ret >= 0)
-        elmon_epoll_fds_reset(ret);
+        elmon_fd_epoll_created(ret);
+    return ret;
+}
+
+/* The bookkeeping comes before the real close: once closed, the number can
+ * be handed to another thread's new descriptor. */
+ELMON_EXPORT int close(int fd)
+{
+    ENSURE_REAL(close);
+    if (__builtin_expect(elmon_fd_known(fd), 0) && ELMON_LOAD(&elmon_active))
+        elmon_fd_closing(fd);
+    return elmon_real.close(fd);
+}
+
+ELMON_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+    ENSURE_REAL(close_range);
+    if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last && ELMON_LOAD(&elmon_active))
+        elmon_fds_closing(first, last);
+    return elmon_real.close_range(first, last, flags);
+}
+
+ELMON_EXPORT void closefrom(int lowfd)
+{
+    if (__builtin_expect(!elmon_real.closefrom, 0))
+        elmon_resolve_real();
+    if (lowfd >= 0 && ELMON_LOAD(&elmon_active))
+        elmon_fds_closing((unsigned)lowfd, ~0u);
+    if (elmon_real.closefrom)
+        elmon_real.closefrom(lowfd);
+}
+
+/* dup2/dup3 onto an open newfd close it first, silently. */
+ELMON_EXPORT int dup2(int oldfd, int newfd)
+{
+    ENSURE_REAL(dup2);
+    int ret = elmon_real.dup2(oldfd, newfd);
+    if (ret >= 0 && oldfd != newfd && elmon_fd_known(newfd) && ELMON_LOAD(&elmon_active))
+        elmon_fd_closing(newfd);
+    return ret;
+}
+
+ELMON_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+    ENSURE_REAL(dup3);
+    int ret = elmon_real.dup3(oldfd, newfd, flags);
+    if (ret >= 0 && elmon_fd_known(newfd) && ELMON_LOAD(&elmon_active))
+        elmon_fd_closing(newfd);
     return ret;
 }

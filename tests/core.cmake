@@ -17,3 +17,12 @@ elmon_fixture(errnos_fortify ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/errnos.c -O2 -
 elmon_check_test(test_hosts SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_hosts.c TIMEOUT 600)
 add_library(earlyctor SHARED ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/earlyctor.c)
 add_dependencies(test_shim earlyctor)
+
+# The loop model: loop identity, nested loops, complete span records, the
+# descriptor count (tests/test_loops.c).
+elmon_fixture(fdcount ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/fdcount.c)
+if(TARGET elmon_cli)
+  elmon_check_test(test_loops SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_loops.c
+    DEPENDS loopfix fdcount elmon_cli TIMEOUT 900)
+  target_compile_definitions(test_loops PRIVATE ELMON_CLI="$<TARGET_FILE:elmon_cli>")
+endif()

@@ -17,6 +17,9 @@ path, pat = sys.argv[1], sys.argv[2]
 src = open(path).read()
 src = re.sub(r'/\*.*?\*/', lambda m: '\n' * m.group(0).count('\n'), src, flags=re.S)
 src = re.sub(r'//[^\n]*', '', src)
+# The wrappers' one call of the real function is their contract, not a breach.
+src = re.sub(r'elmon_real\.\w+\s*\(', 'elmon_real_call(', src)
+src = re.sub(r'^ELMON_EXPORT [^\n]*', '', src, flags=re.M)   # the wrappers' own names
 for n, line in enumerate(src.split('\n'), 1):
     if re.search(pat.replace('\\b', r'\b').replace('\\s', r'\s').replace('\\(', r'\('), line):
         print(f"{path}:{n}: {line.strip()}")

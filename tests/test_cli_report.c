@@ -160,11 +160,11 @@ START_TEST(newer_schema_refused)
     char path[800];
     snprintf(path, sizeof path, "%s/new.jsonl", events);
     FILE *f = fopen(path, "w");
-    fputs("{\"v\":2,\"type\":\"block\",\"pid\":5,\"tid\":5,\"duration_ms\":70,\"teleport\":true}\n", f);
+    fputs("{\"v\":3,\"type\":\"block\",\"pid\":5,\"tid\":5,\"duration_ms\":70,\"teleport\":true}\n", f);
     fclose(f);
     struct run r;
     ck_assert_int_eq(report(&r, path, NULL), 1);
-    ck_assert_msg(strstr(r.err, "schema version 2") && strstr(r.err, "newer"), "%s", r.err);
+    ck_assert_msg(strstr(r.err, "schema version 3") && strstr(r.err, "newer"), "%s", r.err);
     ck_assert_str_eq(r.out, "");
     run_free(&r);
 }

@@ -29,11 +29,15 @@ static void teardown(void)
     free(dir);
 }
 
+/* pid's events, their span records complete. */
 static char **events_of(pid_t pid)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/ev.%d.jsonl", dir, (int)pid);
-    return read_lines(path, NULL);
+    char **ev = read_lines(path, NULL);
+    const char *why = span_records_complete(ev);
+    ck_assert_msg(!why, "%s", why);
+    return ev;
 }
 
 START_TEST(python_asyncio_time_sleep)
@@ -50,6 +54,8 @@ START_TEST(python_asyncio_time_sleep)
     char **files = list_files(dir, "ev.", &nf);
     ck_assert_int_eq(nf, 1);
     char **ev = read_lines(files[0], NULL);
+    const char *why = span_records_complete(ev);
+    ck_assert_msg(!why, "%s", why);
     ck_assert_int_eq(count_type(ev, "block"), 1);
     ck_assert_int_eq(count_type(ev, "summary"), 1);
     for (int i = 0; ev[i]; i++) {
@@ -86,6 +92,8 @@ START_TEST(exact_where_the_probe_samples)
     char **files = list_files(dir, "ev.", &nf);
     ck_assert_int_eq(nf, 1);
     char **ev = read_lines(files[0], NULL);
+    const char *why = span_records_complete(ev);
+    ck_assert_msg(!why, "%s", why);
     ck_assert_int_eq(count_type(ev, "block"), 20);
     for (int i = 0; ev[i]; i++)
         if (json_is(ev[i], "type", "block"))

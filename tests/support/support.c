@@ -391,6 +391,65 @@ int count_type(char **lines, const char *type)
     return n;
 }
 
+int count_blocks_ended(char **lines, const char *end)
+{
+    int n = 0;
+    for (int i = 0; lines && lines[i]; i++)
+        n += json_is(lines[i], "type", "block") && json_is(lines[i], "end", end);
+    return n;
+}
+
+const char *span_records_complete(char **lines)
+{
+    static char why[512];
+    for (int i = 0; lines && lines[i]; i++) {
+        int begin = json_is(lines[i], "type", "block_begin");
+        int block = json_is(lines[i], "type", "block");
+        if (!begin && !block)
+            continue;
+        double pid = json_num(lines[i], "pid"), tid = json_num(lines[i], "tid"), turn = json_num(lines[i], "turn");
+        double dur = json_num(lines[i], "duration_ms");
+        int later_blocks = 0, earlier = 0;
+        for (int j = 0; lines[j]; j++) {
+            if (j == i || json_num(lines[j], "pid") != pid || json_num(lines[j], "tid") != tid ||
+                json_num(lines[j], "turn") != turn)
+                continue;
+            if (json_is(lines[j], "type", "block")) {
+                if (j > i)
+                    later_blocks++;
+                else
+                    earlier++;
+                if (begin && j > i && json_num(lines[j], "duration_ms") + 0.001 < dur) {
+                    snprintf(why, sizeof why, "pid %.0f tid %.0f turn %.0f: block %.3f ms shorter than its block_begin %.3f ms",
+                             pid, tid, turn, json_num(lines[j], "duration_ms"), dur);
+                    return why;
+                }
+            }
+        }
+        if (begin && later_blocks != 1) {
+            snprintf(why, sizeof why, "pid %.0f tid %.0f turn %.0f: block_begin followed by %d block records",
+                     pid, tid, turn, later_blocks);
+            return why;
+        }
+        if (block && later_blocks + earlier > 0) {
+            snprintf(why, sizeof why, "pid %.0f tid %.0f turn %.0f: %d block records", pid, tid, turn,
+                     later_blocks + earlier + 1);
+            return why;
+        }
+    }
+    for (int i = 0; lines && lines[i]; i++) {
+        double pid = json_num(lines[i], "pid");
+        int has = 0;
+        for (int j = 0; lines[j] && !has; j++)
+            has = json_num(lines[j], "pid") == pid && json_is(lines[j], "type", "summary");
+        if (!has) {
+            snprintf(why, sizeof why, "pid %.0f has records but no summary", pid);
+            return why;
+        }
+    }
+    return NULL;
+}
+
 int free_port(void)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);

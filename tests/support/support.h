@@ -66,6 +66,13 @@ int json_is(const char *line, const char *key, const char *value);
 
 /* Lines of the events files in dir (all files), filtered by "type". */
 int count_type(char **lines, const char *type);
+/* block records whose "end" is end. */
+int count_blocks_ended(char **lines, const char *end);
+/* Every block_begin in lines is followed by exactly one block of the same
+ * pid, tid and turn, with a duration no shorter; no span has two blocks;
+ * every pid with records has a summary.  NULL when so, else what is wrong
+ * (a static string). */
+const char *span_records_complete(char **lines);
 
 /* A free TCP port on 127.0.0.1. */
 int free_port(void);

@@ -1,0 +1,64 @@
+/*
+ * HOT PATH (slow branch): loop identity and a loop's end (rule and contract
+ * in loopid.h).  Taken only when a thread waits on something other than its
+ * loop, and when an epoll instance that is some thread's loop is closed.
+ */
+#include "fdtable.h"
+#include "loopid.h"
+#include "turn.h"
+
+/* The busy period open on l ends without being a turn (its loop ended at
+ * end_ticks).  The watchdog reports it only if it had begun a span for it,
+ * to close that span; it never adds to the turn figures. */
+static void busy_cut(struct elmon_loop *l, uint64_t end_ticks)
+{
+    uint64_t since = l->busy_since;
+    if (!since)
+        return;
+    if (since != ELMON_LOAD(&l->outside_since) && end_ticks > since) {
+        uint64_t busy_ns = elmon_ticks_to_ns(end_ticks - since);
+        if (busy_ns >= elmon_block_ns)
+            elmon_span_push(l, since, busy_ns, busy_ns + ELMON_LOAD(&l->overshoot_ns), ELMON_END_LOOP_CLOSED);
+    }
+    ELMON_STORE(&l->busy_since, 0);
+}
+
+int elmon_loop_enter(struct elmon_loop *l, int poller, int fd, uintptr_t sp)
+{
+    int kind = ELMON_LOAD(&l->loop_kind);
+    if (l->busy_since && kind != ELMON_LOOP_NONE && sp < l->loop_sp)
+        return 0;
+    uint64_t closed = ELMON_LOAD(&l->closed_ticks);
+    busy_cut(l, kind == ELMON_LOOP_NONE && closed ? closed : elmon_ticks());
+    int epoll = elmon_poller_is_epoll(poller);
+    if (kind == ELMON_LOOP_EPOLL)
+        elmon_fd_loop_clear(l->loop_fd, l);
+    ELMON_STORE(&l->closed_ticks, 0);
+    ELMON_STORE(&l->loop_fd, epoll ? fd : -1);
+    l->loop_sp = sp;
+    ELMON_STORE(&l->poller, poller);
+    ELMON_STORE(&l->n_loops, l->n_loops + 1);
+    if (epoll)
+        elmon_fd_loop_set(fd, l);
+    ELMON_STORE(&l->loop_kind, epoll ? ELMON_LOOP_EPOLL : ELMON_LOOP_POLL);
+    return 1;
+}
+
+void elmon_loop_closed(struct elmon_loop *l, int epfd, int n_fds)
+{
+    if (__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) != ELMON_SLOT_ACTIVE ||
+        ELMON_LOAD(&l->loop_kind) != ELMON_LOOP_EPOLL || ELMON_LOAD(&l->loop_fd) != epfd)
+        return;
+    uint64_t now = elmon_ticks();
+    if (l == elmon_tls_loop) {
+        busy_cut(l, now);
+    } else {
+        /* Another thread closed it: the loop thread's own fields stay its
+         * own; it cuts its busy period at its next wait, the watchdog stops
+         * looking at it now. */
+        ELMON_STORE(&l->closed_ticks, now);
+    }
+    ELMON_STORE(&l->n_fds, n_fds);
+    ELMON_STORE(&l->loop_fd, -1);
+    ELMON_STORE(&l->loop_kind, ELMON_LOOP_NONE);
+}

@@ -1,0 +1,467 @@
+/*
+ * The loop model (README "What libelmon measures"): a loop is what a
+ * thread waits on at its outermost level, time outside a running loop is
+ * never a span, a wait on a private loop inside a turn is the turn's busy
+ * time, every block_begin is closed by a block whatever way the span ends,
+ * and the descriptor count follows closes.  Real programs under LD_PRELOAD:
+ * CPython (Debian's and every pyenv build present), pytest with
+ * pytest-asyncio, Node, and C fixtures.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "support.h"
+
+#define SLACK_MS 250.0
+#define LOOPFIX ELMON_BIN_DIR "/loopfix"
+#define FDCOUNT ELMON_BIN_DIR "/fdcount"
+#define LOOPS_PY ELMON_SRC_DIR "/tests/fixtures/loops.py"
+
+static char *dir;
+static char events_env[600];
+
+static void setup(void)
+{
+    dir = make_tmpdir("loops");
+    ck_assert_ptr_nonnull(dir);
+    snprintf(events_env, sizeof events_env, "ELMON_EVENTS=%s/ev.%%p.jsonl", dir);
+}
+
+static void teardown(void)
+{
+    remove_tree(dir);
+    free(dir);
+}
+
+static void clear_events(void)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -f %s/ev.*", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Every events file of the run: records complete (support.c). */
+static char **events(void)
+{
+    char **ev = lines_of(dir, "ev.", NULL);
+    const char *why = span_records_complete(ev);
+    ck_assert_msg(!why, "%s", why);
+    return ev;
+}
+
+static void run_ok(char *const argv[], char *const env[], struct run *r)
+{
+    ck_assert_int_eq(run_prog(argv, env, 1, 120000, r), 0);
+    ck_assert_msg(!r->timed_out, "%s timed out", argv[0]);
+    ck_assert_msg(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0, "%s failed (%d): %s", argv[0],
+                  r->status, r->err);
+}
+
+/* The one block of ev, checked to last ms (within SLACK_MS) and to have
+ * ended at a wait. */
+static void one_span(char **ev, double ms, const char *what)
+{
+    ck_assert_msg(count_type(ev, "block") == 1, "%s: %d spans", what, count_type(ev, "block"));
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "block")) {
+            double d = json_num(ev[i], "duration_ms");
+            ck_assert_msg(d >= ms - 0.5 && d < ms + SLACK_MS, "%s: span %.1f ms, not %.0f", what, d, ms);
+            ck_assert_msg(json_is(ev[i], "end", "wait"), "%s: ended %s", what, json_get(ev[i], "end"));
+        }
+}
+
+/* ---- Pythons: Debian's, then every pyenv build ---- */
+
+struct python {
+    char path[700];
+    char version[32];
+    int dumper;          /* exports _Py_DumpTraceback: Python frames today */
+};
+
+static int pythons(struct python *out, int max)
+{
+    int n = 0;
+    char roots[1][512] = {""};
+    FILE *p = popen("pyenv root 2>/dev/null", "r");
+    if (p) {
+        if (fgets(roots[0], sizeof roots[0], p))
+            roots[0][strcspn(roots[0], "\n")] = 0;
+        pclose(p);
+    }
+    if (access("/usr/bin/python3", X_OK) == 0)
+        snprintf(out[n++].path, sizeof out[0].path, "/usr/bin/python3");
+    char vdir[sizeof roots[0] + 16];
+    snprintf(vdir, sizeof vdir, "%s/versions", roots[0]);
+    DIR *d = roots[0][0] ? opendir(vdir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < max) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(out[n].path, sizeof out[0].path, "%.540s/%.100s/bin/python3", vdir, e->d_name);
+        if (access(out[n].path, X_OK) == 0)
+            n++;
+        else
+            fprintf(stderr, "skipped pyenv's %s: no python3 in it\n", e->d_name);
+    }
+    if (d)
+        closedir(d);
+    for (int i = 0; i < n; i++) {
+        char cmd[700];
+        snprintf(cmd, sizeof cmd,
+                 "%s -c 'import sys, ctypes; print(\"%%d.%%d\" %% sys.version_info[:2], "
+                 "int(hasattr(ctypes.pythonapi, \"_Py_DumpTraceback\")))' 2>/dev/null",
+                 out[i].path);
+        FILE *q = popen(cmd, "r");
+        out[i].version[0] = 0;
+        out[i].dumper = 0;
+        if (q) {
+            if (fscanf(q, "%31s %d", out[i].version, &out[i].dumper) != 2)
+                out[i].version[0] = 0;
+            pclose(q);
+        }
+    }
+    return n;
+}
+
+static int at_least(const char *version, int major, int minor)
+{
+    int a = 0, b = 0;
+    return sscanf(version, "%d.%d", &a, &b) == 2 && (a > major || (a == major && b >= minor));
+}
+
+/* MODE of loops.py on python: no span, no block_begin, nothing on stderr
+ * (the human lines go to stderr by default). */
+static void no_span_on(const struct python *py, const char *mode)
+{
+    char *argv[] = {(char *)py->path, LOOPS_PY, (char *)mode, NULL};
+    char *env[] = {events_env, NULL};
+    struct run r;
+    clear_events();
+    run_ok(argv, env, &r);
+    ck_assert_msg(strcmp(r.out, "done\n") == 0, "%s %s: stdout %s", py->version, mode, r.out);
+    ck_assert_msg(r.err[0] == 0, "%s %s wrote to stderr:\n%s", py->version, mode, r.err);
+    char **ev = events();
+    ck_assert_msg(count_type(ev, "block") == 0 && count_type(ev, "block_begin") == 0,
+                  "%s %s: %d blocks, %d block_begin", py->version, mode, count_type(ev, "block"),
+                  count_type(ev, "block_begin"));
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "summary"))
+            ck_assert_msg(json_num(ev[i], "lag_max_ms") < 50, "%s %s: a turn of %.1f ms", py->version, mode,
+                          json_num(ev[i], "lag_max_ms"));
+    free_lines(ev);
+    run_free(&r);
+}
+
+/* Loops that end by closing (asyncio.run, ProcessPoolExecutor jobs from a
+ * loop): every Python with asyncio.run. */
+START_TEST(python_time_between_loops_is_no_span)
+{
+    struct python py[32];
+    int n = pythons(py, 32), ran = 0;
+    for (int i = 0; i < n; i++) {
+        if (!at_least(py[i].version, 3, 7)) {
+            fprintf(stderr, "skipped %s (%s): no asyncio.run before 3.7\n", py[i].path, py[i].version);
+            continue;
+        }
+        no_span_on(&py[i], "run_twice");
+        no_span_on(&py[i], "pool");
+        ran++;
+    }
+    fprintf(stderr, "run_twice and pool: %d Pythons\n", ran);
+    ck_assert_int_ge(ran, 1);
+}
+END_TEST
+
+/* A loop left open and not running, atexit work and interpreter shutdown:
+ * the CPython rule (no run method on the stack at the crossing).  It
+ * needs Python frames, which today come from _Py_DumpTraceback. */
+START_TEST(python_loop_left_open_is_no_span)
+{
+    struct python py[32];
+    int n = pythons(py, 32), ran = 0;
+    for (int i = 0; i < n; i++) {
+        if (!at_least(py[i].version, 3, 7) || !py[i].dumper) {
+            fprintf(stderr, "skipped %s (%s): %s\n", py[i].path, py[i].version,
+                    !py[i].dumper ? "no _Py_DumpTraceback, so no Python frames yet" : "no asyncio.run before 3.7");
+            continue;
+        }
+        no_span_on(&py[i], "left_open");
+        no_span_on(&py[i], "atexit");
+        ran++;
+    }
+    fprintf(stderr, "left_open and atexit: %d Pythons\n", ran);
+    ck_assert_int_ge(ran, 1);
+}
+END_TEST
+
+/* The rule is what keeps those quiet: without it, the sync work after the
+ * loop was left open is a span. */
+START_TEST(python_loop_rule_off_reports)
+{
+    char *argv[] = {"/usr/bin/python3", LOOPS_PY, "left_open", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", "ELMON_PY_LOOP_CHECK=0", NULL};
+    struct run r;
+    run_ok(argv, env, &r);
+    char **ev = events();
+    ck_assert_int_ge(count_type(ev, "block"), 1);
+    free_lines(ev);
+    run_free(&r);
+}
+END_TEST
+
+/* pytest with pytest-asyncio: slow sync tests, async tests each on a loop
+ * of their own; only the async test that blocks its loop is a span, and
+ * elmon run's verdict follows it both ways. */
+START_TEST(pytest_reports_only_the_blocked_loop)
+{
+    char *argv[] = {"/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    ELMON_SRC_DIR "/tests/fixtures/pytest_loops/test_suite.py", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    struct run r;
+    run_ok(argv, env, &r);
+    ck_assert_msg(strstr(r.out, "5 passed"), "pytest: %s", r.out);
+    char **ev = events();
+    one_span(ev, 120, "pytest");
+    ck_assert_int_eq(count_type(ev, "block_begin"), 1);
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "block")) {
+            const char *c = json_get(ev[i], "culprit");
+            ck_assert_msg(c && strstr(c, "test_async_blocks_loop"), "culprit %s", c ? c : "null");
+        }
+    free_lines(ev);
+    run_free(&r);
+
+    char out[700];
+    snprintf(out, sizeof out, "%s/run.json", dir);
+    struct run e;
+    char *over[] = {ELMON_CLI, "run", "--quiet", "--fail-over", "100", "--out", out, "--", argv[0], argv[1], argv[2],
+                    argv[3], argv[4], argv[5], argv[6], NULL};
+    ck_assert_int_eq(run_prog(over, NULL, 0, 120000, &e), 0);
+    ck_assert_msg(WIFEXITED(e.status) && WEXITSTATUS(e.status) == 123, "--fail-over 100: status %d\n%s%s",
+                  e.status, e.out, e.err);
+    run_free(&e);
+    over[4] = "200";
+    ck_assert_int_eq(run_prog(over, NULL, 0, 120000, &e), 0);
+    ck_assert_msg(WIFEXITED(e.status) && WEXITSTATUS(e.status) == 0, "--fail-over 200: status %d\n%s%s",
+                  e.status, e.out, e.err);
+    run_free(&e);
+}
+END_TEST
+
+/* ---- nested private loops ---- */
+
+START_TEST(c_private_epoll_inside_a_turn)
+{
+    const char *pollers[] = {"epoll_wait", "poll"};
+    const char *kinds[] = {"epoll2", "poll2"};
+    for (int p = 0; p < 2; p++)
+        for (int k = 0; k < 2; k++) {
+            char *argv[] = {LOOPFIX, "-p", (char *)pollers[p], "-n", "30", "-b", "300", "-k", (char *)kinds[k], NULL};
+            char *env[] = {events_env, "ELMON_LOG=off", NULL};
+            struct run r;
+            clear_events();
+            run_ok(argv, env, &r);
+            char **ev = events();
+            char what[64];
+            snprintf(what, sizeof what, "%s in a %s loop", kinds[k], pollers[p]);
+            one_span(ev, 300, what);
+            for (int i = 0; ev[i]; i++)
+                if (json_is(ev[i], "type", "summary")) {
+                    ck_assert_int_eq((int)json_num(ev[i], "loops"), 1);
+                    ck_assert_msg(json_is(ev[i], "poller", pollers[p]), "%s: poller %s", what,
+                                  json_get(ev[i], "poller"));
+                }
+            free_lines(ev);
+            run_free(&r);
+        }
+}
+END_TEST
+
+START_TEST(python_selector_inside_a_callback)
+{
+    char *argv[] = {"/usr/bin/python3", LOOPS_PY, "selector_nested", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    struct run r;
+    run_ok(argv, env, &r);
+    char **ev = events();
+    one_span(ev, 300, "selector.select(0.3) in a callback");
+    free_lines(ev);
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(node_execsync)
+{
+    if (!have_prog("node"))
+        ck_abort_msg("node is not installed (scripts/install-deps installs nodejs)");
+    char *argv[] = {"node", ELMON_SRC_DIR "/tests/fixtures/node_execsync.js", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    struct run r;
+    run_ok(argv, env, &r);
+    ck_assert_str_eq(r.out, "done\n");
+    char **ev = events();
+    int main_spans = 0;
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "block")) {
+            double d = json_num(ev[i], "duration_ms");
+            ck_assert_msg(d >= 299.5 && d < 300 + SLACK_MS, "execSync span %.1f ms", d);
+            main_spans++;
+        }
+    ck_assert_int_eq(main_spans, 1);
+    free_lines(ev);
+    run_free(&r);
+}
+END_TEST
+
+/* ---- loops one after another ---- */
+
+START_TEST(c_time_between_loops_is_no_span)
+{
+    char *argv[] = {LOOPFIX, "-n", "20", "-g", "200", NULL};
+    char *env[] = {events_env, NULL};
+    struct run r;
+    run_ok(argv, env, &r);
+    ck_assert_msg(r.err[0] == 0, "stderr: %s", r.err);
+    char **ev = events();
+    ck_assert_int_eq(count_type(ev, "block"), 0);
+    ck_assert_int_eq(count_type(ev, "block_begin"), 0);
+    ck_assert_int_eq(count_type(ev, "summary"), 1);
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "summary")) {
+            ck_assert_int_eq((int)json_num(ev[i], "loops"), 2);
+            ck_assert_int_ge((int)json_num(ev[i], "turns"), 36);
+            ck_assert(json_num(ev[i], "lag_max_ms") < 50);
+        }
+    free_lines(ev);
+    run_free(&r);
+}
+END_TEST
+
+/* ---- complete records ---- */
+
+static int pids_with(char **ev, const char *type, const char *end)
+{
+    int pids[1024], n = 0;
+    for (int i = 0; ev[i]; i++) {
+        if (!json_is(ev[i], "type", type) || (end && !json_is(ev[i], "end", end)))
+            continue;
+        int pid = (int)json_num(ev[i], "pid"), seen = 0;
+        for (int k = 0; k < n; k++)
+            seen |= pids[k] == pid;
+        if (!seen && n < 1024)
+            pids[n++] = pid;
+    }
+    return n;
+}
+
+/* Children that block their own loop and leave through _exit at once:
+ * each has its block and its summary. */
+START_TEST(forked_children_keep_their_records)
+{
+    struct {
+        const char *mode, *n, *end;
+    } cases[] = {
+        {"fork_children", "20", "wait"},
+        {"mp_children", "10", "wait"},
+        {"fork_children_exit_inside", "10", "exit"},
+    };
+    for (unsigned c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char *argv[] = {"/usr/bin/python3", LOOPS_PY, (char *)cases[c].mode, (char *)cases[c].n, NULL};
+        char *env[] = {events_env, "ELMON_LOG=off", NULL};
+        struct run r;
+        clear_events();
+        run_ok(argv, env, &r);
+        char **ev = events();
+        int want = atoi(cases[c].n);
+        int blocks = pids_with(ev, "block", cases[c].end), summaries = pids_with(ev, "summary", NULL);
+        fprintf(stderr, "%s: %d of %d children with a block (end %s), %d processes with a summary\n", cases[c].mode,
+                blocks, want, cases[c].end, summaries);
+        ck_assert_int_eq(blocks, want);
+        ck_assert_int_ge(summaries, want);
+        for (int i = 0; ev[i]; i++)
+            if (json_is(ev[i], "type", "block"))
+                ck_assert_msg(json_num(ev[i], "duration_ms") >= (strcmp(cases[c].end, "exit") ? 59.5 : 119.5),
+                              "%s: span %.1f ms", cases[c].mode, json_num(ev[i], "duration_ms"));
+        free_lines(ev);
+        run_free(&r);
+    }
+}
+END_TEST
+
+/* A loop blocked when the process exits (exit, _exit, _Exit from inside
+ * the turn): its span is closed with its duration so far. */
+START_TEST(span_open_at_exit_is_closed)
+{
+    const char *calls[] = {"exit", "_exit", "_Exit"};
+    for (int c = 0; c < 3; c++) {
+        char *argv[] = {LOOPFIX, "-n", "30", "-b", "200", "-X", (char *)calls[c], NULL};
+        char *env[] = {events_env, "ELMON_LOG=off", NULL};
+        struct run r;
+        clear_events();
+        run_ok(argv, env, &r);
+        char **ev = events();
+        ck_assert_int_eq(count_type(ev, "block_begin"), 1);
+        ck_assert_int_eq(count_type(ev, "block"), 1);
+        ck_assert_int_eq(count_blocks_ended(ev, "exit"), 1);
+        ck_assert_int_eq(count_type(ev, "summary"), 1);
+        for (int i = 0; ev[i]; i++)
+            if (json_is(ev[i], "type", "block"))
+                ck_assert_msg(json_num(ev[i], "duration_ms") >= 199.5, "%s: %.1f ms", calls[c],
+                              json_num(ev[i], "duration_ms"));
+        free_lines(ev);
+        run_free(&r);
+    }
+}
+END_TEST
+
+/* ---- the descriptor count ---- */
+
+START_TEST(descriptor_count_follows_closes)
+{
+    char *argv[] = {FDCOUNT, "10000", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    struct run bare, r;
+    ck_assert_int_eq(run_prog(argv, env, 0, 60000, &bare), 0);
+    run_ok(argv, env, &r);
+    ck_assert_str_eq(r.out, bare.out);
+    ck_assert_str_eq(r.out, "closed 10000\n");
+    char **ev = events();
+    ck_assert_int_eq(count_type(ev, "summary"), 1);
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "summary"))
+            ck_assert_msg((int)json_num(ev[i], "fds") == 2, "fds %d, not 2", (int)json_num(ev[i], "fds"));
+    free_lines(ev);
+    run_free(&r);
+    run_free(&bare);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("loops");
+    TCase *py = tcase_create("python");
+    tcase_add_checked_fixture(py, setup, teardown);
+    tcase_set_timeout(py, 600);
+    tcase_add_test(py, python_time_between_loops_is_no_span);
+    tcase_add_test(py, python_loop_left_open_is_no_span);
+    tcase_add_test(py, python_loop_rule_off_reports);
+    tcase_add_test(py, pytest_reports_only_the_blocked_loop);
+    tcase_add_test(py, python_selector_inside_a_callback);
+    tcase_add_test(py, forked_children_keep_their_records);
+    suite_add_tcase(s, py);
+    TCase *c = tcase_create("native");
+    tcase_add_checked_fixture(c, setup, teardown);
+    tcase_set_timeout(c, 300);
+    tcase_add_test(c, c_private_epoll_inside_a_turn);
+    tcase_add_test(c, c_time_between_loops_is_no_span);
+    tcase_add_test(c, span_open_at_exit_is_closed);
+    tcase_add_test(c, descriptor_count_follows_closes);
+    tcase_add_test(c, node_execsync);
+    suite_add_tcase(s, c);
+    return run_suite(s);
+}
