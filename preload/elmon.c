@@ -44,6 +44,13 @@ static void atfork_parent(void)
  * and must leave it alone. */
 static pid_t own_pid;
 
+/* One getpid system call: for the slow branches of the close family and
+ * for _exit only. */
+int elmon_same_process(void)
+{
+    return (pid_t)syscall(SYS_getpid) == __atomic_load_n(&own_pid, __ATOMIC_RELAXED);
+}
+
 static void atfork_child(void)
 {
     own_pid = (pid_t)syscall(SYS_getpid);
@@ -168,7 +175,7 @@ __attribute__((destructor)) static void elmon_fini(void)
  * through glibc's internal _exit, not this one, after exit_work ran. */
 static __attribute__((noreturn)) void exit_now(int status)
 {
-    if (__atomic_load_n(&elmon_active, __ATOMIC_ACQUIRE) && (pid_t)syscall(SYS_getpid) == own_pid)
+    if (__atomic_load_n(&elmon_active, __ATOMIC_ACQUIRE) && elmon_same_process())
         exit_work_bounded(1);
     if (!elmon_real.exit_now)
         elmon_resolve_real();

@@ -17,6 +17,11 @@ void elmon_dl_atfork_prepare(void);
 void elmon_dl_atfork_parent(void);
 void elmon_dl_atfork_child(void);
 
+/* 0 in a vfork child (or a raw clone of the process): it shares libelmon's
+ * memory with its parent without the atfork handlers having run, and must
+ * change nothing in it.  One getpid system call (elmon.c, preload only). */
+int elmon_same_process(void);
+
 /* Module fork/exit hooks.  Weak: a module that is not linked in is skipped. */
 void elmon_registry_atfork_child(void);
 

@@ -95,7 +95,9 @@ struct elmon_loop {
     uint64_t window_max_lag_ns;     /* reset by the watchdog each second (atomic exchange) */
     int loop_kind;                  /* enum elmon_loop_kind (atomic; a closer on another thread stores NONE) */
     int loop_fd;                    /* the loop's epoll fd, or -1 (atomic; as loop_kind) */
-    uintptr_t loop_sp;              /* stack address at the loop's waits: deeper is nested */
+    uintptr_t loop_sp;              /* stack address of the wait that began the loop */
+    uintptr_t loop_site;            /* return address of that wait: the loop's call site */
+    uintptr_t loop_key;             /* poll loop: the address of the array it polls */
     uint64_t n_loops;               /* loops begun on this thread */
     uint64_t closed_ticks;          /* when another thread closed the loop's descriptor (atomic) */
     uint64_t exit_ticks;            /* when the thread exited */

@@ -23,19 +23,26 @@ static void busy_cut(struct elmon_loop *l, uint64_t end_ticks)
     ELMON_STORE(&l->busy_since, 0);
 }
 
-int elmon_loop_enter(struct elmon_loop *l, int poller, int fd, uintptr_t sp)
+int elmon_loop_enter(struct elmon_loop *l, int poller, int fd, uintptr_t key, uintptr_t sp, uintptr_t site)
 {
     int kind = ELMON_LOAD(&l->loop_kind);
-    if (l->busy_since && kind != ELMON_LOOP_NONE && sp < l->loop_sp)
-        return 0;
+    int epoll = elmon_poller_is_epoll(poller);
+    uint64_t since = l->busy_since;
+    if (since && kind != ELMON_LOOP_NONE && since != ELMON_LOAD(&l->outside_since)) {
+        if (kind == ELMON_LOOP_EPOLL && !(epoll && site == l->loop_site && sp >= l->loop_sp))
+            return 0;
+        if (kind == ELMON_LOOP_POLL && !epoll)
+            return 0;   /* deeper, another array (turn.h) */
+    }
     uint64_t closed = ELMON_LOAD(&l->closed_ticks);
     busy_cut(l, kind == ELMON_LOOP_NONE && closed ? closed : elmon_ticks());
-    int epoll = elmon_poller_is_epoll(poller);
     if (kind == ELMON_LOOP_EPOLL)
         elmon_fd_loop_clear(l->loop_fd, l);
     ELMON_STORE(&l->closed_ticks, 0);
     ELMON_STORE(&l->loop_fd, epoll ? fd : -1);
+    l->loop_key = epoll ? 0 : key;
     l->loop_sp = sp;
+    l->loop_site = site;
     ELMON_STORE(&l->poller, poller);
     ELMON_STORE(&l->n_loops, l->n_loops + 1);
     if (epoll)

@@ -4,15 +4,25 @@
  *   - a thread's loop is what it waits on at its outermost level: an epoll
  *     instance, or, for a thread whose outermost waits are poll/select over
  *     more than one descriptor, those calls;
- *   - while a turn of that loop runs, a wait on another epoll instance, or
- *     a poll/select, made deeper in the stack than the loop's own waits is
- *     a nested blocking wait (Node's execSync, a selector inside an asyncio
- *     callback): busy time of the turn;
- *   - the same wait made no deeper than the loop's own waits means the old
- *     loop is no longer running: the thread starts a new loop there, and
- *     the open busy period was no turn;
+ *   - while a turn of an epoll loop runs, any poll/select, and a wait on
+ *     another epoll instance, are nested blocking waits (Node's execSync, a
+ *     selector inside an asyncio callback, a C callback's private epoll):
+ *     busy time of the turn.  The one exception is a wait on another
+ *     instance from the loop's own call site, no deeper in the stack: the
+ *     loop code itself now runs another loop (a loop left open, a new one
+ *     run from the same place), so the thread starts a new loop there;
+ *   - while a turn of a poll loop runs, a poll/select is the loop's next
+ *     wait when it polls the same array (select: the same sets) or is no
+ *     deeper in the stack than the wait that began the loop, and nested
+ *     otherwise
+ *     (subprocess.communicate in a callback); an epoll wait starts a new
+ *     loop (a poll loop is often incidental: multiprocessing's or
+ *     subprocess's poll on a thread that runs asyncio later);
+ *   - while no turn runs (before the first wait, after the loop ended,
+ *     in a busy period the watchdog found outside a running loop), any such
+ *     wait starts a loop;
  *   - a loop ends when its epoll descriptor is closed (or replaced by
- *     dup2/dup3); the open busy period is then no turn.
+ *     dup2/dup3); the busy period then open is no turn.
  * Contract: that of turn.h; runs on the loop thread, or (elmon_loop_closed)
  * on whichever thread closed the descriptor, possibly in a signal handler.
  */
@@ -22,10 +32,12 @@
 #include <stdint.h>
 #include "loop.h"
 
-/* The thread waits on something other than its loop: 0 when the wait is
- * nested (pass it through), 1 when it begins a new loop of the thread (the
- * caller then starts the wait as a turn boundary). */
-int elmon_loop_enter(struct elmon_loop *l, int poller, int fd, uintptr_t sp);
+/* The thread waits on something other than its loop's next wait: 0 when
+ * the wait is nested (pass it through), 1 when it begins a new loop of the
+ * thread (the caller then starts the wait as a turn boundary).  fd: the
+ * epoll instance; key: a poll/select's array; sp and site: the wrapper's
+ * frame and return addresses. */
+int elmon_loop_enter(struct elmon_loop *l, int poller, int fd, uintptr_t key, uintptr_t sp, uintptr_t site);
 /* epfd, the loop of l, is being closed with n_fds descriptors in its set
  * (fdtable.c); the summary keeps that count. */
 void elmon_loop_closed(struct elmon_loop *l, int epfd, int n_fds);

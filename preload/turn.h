@@ -44,10 +44,14 @@ static inline __attribute__((always_inline)) void elmon_span_push(struct elmon_l
 }
 
 /* Returns the thread's loop when this wait is a turn boundary, NULL when the
- * call is to be passed through untouched (a nested or non-loop wait).  sp:
- * the wrapper's frame address, how deep in the stack the wait is made. */
-static inline __attribute__((always_inline)) struct elmon_loop *elmon_turn_begin(int poller, int fd, int n_fds, int64_t timeout_ns,
-                                                                                 uintptr_t sp)
+ * call is to be passed through untouched (a nested or non-loop wait).  fd:
+ * the epoll instance (-1 for poll/select); key: the address of a
+ * poll/select's descriptor array; sp and site: the wrapper's frame address
+ * (how deep in the stack the wait is made) and return address (where it is
+ * called from). */
+static inline __attribute__((always_inline)) struct elmon_loop *elmon_turn_begin(int poller, int fd, uintptr_t key, int n_fds,
+                                                                                 int64_t timeout_ns, uintptr_t sp,
+                                                                                 uintptr_t site)
 {
     if (__builtin_expect(!ELMON_LOAD(&elmon_active), 0))
         return 0;
@@ -65,9 +69,9 @@ static inline __attribute__((always_inline)) struct elmon_loop *elmon_turn_begin
             return 0;
     }
     int same = epoll ? fd == ELMON_LOAD(&l->loop_fd)
-                     : ELMON_LOAD(&l->loop_kind) == ELMON_LOOP_POLL && sp >= l->loop_sp;
+                     : ELMON_LOAD(&l->loop_kind) == ELMON_LOOP_POLL && (key == l->loop_key || sp >= l->loop_sp);
     if (__builtin_expect(!same, 0)) {
-        if (!elmon_loop_enter(l, poller, fd, sp))
+        if (!elmon_loop_enter(l, poller, fd, key, sp, site))
             return 0;
     }
     uint64_t now = elmon_ticks();

@@ -130,9 +130,9 @@ static void drain_spans(struct elmon_loop *l, int hooks, int held)
             continue;
         /* A busy period found outside a running loop is no span; one its
          * loop's end cut short closes a span only if one was begun. */
-        int begun = l->wd_open && l->wd_open_turn == s.turn && l->wd_open_since == s.start_ticks;
-        if (begun)
-            l->wd_open = 0;
+        int begun = __atomic_load_n(&l->wd_open, __ATOMIC_ACQUIRE) && ELMON_LOAD(&l->wd_open_turn) == s.turn &&
+                    ELMON_LOAD(&l->wd_open_since) == s.start_ticks &&
+                    __atomic_exchange_n(&l->wd_open, 0, __ATOMIC_ACQ_REL);
         if (l->wd_outside_turn == s.turn + 1 || (s.end != ELMON_END_WAIT && !begun))
             continue;
         struct elmon_block b;
@@ -164,10 +164,10 @@ static void close_open(struct elmon_loop *l, uint64_t end_ticks, int end, int ho
      * whoever takes wd_open writes the record. */
     if (!__atomic_exchange_n(&l->wd_open, 0, __ATOMIC_ACQ_REL))
         return;
-    uint64_t since = l->wd_open_since;
+    uint64_t since = ELMON_LOAD(&l->wd_open_since);
     uint64_t busy_ns = end_ticks > since ? elmon_ticks_to_ns(end_ticks - since) : 0;
     struct elmon_block b;
-    fill_block(&b, l, l->wd_open_turn, since, busy_ns, busy_ns + ELMON_LOAD(&l->overshoot_ns), 0, hooks);
+    fill_block(&b, l, ELMON_LOAD(&l->wd_open_turn), since, busy_ns, busy_ns + ELMON_LOAD(&l->overshoot_ns), 0, hooks);
     b.no_capture = !hooks;
     b.end = end;
     count_closed(l, &b);
@@ -192,7 +192,7 @@ static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
         return;
     /* No loop runs (another thread closed it): no turn either. */
     if (ELMON_LOAD(&l->loop_kind) == ELMON_LOOP_NONE) {
-        if (l->wd_open && l->wd_open_since == since)
+        if (__atomic_load_n(&l->wd_open, __ATOMIC_ACQUIRE) && ELMON_LOAD(&l->wd_open_since) == since)
             close_open(l, ELMON_LOAD(&l->closed_ticks), ELMON_END_LOOP_CLOSED, 1, 0);
         return;
     }
@@ -219,9 +219,9 @@ static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
                        (int)getpid(), l->tid, (double)busy_ns / 1e6);
         return;
     }
-    l->wd_open = 1;
-    l->wd_open_turn = turn;
-    l->wd_open_since = since;
+    ELMON_STORE(&l->wd_open_turn, turn);
+    ELMON_STORE(&l->wd_open_since, since);
+    __atomic_store_n(&l->wd_open, 1, __ATOMIC_RELEASE);
     struct elmon_block b;
     fill_block(&b, l, turn, since, busy_ns, busy_ns + ELMON_LOAD(&l->overshoot_ns), 1, 1);
     elmon_report_block(&b);

@@ -5,14 +5,19 @@
  * caller's arguments and returns its result with its errno, EINTR included.
  * Around the call it reads the clock and updates the calling thread's turn
  * state (turn.h); it makes no allocation, takes no lock, does no stdio and
- * makes no system call of its own.  The real functions are resolved in
+ * makes no system call of its own (the close family's slow branch below
+ * excepted).  The real functions are resolved in
  * elmon.c, once; a wrapper entered before that (another library's
  * constructor) resolves them itself on the spot.
  *
  * The close family (close, close_range, closefrom, dup2, dup3) and
  * epoll_create/epoll_ctl keep the descriptor table (fdtable.h): a closed
  * descriptor leaves its epoll sets, a closed epoll instance ends its loop.
- * The common close, of a descriptor libelmon has no note of, adds one load.
+ * The common close, of a descriptor libelmon has no note of, adds one load;
+ * the close of one it tracks, and every close_range and closefrom, also
+ * make one getpid system call: a vfork child (CPython's subprocess closes
+ * every descriptor in one before its exec) shares the parent's table and
+ * must not change it.
  *
  * Runs on: any thread of the host that waits or closes (close also from
  * signal handlers).
@@ -26,6 +31,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <unistd.h>
+#include "elmon.h"
 #include "fdtable.h"
 #include "real.h"
 #include "turn.h"
@@ -64,8 +70,14 @@ static inline int64_t tv_to_ns(const struct timeval *tv)
  * end reads the TSC or the vDSO clock_gettime(CLOCK_MONOTONIC), neither of
  * which can fail, and writes nothing else that errno could alias (the
  * shim's tests compare every wrapper's errno with the bare call's). */
-/* How deep in the stack the wait is made: the wrapper's own frame. */
-#define SP() ((uintptr_t)__builtin_frame_address(0))
+/* How deep in the stack the wait is made (the wrapper's own frame), and
+ * where it is called from. */
+#define SP() ((uintptr_t)__builtin_frame_address(0)), ((uintptr_t)__builtin_return_address(0))
+
+/* A poll loop is known by the array it polls, a select loop by its read
+ * set (or the first set it passes): the address only, never what is in it
+ * (the kernel checks the pointer; libelmon must not fault on it). */
+#define KEY(p) ((uintptr_t)(p))
 
 #define AROUND(l, call)                                         \
     int ret_ = (call);                                          \
@@ -76,7 +88,7 @@ static inline int64_t tv_to_ns(const struct timeval *tv)
 ELMON_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
     ENSURE_REAL(epoll_wait);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_WAIT, epfd, 0, ms_to_ns(timeout), SP());
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_WAIT, epfd, 0, 0, ms_to_ns(timeout), SP());
     AROUND(l, elmon_real.epoll_wait(epfd, events, maxevents, timeout));
 }
 
@@ -84,7 +96,7 @@ ELMON_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents
                 const sigset_t *sigmask)
 {
     ENSURE_REAL(epoll_pwait);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_PWAIT, epfd, 0, ms_to_ns(timeout), SP());
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_PWAIT, epfd, 0, 0, ms_to_ns(timeout), SP());
     AROUND(l, elmon_real.epoll_pwait(epfd, events, maxevents, timeout, sigmask));
 }
 
@@ -92,28 +104,28 @@ ELMON_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxevent
                  const struct timespec *timeout, const sigset_t *sigmask)
 {
     ENSURE_REAL(epoll_pwait2);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_PWAIT2, epfd, 0, ts_to_ns(timeout), SP());
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_EPOLL_PWAIT2, epfd, 0, 0, ts_to_ns(timeout), SP());
     AROUND(l, elmon_real.epoll_pwait2(epfd, events, maxevents, timeout, sigmask));
 }
 
 ELMON_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
     ENSURE_REAL(poll);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_POLL, -1, (int)nfds, ms_to_ns(timeout), SP());
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_POLL, -1, KEY(fds), (int)nfds, ms_to_ns(timeout), SP());
     AROUND(l, elmon_real.poll(fds, nfds, timeout));
 }
 
 ELMON_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen)
 {
     ENSURE_REAL(poll_chk);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_POLL, -1, (int)nfds, ms_to_ns(timeout), SP());
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_POLL, -1, KEY(fds), (int)nfds, ms_to_ns(timeout), SP());
     AROUND(l, elmon_real.poll_chk(fds, nfds, timeout, fdslen));
 }
 
 ELMON_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo, const sigset_t *sigmask)
 {
     ENSURE_REAL(ppoll);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PPOLL, -1, (int)nfds, ts_to_ns(tmo), SP());
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PPOLL, -1, KEY(fds), (int)nfds, ts_to_ns(tmo), SP());
     AROUND(l, elmon_real.ppoll(fds, nfds, tmo, sigmask));
 }
 
@@ -121,12 +133,13 @@ ELMON_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct times
                 const sigset_t *sigmask, size_t fdslen)
 {
     ENSURE_REAL(ppoll_chk);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PPOLL, -1, (int)nfds, ts_to_ns(tmo), SP());
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PPOLL, -1, KEY(fds), (int)nfds, ts_to_ns(tmo), SP());
     AROUND(l, elmon_real.ppoll_chk(fds, nfds, tmo, sigmask, fdslen));
 }
 
 /* select's nfds is the highest descriptor plus one, not a count; a single
- * descriptor is what CPython's sock_call waits on, so count the bits. */
+ * descriptor is what CPython's sock_call waits on, so count the bits (up
+ * to two). */
 static inline int fdset_count(int nfds, const fd_set *r, const fd_set *w, const fd_set *e)
 {
     int n = 0;
@@ -148,7 +161,8 @@ static inline int fdset_count(int nfds, const fd_set *r, const fd_set *w, const 
 ELMON_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tmo)
 {
     ENSURE_REAL(select);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_SELECT, -1, fdset_count(nfds, r, w, e), tv_to_ns(tmo), SP());
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_SELECT, -1, KEY(r ? r : w ? w : e), fdset_count(nfds, r, w, e),
+                                            tv_to_ns(tmo), SP());
     AROUND(l, elmon_real.select(nfds, r, w, e, tmo));
 }
 
@@ -156,7 +170,8 @@ ELMON_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct
             const sigset_t *sigmask)
 {
     ENSURE_REAL(pselect);
-    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PSELECT, -1, fdset_count(nfds, r, w, e), ts_to_ns(tmo), SP());
+    struct elmon_loop *l = elmon_turn_begin(ELMON_POLLER_PSELECT, -1, KEY(r ? r : w ? w : e), fdset_count(nfds, r, w, e),
+                                            ts_to_ns(tmo), SP());
     AROUND(l, elmon_real.pselect(nfds, r, w, e, tmo, sigmask));
 }
 
@@ -194,7 +209,7 @@ ELMON_EXPORT int epoll_create1(int flags)
 ELMON_EXPORT int close(int fd)
 {
     ENSURE_REAL(close);
-    if (__builtin_expect(elmon_fd_known(fd), 0) && ELMON_LOAD(&elmon_active))
+    if (__builtin_expect(elmon_fd_known(fd), 0) && ELMON_LOAD(&elmon_active) && elmon_same_process())
         elmon_fd_closing(fd);
     return elmon_real.close(fd);
 }
@@ -202,7 +217,7 @@ ELMON_EXPORT int close(int fd)
 ELMON_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
     ENSURE_REAL(close_range);
-    if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last && ELMON_LOAD(&elmon_active))
+    if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last && ELMON_LOAD(&elmon_active) && elmon_same_process())
         elmon_fds_closing(first, last);
     return elmon_real.close_range(first, last, flags);
 }
@@ -211,7 +226,7 @@ ELMON_EXPORT void closefrom(int lowfd)
 {
     if (__builtin_expect(!elmon_real.closefrom, 0))
         elmon_resolve_real();
-    if (lowfd >= 0 && ELMON_LOAD(&elmon_active))
+    if (lowfd >= 0 && ELMON_LOAD(&elmon_active) && elmon_same_process())
         elmon_fds_closing((unsigned)lowfd, ~0u);
     if (elmon_real.closefrom)
         elmon_real.closefrom(lowfd);
@@ -222,7 +237,7 @@ ELMON_EXPORT int dup2(int oldfd, int newfd)
 {
     ENSURE_REAL(dup2);
     int ret = elmon_real.dup2(oldfd, newfd);
-    if (ret >= 0 && oldfd != newfd && elmon_fd_known(newfd) && ELMON_LOAD(&elmon_active))
+    if (ret >= 0 && oldfd != newfd && elmon_fd_known(newfd) && ELMON_LOAD(&elmon_active) && elmon_same_process())
         elmon_fd_closing(newfd);
     return ret;
 }
@@ -231,7 +246,7 @@ ELMON_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
     ENSURE_REAL(dup3);
     int ret = elmon_real.dup3(oldfd, newfd, flags);
-    if (ret >= 0 && elmon_fd_known(newfd) && ELMON_LOAD(&elmon_active))
+    if (ret >= 0 && elmon_fd_known(newfd) && ELMON_LOAD(&elmon_active) && elmon_same_process())
         elmon_fd_closing(newfd);
     return ret;
 }

@@ -253,14 +253,41 @@ START_TEST(pytest_reports_only_the_blocked_loop)
 }
 END_TEST
 
+/* subprocess.run from a running loop: CPython's vfork child closes every
+ * descriptor before its exec, in the parent's memory; the parent's loop
+ * and its descriptor count must not notice. */
+START_TEST(python_vfork_child_leaves_the_loop_alone)
+{
+    char *argv[] = {"/usr/bin/python3", LOOPS_PY, "subprocess_in_loop", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    struct run r;
+    run_ok(argv, env, &r);
+    char **ev = events();
+    one_span(ev, 100, "a block after subprocess.run");
+    int summaries = 0;
+    for (int i = 0; ev[i]; i++)
+        if (json_is(ev[i], "type", "summary") && json_num(ev[i], "pid") == json_num(ev[0], "pid")) {
+            summaries++;
+            /* Had the children's close_range been taken for the parent's,
+             * its loop would have ended and a second one begun. */
+            ck_assert_msg((int)json_num(ev[i], "loops") == 1, "%d loops", (int)json_num(ev[i], "loops"));
+        }
+    ck_assert_int_eq(summaries, 1);
+    free_lines(ev);
+    run_free(&r);
+}
+END_TEST
+
 /* ---- nested private loops ---- */
 
 START_TEST(c_private_epoll_inside_a_turn)
 {
-    const char *pollers[] = {"epoll_wait", "poll"};
+    /* A poll loop takes an epoll wait for a new loop of its own (loopid.h),
+     * so epoll2 runs in epoll loops only. */
+    const char *pollers[] = {"epoll_wait", "poll", "select"};
     const char *kinds[] = {"epoll2", "poll2"};
-    for (int p = 0; p < 2; p++)
-        for (int k = 0; k < 2; k++) {
+    for (int p = 0; p < 3; p++)
+        for (int k = p ? 1 : 0; k < 2; k++) {
             char *argv[] = {LOOPFIX, "-p", (char *)pollers[p], "-n", "30", "-b", "300", "-k", (char *)kinds[k], NULL};
             char *env[] = {events_env, "ELMON_LOG=off", NULL};
             struct run r;
@@ -452,6 +479,7 @@ int main(void)
     tcase_add_test(py, python_loop_rule_off_reports);
     tcase_add_test(py, pytest_reports_only_the_blocked_loop);
     tcase_add_test(py, python_selector_inside_a_callback);
+    tcase_add_test(py, python_vfork_child_leaves_the_loop_alone);
     tcase_add_test(py, forked_children_keep_their_records);
     suite_add_tcase(s, py);
     TCase *c = tcase_create("native");
