@@ -527,14 +527,42 @@ out:
 }
 
 /* The CPython rule for "is an event loop running on this thread?": the
- * capture of this crossing holds the thread's whole Python stack (the
- * dumper ran on a thread state and did not stop at its frame limit), and
- * no frame of it, Python or native (uvloop is compiled), belongs to an
+ * loop waits through CPython's select module, the capture of this crossing
+ * holds the thread's whole Python stack (the dumper ran on a thread state
+ * and did not stop at its frame limit), and no frame of it belongs to an
  * event loop's run method.  Anything less certain is not outside. */
+/* 1 when a wait made from site is CPython's own: its select module, built
+ * into the interpreter or as an extension.  That is a loop written in
+ * Python (asyncio, tornado, twisted, trio...), which the run-method rule
+ * knows how to read; loops that native code runs (uvloop's libuv, GLib,
+ * Qt, gevent's libev, a wait made through ctypes) have no Python run
+ * method to look for, and are never judged by it.  Watchdog only. */
+static int site_in_cpython_select(uintptr_t site)
+{
+    static uintptr_t cached_site;
+    static int cached;
+    if (!site)
+        return 0;
+    if (site == cached_site)
+        return cached;
+    Dl_info at, py;
+    int yes = 0;
+    void *eval = dlsym(RTLD_DEFAULT, "PyEval_EvalCode");
+    if (dladdr((void *)site, &at) && at.dli_fname) {
+        const char *base = strrchr(at.dli_fname, '/');
+        base = base ? base + 1 : at.dli_fname;
+        yes = strncmp(base, "select.", 7) == 0 ||
+              (eval && dladdr(eval, &py) && py.dli_fbase == at.dli_fbase);
+    }
+    cached_site = site;
+    cached = yes;
+    return yes;
+}
+
 int elmon_capture_outside_loop(struct elmon_loop *l, uint64_t turn)
 {
     config();
-    if (!opt_loop_check)
+    if (!opt_loop_check || !site_in_cpython_select(ELMON_LOAD(&l->loop_site)))
         return 0;
     struct elmon_capture *c = l->capture;
     if (!c)
@@ -542,11 +570,6 @@ int elmon_capture_outside_loop(struct elmon_loop *l, uint64_t turn)
     pthread_mutex_lock(&c->lock);
     int outside = c->valid && c->turn == turn && c->generation == l->generation && !c->pending &&
                   c->py_header && !c->py_truncated && !c->py_loop;
-    for (int i = 0; outside && i < c->n_frames; i++) {
-        const char *m = c->frames[i].module;
-        if (m && strstr(m, "/uvloop/loop."))
-            outside = 0;
-    }
     pthread_mutex_unlock(&c->lock);
     return outside;
 }
@@ -570,7 +593,7 @@ static struct elmon_capture *match_at(const struct elmon_block *b, int do_settle
 
 static struct elmon_capture *match(const struct elmon_block *b)
 {
-    return match_at(b, 1);
+    return match_at(b, !b->no_settle);
 }
 
 static const char *base_name(const char *p)

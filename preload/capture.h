@@ -175,7 +175,8 @@ void elmon_py_prepare(void);          /* watchdog: empty the pipe */
 void elmon_py_dump(void);             /* handler */
 void elmon_py_collect(struct elmon_capture *c);   /* watchdog */
 /* 1 when a Python frame (file, function) is an event loop's run method
- * (asyncio, tornado, twisted, socketserver, gevent, eventlet). */
+ * (asyncio, tornado, twisted, socketserver, kombu, curio, trio, gevent,
+ * eventlet). */
 int elmon_py_is_loop_frame(const char *file, size_t file_len, const char *function);
 void elmon_py_atfork_child(void);
 

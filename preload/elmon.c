@@ -127,9 +127,10 @@ __attribute__((constructor)) static void elmon_init(void)
  * came before that handler existed (or the process never called exit). */
 static int exit_done;
 
-/* fast: _exit, which runs no atexit handler: the records and summaries
- * within about 50 ms, and no final export (it could take the exporter's
- * whole timeout). */
+/* fast: _exit, which runs no atexit handler and may be called from a
+ * signal handler: the records and summaries within about 50 ms, and no
+ * final export (it could take the exporter's whole timeout), no stats file
+ * removal beyond unlink and close. */
 static void exit_work_bounded(int fast)
 {
     if (!elmon_active || __atomic_exchange_n(&exit_done, 1, __ATOMIC_ACQ_REL))
@@ -138,9 +139,9 @@ static void exit_work_bounded(int fast)
     __atomic_store_n(&elmon_active, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&elmon_exiting, 1, __ATOMIC_RELEASE);
     if (fast)
-        elmon_watchdog_shutdown(20, 30);
+        elmon_watchdog_shutdown(20, 30, 1);
     else
-        elmon_watchdog_shutdown(80, 50);
+        elmon_watchdog_shutdown(80, 50, 0);
     if (elmon_stats_shutdown)
         elmon_stats_shutdown();
     if (!fast && elmon_exporter_shutdown)

@@ -23,14 +23,17 @@
 
 #define OWNER_MASK 0xffffffull
 #define F_MULTI (1ull << 24)
-#define F_EPOLL (1ull << 25)
+#define F_EPOLL ELMON_FD_EPOLL_BIT
 #define MULTI_SLOTS 1024
 
 uint64_t elmon_fd_word[ELMON_FD_TABLE];
 static int ep_count[ELMON_FD_TABLE];
 static uint32_t ep_gen[ELMON_FD_TABLE];
 static struct elmon_loop *ep_loop[ELMON_FD_TABLE];
-/* (fd + 1) | (epfd + 1) << 24 | (generation & 0xffff) << 48; 0: free. */
+/* (fd + 1) | (epfd + 1) << 17 | (generation & MULTI_GEN) << 34; 0: free
+ * (ELMON_FD_TABLE is 2^16, so each number + 1 fits in 17 bits). */
+#define MULTI_FD 0x1ffffull
+#define MULTI_GEN 0x3fffffffu
 static uint64_t multi[MULTI_SLOTS];
 static unsigned multi_used;
 static unsigned long multi_lost;
@@ -63,7 +66,12 @@ static int owner_live(uint64_t w)
 
 static uint64_t multi_key(int fd, int epfd)
 {
-    return (uint64_t)(fd + 1) | (uint64_t)(epfd + 1) << 24;
+    return (uint64_t)(fd + 1) | (uint64_t)(epfd + 1) << 17;
+}
+
+static uint32_t multi_gen(uint64_t e)
+{
+    return (uint32_t)(e >> 34);
 }
 
 static int multi_find(int fd, int epfd)
@@ -71,7 +79,7 @@ static int multi_find(int fd, int epfd)
     uint64_t key = multi_key(fd, epfd);
     for (int i = 0; i < MULTI_SLOTS; i++) {
         uint64_t e = __atomic_load_n(&multi[i], __ATOMIC_RELAXED);
-        if ((e & 0xffffffffffffull) == key)
+        if ((e & ((1ull << 34) - 1)) == key)
             return i;
     }
     return -1;
@@ -84,8 +92,8 @@ static void multi_drop(int i, uint64_t e)
     if (!__atomic_compare_exchange_n(&multi[i], &e, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         return;
     __atomic_sub_fetch(&multi_used, 1, __ATOMIC_RELAXED);
-    int epfd = (int)((e >> 24) & OWNER_MASK) - 1;
-    if ((uint16_t)(e >> 48) == (uint16_t)gen_of(epfd))
+    int epfd = (int)((e >> 17) & MULTI_FD) - 1;
+    if (multi_gen(e) == (gen_of(epfd) & MULTI_GEN))
         count_add(epfd, -1);
 }
 
@@ -94,11 +102,11 @@ static void multi_add(int fd, int epfd)
     int i = multi_find(fd, epfd);
     if (i >= 0) {
         uint64_t e = __atomic_load_n(&multi[i], __ATOMIC_RELAXED);
-        if ((uint16_t)(e >> 48) == (uint16_t)gen_of(epfd))
+        if (multi_gen(e) == (gen_of(epfd) & MULTI_GEN))
             return;                     /* counted already: its old registration is gone */
         multi_drop(i, e);
     }
-    uint64_t v = multi_key(fd, epfd) | (uint64_t)(uint16_t)gen_of(epfd) << 48;
+    uint64_t v = multi_key(fd, epfd) | (uint64_t)(gen_of(epfd) & MULTI_GEN) << 34;
     for (i = 0; i < MULTI_SLOTS; i++) {
         uint64_t zero = 0;
         if (__atomic_compare_exchange_n(&multi[i], &zero, v, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
@@ -165,7 +173,7 @@ void elmon_fd_closing(int fd)
     if (w & F_MULTI) {
         for (int i = 0; i < MULTI_SLOTS; i++) {
             uint64_t e = __atomic_load_n(&multi[i], __ATOMIC_RELAXED);
-            if (e && (e & OWNER_MASK) == (uint64_t)(fd + 1))
+            if (e && (e & MULTI_FD) == (uint64_t)(fd + 1))
                 multi_drop(i, e);
         }
     }

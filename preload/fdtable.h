@@ -26,10 +26,18 @@
 
 extern uint64_t elmon_fd_word[ELMON_FD_TABLE];
 
+#define ELMON_FD_EPOLL_BIT (1ull << 25)
+
 /* 1 when close(fd) has bookkeeping to do. */
 static inline int elmon_fd_known(int fd)
 {
     return (unsigned)fd < ELMON_FD_TABLE && __atomic_load_n(&elmon_fd_word[fd], __ATOMIC_RELAXED) != 0;
+}
+
+/* 1 when fd is an epoll instance: closing it may end a loop. */
+static inline int elmon_fd_is_epoll(int fd)
+{
+    return (unsigned)fd < ELMON_FD_TABLE && (__atomic_load_n(&elmon_fd_word[fd], __ATOMIC_RELAXED) & ELMON_FD_EPOLL_BIT);
 }
 
 /* fd is about to be closed, or was replaced by dup2/dup3: it leaves every

@@ -12,7 +12,8 @@
  *     -> FREE (watchdog, after the summary is written).
  *
  * A slot is a loop *thread*; the loop itself is what the thread waits on at
- * its outermost level (loop_kind, loop_fd, loop_sp; loopid.c has the rule).
+ * its outermost level (loop_word, loop_sp, loop_site, loop_key; loopid.h
+ * has the rule).
  * A thread may run many loops one after another (pytest-asyncio makes one
  * per test): its figures add them up, and n_loops counts them.
  */
@@ -48,8 +49,25 @@ const char *elmon_poller_name(int poller);
 enum elmon_slot_state { ELMON_SLOT_FREE = 0, ELMON_SLOT_ACTIVE, ELMON_SLOT_DEAD, ELMON_SLOT_CLAIMING, ELMON_SLOT_EXITING };
 
 /* What a thread's loop is: nothing (no loop running), an epoll instance,
- * or the thread's outermost poll/select calls. */
+ * or the thread's outermost poll/select calls.  Kept with the epoll fd in
+ * one word (loop_word), so that a closer on another thread can end exactly
+ * the loop it closed with one compare-and-swap. */
 enum elmon_loop_kind { ELMON_LOOP_NONE = 0, ELMON_LOOP_EPOLL, ELMON_LOOP_POLL };
+
+static inline uint64_t elmon_loop_word(int kind, int fd)
+{
+    return kind == ELMON_LOOP_NONE ? 0 : (uint64_t)kind << 32 | (uint32_t)fd;
+}
+
+static inline int elmon_word_kind(uint64_t w)
+{
+    return (int)(w >> 32);
+}
+
+static inline int elmon_word_fd(uint64_t w)
+{
+    return elmon_word_kind(w) == ELMON_LOOP_EPOLL ? (int)(uint32_t)w : -1;
+}
 
 /* How a span ended: the loop waited again, its epoll descriptor was
  * closed (or the thread left it for another loop), the thread exited, the
@@ -93,13 +111,12 @@ struct elmon_loop {
     uint64_t n_warning, n_critical; /* blocking spans ended */
     uint64_t n_spans_dropped;       /* ring full */
     uint64_t window_max_lag_ns;     /* reset by the watchdog each second (atomic exchange) */
-    int loop_kind;                  /* enum elmon_loop_kind (atomic; a closer on another thread stores NONE) */
-    int loop_fd;                    /* the loop's epoll fd, or -1 (atomic; as loop_kind) */
+    uint64_t loop_word;             /* elmon_loop_word(kind, epoll fd); atomic: a closer on any thread CASes it to 0 */
     uintptr_t loop_sp;              /* stack address of the wait that began the loop */
     uintptr_t loop_site;            /* return address of that wait: the loop's call site */
     uintptr_t loop_key;             /* poll loop: the address of the array it polls */
     uint64_t n_loops;               /* loops begun on this thread */
-    uint64_t closed_ticks;          /* when another thread closed the loop's descriptor (atomic) */
+    uint64_t closed_ticks;          /* when the loop's descriptor was closed (atomic; by the closer, before loop_word) */
     uint64_t exit_ticks;            /* when the thread exited */
     int n_fds;                      /* poll/select descriptors of the last wait */
     uint32_t ring_head;             /* spans pushed */

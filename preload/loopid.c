@@ -25,7 +25,8 @@ static void busy_cut(struct elmon_loop *l, uint64_t end_ticks)
 
 int elmon_loop_enter(struct elmon_loop *l, int poller, int fd, uintptr_t key, uintptr_t sp, uintptr_t site)
 {
-    int kind = ELMON_LOAD(&l->loop_kind);
+    uint64_t w = __atomic_load_n(&l->loop_word, __ATOMIC_ACQUIRE);
+    int kind = elmon_word_kind(w);
     int epoll = elmon_poller_is_epoll(poller);
     uint64_t since = l->busy_since;
     if (since && kind != ELMON_LOOP_NONE && since != ELMON_LOAD(&l->outside_since)) {
@@ -34,38 +35,37 @@ int elmon_loop_enter(struct elmon_loop *l, int poller, int fd, uintptr_t key, ui
         if (kind == ELMON_LOOP_POLL && !epoll)
             return 0;   /* deeper, another array (turn.h) */
     }
-    uint64_t closed = ELMON_LOAD(&l->closed_ticks);
+    /* A loop closed (on any thread) ends its busy period when it was
+     * closed; one the thread left ends now. */
+    uint64_t closed = __atomic_load_n(&l->closed_ticks, __ATOMIC_ACQUIRE);
     busy_cut(l, kind == ELMON_LOOP_NONE && closed ? closed : elmon_ticks());
     if (kind == ELMON_LOOP_EPOLL)
-        elmon_fd_loop_clear(l->loop_fd, l);
+        elmon_fd_loop_clear(elmon_word_fd(w), l);
     ELMON_STORE(&l->closed_ticks, 0);
-    ELMON_STORE(&l->loop_fd, epoll ? fd : -1);
     l->loop_key = epoll ? 0 : key;
     l->loop_sp = sp;
-    l->loop_site = site;
+    ELMON_STORE(&l->loop_site, site);
     ELMON_STORE(&l->poller, poller);
     ELMON_STORE(&l->n_loops, l->n_loops + 1);
     if (epoll)
         elmon_fd_loop_set(fd, l);
-    ELMON_STORE(&l->loop_kind, epoll ? ELMON_LOOP_EPOLL : ELMON_LOOP_POLL);
+    __atomic_store_n(&l->loop_word, elmon_loop_word(epoll ? ELMON_LOOP_EPOLL : ELMON_LOOP_POLL, fd),
+                     __ATOMIC_RELEASE);
     return 1;
 }
 
 void elmon_loop_closed(struct elmon_loop *l, int epfd, int n_fds)
 {
-    if (__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) != ELMON_SLOT_ACTIVE ||
-        ELMON_LOAD(&l->loop_kind) != ELMON_LOOP_EPOLL || ELMON_LOAD(&l->loop_fd) != epfd)
+    if (__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) != ELMON_SLOT_ACTIVE)
         return;
-    uint64_t now = elmon_ticks();
-    if (l == elmon_tls_loop) {
-        busy_cut(l, now);
-    } else {
-        /* Another thread closed it: the loop thread's own fields stay its
-         * own; it cuts its busy period at its next wait, the watchdog stops
-         * looking at it now. */
-        ELMON_STORE(&l->closed_ticks, now);
-    }
+    /* The closer only says so, whatever thread it is (the loop thread
+     * itself, another thread, a signal handler in the middle of the loop
+     * thread's own accounting): the loop thread cuts its busy period at its
+     * next wait, the watchdog closes a span it had begun. */
+    uint64_t w = elmon_loop_word(ELMON_LOOP_EPOLL, epfd);
+    if (__atomic_load_n(&l->loop_word, __ATOMIC_ACQUIRE) != w)
+        return;
     ELMON_STORE(&l->n_fds, n_fds);
-    ELMON_STORE(&l->loop_fd, -1);
-    ELMON_STORE(&l->loop_kind, ELMON_LOOP_NONE);
+    __atomic_store_n(&l->closed_ticks, elmon_ticks(), __ATOMIC_RELEASE);
+    __atomic_compare_exchange_n(&l->loop_word, &w, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }

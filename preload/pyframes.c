@@ -103,6 +103,13 @@ int elmon_py_is_loop_frame(const char *file, size_t n, const char *function)
         return strcmp(function, "mainLoop") == 0 || strcmp(function, "run") == 0;
     if (ends_with(file, n, "/socketserver.py"))
         return strcmp(function, "serve_forever") == 0;
+    if (ends_with(file, n, "kombu/asynchronous/hub.py"))
+        return strcmp(function, "run_forever") == 0 || strcmp(function, "run_once") == 0 ||
+               strcmp(function, "create_loop") == 0;
+    if (ends_with(file, n, "curio/kernel.py"))
+        return strcmp(function, "run") == 0 || strcmp(function, "_run_coro") == 0;
+    if (ends_with(file, n, "trio/_core/_run.py"))
+        return 1;   /* trio's whole scheduler lives in this file */
     /* Greenlets: the blocked greenlet's frames do not show the hub's loop,
      * so any frame of theirs counts. */
     return contains(file, n, "/gevent/") || contains(file, n, "/eventlet/");

@@ -37,6 +37,7 @@ int elmon_resolve_real(void)
     RESOLVE(dup2, "dup2");
     RESOLVE(dup3, "dup3");
     RESOLVE(exit_now, "_exit");
+    RESOLVE(syscall, "syscall");
     return elmon_real.poll && elmon_real.epoll_wait ? 0 : -1;
 }
 

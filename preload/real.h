@@ -31,6 +31,7 @@ struct elmon_real_fns {
     int (*dup2)(int, int);
     int (*dup3)(int, int, int);
     void (*exit_now)(int) __attribute__((noreturn));   /* _exit */
+    long (*syscall)(long, ...);
 };
 
 extern struct elmon_real_fns elmon_real;

@@ -60,8 +60,9 @@ static void loop_thread_exit(void *p)
 {
     struct elmon_loop *l = p;
     ELMON_STORE(&l->exit_ticks, elmon_ticks());
-    if (ELMON_LOAD(&l->loop_kind) == ELMON_LOOP_EPOLL)
-        elmon_fd_loop_clear(ELMON_LOAD(&l->loop_fd), l);
+    uint64_t w = ELMON_LOAD(&l->loop_word);
+    if (elmon_word_kind(w) == ELMON_LOOP_EPOLL)
+        elmon_fd_loop_clear(elmon_word_fd(w), l);
     pthread_mutex_lock(&l->sig_lock);
     __atomic_store_n(&l->state, ELMON_SLOT_EXITING, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&l->sig_lock);
@@ -117,8 +118,6 @@ static struct elmon_loop *register_thread(int poller)
         l->generation = gen;
         l->tid = (int)syscall(SYS_gettid);
         l->poller = poller;
-        l->loop_fd = -1;
-        l->loop_kind = ELMON_LOOP_NONE;
         l->start_ticks = elmon_ticks();
         prctl(PR_GET_NAME, l->wd_thread_name);
         if (exit_key_ok)
@@ -223,12 +222,13 @@ void elmon_loop_snapshot(struct elmon_loop *l, struct elmon_loop_snapshot *s)
     s->n_warning = ELMON_LOAD(&l->n_warning);
     s->n_critical = ELMON_LOAD(&l->n_critical);
     s->n_spans_dropped = ELMON_LOAD(&l->n_spans_dropped);
-    int kind = ELMON_LOAD(&l->loop_kind);
+    uint64_t w = ELMON_LOAD(&l->loop_word);
+    int kind = elmon_word_kind(w);
     s->n_loops = ELMON_LOAD(&l->n_loops);
     s->n_warning += ELMON_LOAD(&l->wd_closed_warning);
     s->n_critical += ELMON_LOAD(&l->wd_closed_critical);
     if (kind == ELMON_LOOP_EPOLL)
-        s->n_fds = (uint64_t)elmon_epoll_fds(ELMON_LOAD(&l->loop_fd));
+        s->n_fds = (uint64_t)elmon_epoll_fds(elmon_word_fd(w));
     else   /* a poll loop's last wait, or the last loop's set when it ended */
         s->n_fds = (uint64_t)ELMON_LOAD(&l->n_fds);
     /* No turn runs while no loop does, nor in a busy period the watchdog

@@ -24,6 +24,7 @@ struct elmon_block {
     int ongoing;                 /* crossed the threshold, still running */
     int no_capture;              /* reported at exit without the capture hooks */
     int end;                     /* enum elmon_span_end, for a block that ended */
+    int no_settle;               /* _exit: use the capture only as it is (no symbolizing) */
 };
 
 void elmon_report_block(const struct elmon_block *b);

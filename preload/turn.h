@@ -68,8 +68,9 @@ static inline __attribute__((always_inline)) struct elmon_loop *elmon_turn_begin
         if (!l)
             return 0;
     }
-    int same = epoll ? fd == ELMON_LOAD(&l->loop_fd)
-                     : ELMON_LOAD(&l->loop_kind) == ELMON_LOOP_POLL && (key == l->loop_key || sp >= l->loop_sp);
+    uint64_t w = ELMON_LOAD(&l->loop_word);
+    int same = epoll ? w == elmon_loop_word(ELMON_LOOP_EPOLL, fd)
+                     : elmon_word_kind(w) == ELMON_LOOP_POLL && (key == l->loop_key || sp >= l->loop_sp);
     if (__builtin_expect(!same, 0)) {
         if (!elmon_loop_enter(l, poller, fd, key, sp, site))
             return 0;

@@ -32,6 +32,11 @@ static pthread_cond_t wd_cond;
 static int wd_stop;              /* under wd_lock */
 static int wd_stopped;           /* under wd_lock: the thread has left its loop */
 static uint64_t wd_tick_ns;
+/* Set by a shutdown from _exit, which may run in a signal handler that
+ * interrupted anything: the records are written, but nothing that could
+ * allocate, symbolize or take an untimed lock runs (no folded file, live
+ * stats or export hooks, no late symbolization). */
+static int wd_exit_fast;
 
 struct thread_start {
     void *(*fn)(void *);
@@ -101,14 +106,37 @@ static void fill_block(struct elmon_block *b, struct elmon_loop *l, uint64_t tur
     b->end = ELMON_END_WAIT;
 }
 
-/* A span the watchdog began (block_begin) and that ended some other way
- * than by its loop's next wait: its block record, and its count. */
-static void count_closed(struct elmon_loop *l, const struct elmon_block *b)
+/* The block record of a span that ended, and the hooks after it (which
+ * belong to the watchdog: the exiting thread reports without them).  A
+ * span that ended some other way than by its loop's next wait was begun by
+ * the watchdog (block_begin), and is counted here: the loop thread counts
+ * only the turns it ends. */
+static void report_ended(struct elmon_loop *l, uint64_t turn, uint64_t since, uint64_t busy_ns, uint64_t lag_ns,
+                         int end, int hooks, int held)
 {
-    if (b->critical)
-        ELMON_STORE(&l->wd_closed_critical, l->wd_closed_critical + 1);
+    struct elmon_block b;
+    fill_block(&b, l, turn, since, busy_ns, lag_ns, 0, hooks);
+    b.no_capture = !hooks;
+    b.end = end;
+    b.no_settle = wd_exit_fast;
+    if (end != ELMON_END_WAIT) {
+        if (b.critical)
+            ELMON_STORE(&l->wd_closed_critical, l->wd_closed_critical + 1);
+        else
+            ELMON_STORE(&l->wd_closed_warning, l->wd_closed_warning + 1);
+    }
+    if (held)
+        elmon_report_block_held(&b);
     else
-        ELMON_STORE(&l->wd_closed_warning, l->wd_closed_warning + 1);
+        elmon_report_block(&b);
+    if (!hooks || wd_exit_fast)
+        return;
+    if (elmon_capture_on_end)
+        elmon_capture_on_end(&b);
+    if (elmon_stats_on_block)
+        elmon_stats_on_block(&b);
+    if (elmon_export_on_block)
+        elmon_export_on_block(&b);
 }
 
 /* Pops and reports every span the loop thread finished.  Normally only the
@@ -135,24 +163,7 @@ static void drain_spans(struct elmon_loop *l, int hooks, int held)
                     __atomic_exchange_n(&l->wd_open, 0, __ATOMIC_ACQ_REL);
         if (l->wd_outside_turn == s.turn + 1 || (s.end != ELMON_END_WAIT && !begun))
             continue;
-        struct elmon_block b;
-        fill_block(&b, l, s.turn, s.start_ticks, s.busy_ns, s.lag_ns, 0, hooks);
-        b.no_capture = !hooks;
-        b.end = s.end;
-        if (s.end != ELMON_END_WAIT)
-            count_closed(l, &b);
-        if (held)
-            elmon_report_block_held(&b);
-        else
-            elmon_report_block(&b);
-        if (!hooks)
-            continue;
-        if (elmon_capture_on_end)
-            elmon_capture_on_end(&b);
-        if (elmon_stats_on_block)
-            elmon_stats_on_block(&b);
-        if (elmon_export_on_block)
-            elmon_export_on_block(&b);
+        report_ended(l, s.turn, s.start_ticks, s.busy_ns, s.lag_ns, s.end, hooks, held);
     }
 }
 
@@ -166,23 +177,24 @@ static void close_open(struct elmon_loop *l, uint64_t end_ticks, int end, int ho
         return;
     uint64_t since = ELMON_LOAD(&l->wd_open_since);
     uint64_t busy_ns = end_ticks > since ? elmon_ticks_to_ns(end_ticks - since) : 0;
-    struct elmon_block b;
-    fill_block(&b, l, ELMON_LOAD(&l->wd_open_turn), since, busy_ns, busy_ns + ELMON_LOAD(&l->overshoot_ns), 0, hooks);
-    b.no_capture = !hooks;
-    b.end = end;
-    count_closed(l, &b);
-    if (held)
-        elmon_report_block_held(&b);
-    else
-        elmon_report_block(&b);
-    if (!hooks)
-        return;
-    if (elmon_capture_on_end)
-        elmon_capture_on_end(&b);
-    if (elmon_stats_on_block)
-        elmon_stats_on_block(&b);
-    if (elmon_export_on_block)
-        elmon_export_on_block(&b);
+    report_ended(l, ELMON_LOAD(&l->wd_open_turn), since, busy_ns, busy_ns + ELMON_LOAD(&l->overshoot_ns), end, hooks,
+                 held);
+}
+
+/* The loop's descriptor was closed while a span the watchdog began ran:
+ * its block, with the duration up to the close.  1 when there was one.
+ * The loop thread, at its next wait, pushes the same end; whoever takes
+ * wd_open first writes it. */
+static int close_if_loop_closed(struct elmon_loop *l, int hooks, int held)
+{
+    if (elmon_word_kind(__atomic_load_n(&l->loop_word, __ATOMIC_ACQUIRE)) != ELMON_LOOP_NONE)
+        return 0;
+    uint64_t closed = __atomic_load_n(&l->closed_ticks, __ATOMIC_ACQUIRE);
+    uint64_t since = __atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE);
+    if (!closed || !since || !__atomic_load_n(&l->wd_open, __ATOMIC_ACQUIRE) || ELMON_LOAD(&l->wd_open_since) != since)
+        return 0;
+    close_open(l, closed, ELMON_END_LOOP_CLOSED, hooks, held);
+    return 1;
 }
 
 static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
@@ -190,10 +202,9 @@ static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
     uint64_t since = __atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE);
     if (!since || since == ELMON_LOAD(&l->outside_since))
         return;
-    /* No loop runs (another thread closed it): no turn either. */
-    if (ELMON_LOAD(&l->loop_kind) == ELMON_LOOP_NONE) {
-        if (__atomic_load_n(&l->wd_open, __ATOMIC_ACQUIRE) && ELMON_LOAD(&l->wd_open_since) == since)
-            close_open(l, ELMON_LOAD(&l->closed_ticks), ELMON_END_LOOP_CLOSED, 1, 0);
+    /* No loop runs (its descriptor was closed): no turn either. */
+    if (elmon_word_kind(__atomic_load_n(&l->loop_word, __ATOMIC_ACQUIRE)) == ELMON_LOOP_NONE) {
+        close_if_loop_closed(l, 1, 0);
         return;
     }
     uint64_t turn = ELMON_LOAD(&l->turn);
@@ -219,6 +230,9 @@ static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
                        (int)getpid(), l->tid, (double)busy_ns / 1e6);
         return;
     }
+    /* A span begun earlier whose end the ring could not hold (it was full)
+     * ended before this busy period began. */
+    close_open(l, since, ELMON_END_WAIT, 1, 0);
     ELMON_STORE(&l->wd_open_turn, turn);
     ELMON_STORE(&l->wd_open_since, since);
     __atomic_store_n(&l->wd_open, 1, __ATOMIC_RELEASE);
@@ -244,7 +258,8 @@ static void rotate_second(struct elmon_loop *l)
 static void harvest_dead(struct elmon_loop *l)
 {
     drain_spans(l, 1, 0);
-    close_open(l, ELMON_LOAD(&l->exit_ticks), ELMON_END_THREAD_EXIT, 1, 0);
+    if (!close_if_loop_closed(l, 1, 0))
+        close_open(l, ELMON_LOAD(&l->exit_ticks), ELMON_END_THREAD_EXIT, 1, 0);
     struct elmon_loop_snapshot *s = &(struct elmon_loop_snapshot){0};
     elmon_loop_snapshot(l, s);
     elmon_report_summary(s, 1);
@@ -344,6 +359,8 @@ static int drain_one_held(struct elmon_loop *l, void *arg)
 {
     int hooks = *(int *)arg;
     drain_spans(l, hooks, 1);
+    if (close_if_loop_closed(l, hooks, 1))
+        return 0;
     if (__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) == ELMON_SLOT_DEAD)
         close_open(l, ELMON_LOAD(&l->exit_ticks), ELMON_END_THREAD_EXIT, hooks, 1);
     else
@@ -355,10 +372,11 @@ static int drain_one_held(struct elmon_loop *l, void *arg)
  * left ourselves, taking the writer lock for at most lock_ms more.  A
  * watchdog or writer stuck on a full pipe costs the exit their sum, never
  * a hang. */
-void elmon_watchdog_shutdown(unsigned stop_ms, unsigned lock_ms)
+void elmon_watchdog_shutdown(unsigned stop_ms, unsigned lock_ms, int fast)
 {
     if (!__atomic_load_n(&wd_started, __ATOMIC_ACQUIRE))
         return;
+    wd_exit_fast = fast;
     struct timespec dl;
     clock_gettime(CLOCK_MONOTONIC, &dl);
     dl.tv_nsec += (long)stop_ms * 1000000;

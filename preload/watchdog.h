@@ -13,8 +13,9 @@
 void elmon_watchdog_ensure(void);
 /* Exit: stop the watchdog (waiting at most stop_ms), close the spans
  * still open and write the summaries (taking the writer lock for at most
- * lock_ms). */
-void elmon_watchdog_shutdown(unsigned stop_ms, unsigned lock_ms);
+ * lock_ms).  fast (_exit, possibly from a signal handler): the records
+ * only, none of the hooks that may allocate or lock. */
+void elmon_watchdog_shutdown(unsigned stop_ms, unsigned lock_ms, int fast);
 void elmon_watchdog_atfork_child(void);
 
 /* Start a thread with every signal blocked (libelmon's threads never take

@@ -10,14 +10,15 @@
  * elmon.c, once; a wrapper entered before that (another library's
  * constructor) resolves them itself on the spot.
  *
- * The close family (close, close_range, closefrom, dup2, dup3) and
- * epoll_create/epoll_ctl keep the descriptor table (fdtable.h): a closed
- * descriptor leaves its epoll sets, a closed epoll instance ends its loop.
- * The common close, of a descriptor libelmon has no note of, adds one load;
- * the close of one it tracks, and every close_range and closefrom, also
- * make one getpid system call: a vfork child (CPython's subprocess closes
- * every descriptor in one before its exec) shares the parent's table and
- * must not change it.
+ * The close family (close, close_range, closefrom, dup2, dup3, and the
+ * same through syscall(), which libuv uses) and epoll_create/epoll_ctl keep
+ * the descriptor table (fdtable.h): a closed descriptor leaves its epoll
+ * sets, a closed epoll instance ends its loop.  The common close, of a
+ * descriptor libelmon has no note of, adds one load; the close of an epoll
+ * instance, and every close_range and closefrom, also make one getpid
+ * system call: a vfork child (CPython's subprocess closes every descriptor
+ * in one before its exec) shares the parent's table and must not end the
+ * parent's loop.
  *
  * Runs on: any thread of the host that waits or closes (close also from
  * signal handlers).
@@ -27,9 +28,11 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "elmon.h"
 #include "fdtable.h"
@@ -190,7 +193,7 @@ ELMON_EXPORT int epoll_create(int size)
 {
     ENSURE_REAL(epoll_create);
     int ret = elmon_real.epoll_create(size);
-    if (ret >= 0)
+    if (ret >= 0 && ELMON_LOAD(&elmon_active))
         elmon_fd_epoll_created(ret);
     return ret;
 }
@@ -199,26 +202,43 @@ ELMON_EXPORT int epoll_create1(int flags)
 {
     ENSURE_REAL(epoll_create1);
     int ret = elmon_real.epoll_create1(flags);
-    if (ret >= 0)
+    if (ret >= 0 && ELMON_LOAD(&elmon_active))
         elmon_fd_epoll_created(ret);
     return ret;
 }
 
 /* The bookkeeping comes before the real close: once closed, the number can
- * be handed to another thread's new descriptor. */
+ * be handed to another thread's new descriptor.  The getpid check guards
+ * only what a vfork child could break in its parent (a loop's end, a bulk
+ * close); a member descriptor it closes is taken out of the count, which
+ * the parent's own close would have done anyway. */
+static inline void closing(int fd)
+{
+    if (__builtin_expect(elmon_fd_known(fd), 0) && ELMON_LOAD(&elmon_active) &&
+        (!elmon_fd_is_epoll(fd) || elmon_same_process()))
+        elmon_fd_closing(fd);
+}
+
+static inline void closing_range(unsigned first, unsigned last, unsigned flags)
+{
+    /* CLOSE_RANGE_CLOEXEC closes nothing; CLOSE_RANGE_UNSHARE closes in a
+     * private copy of the table, the other threads keep theirs. */
+    if (!(flags & (CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)) && first <= last && ELMON_LOAD(&elmon_active) &&
+        elmon_same_process())
+        elmon_fds_closing(first, last);
+}
+
 ELMON_EXPORT int close(int fd)
 {
     ENSURE_REAL(close);
-    if (__builtin_expect(elmon_fd_known(fd), 0) && ELMON_LOAD(&elmon_active) && elmon_same_process())
-        elmon_fd_closing(fd);
+    closing(fd);
     return elmon_real.close(fd);
 }
 
 ELMON_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
     ENSURE_REAL(close_range);
-    if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last && ELMON_LOAD(&elmon_active) && elmon_same_process())
-        elmon_fds_closing(first, last);
+    closing_range(first, last, (unsigned)flags);
     return elmon_real.close_range(first, last, flags);
 }
 
@@ -226,8 +246,8 @@ ELMON_EXPORT void closefrom(int lowfd)
 {
     if (__builtin_expect(!elmon_real.closefrom, 0))
         elmon_resolve_real();
-    if (lowfd >= 0 && ELMON_LOAD(&elmon_active) && elmon_same_process())
-        elmon_fds_closing((unsigned)lowfd, ~0u);
+    if (lowfd >= 0)
+        closing_range((unsigned)lowfd, ~0u, 0);
     if (elmon_real.closefrom)
         elmon_real.closefrom(lowfd);
 }
@@ -237,8 +257,8 @@ ELMON_EXPORT int dup2(int oldfd, int newfd)
 {
     ENSURE_REAL(dup2);
     int ret = elmon_real.dup2(oldfd, newfd);
-    if (ret >= 0 && oldfd != newfd && elmon_fd_known(newfd) && ELMON_LOAD(&elmon_active) && elmon_same_process())
-        elmon_fd_closing(newfd);
+    if (ret >= 0 && oldfd != newfd)
+        closing(newfd);
     return ret;
 }
 
@@ -246,7 +266,40 @@ ELMON_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
     ENSURE_REAL(dup3);
     int ret = elmon_real.dup3(oldfd, newfd, flags);
-    if (ret >= 0 && elmon_fd_known(newfd) && ELMON_LOAD(&elmon_active) && elmon_same_process())
-        elmon_fd_closing(newfd);
+    if (ret >= 0)
+        closing(newfd);
     return ret;
+}
+
+/* libuv closes with syscall(SYS_close) (uv__close_nocancel), so the loops
+ * of Node and uvloop end only through here.  Every other number passes
+ * through with one compare; the six argument registers are passed on as
+ * the C library's syscall() itself reads them. */
+ELMON_EXPORT long syscall(long nr, ...)
+{
+    va_list ap;
+    va_start(ap, nr);
+    long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
+    long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
+    va_end(ap);
+    if (__builtin_expect(!elmon_real.syscall, 0)) {
+        elmon_resolve_real();
+        if (!elmon_real.syscall) {
+            errno = ENOSYS;
+            return -1;
+        }
+    }
+    if (__builtin_expect(nr == SYS_close || nr == SYS_close_range || nr == SYS_dup2 || nr == SYS_dup3, 0)) {
+        if (nr == SYS_close) {
+            closing((int)a1);
+        } else if (nr == SYS_close_range) {
+            closing_range((unsigned)a1, (unsigned)a2, (unsigned)a3);
+        } else {
+            long ret = elmon_real.syscall(nr, a1, a2, a3, a4, a5, a6);
+            if (ret >= 0 && a1 != a2)
+                closing((int)a2);
+            return ret;
+        }
+    }
+    return elmon_real.syscall(nr, a1, a2, a3, a4, a5, a6);
 }

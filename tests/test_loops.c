@@ -199,6 +199,34 @@ START_TEST(python_loop_left_open_is_no_span)
 }
 END_TEST
 
+/* uvloop's loops end when libuv closes them, through syscall(SYS_close):
+ * the time after is no span (the CPython rule does not judge uvloop,
+ * whose loop is native code). */
+START_TEST(uvloop_closed_loop_ends)
+{
+    if (system("/usr/bin/python3 -c 'import uvloop' 2>/dev/null") != 0)
+        ck_abort_msg("python3-uvloop is not installed (scripts/install-deps installs it)");
+    struct python deb = {.path = "/usr/bin/python3", .version = "debian", .dumper = 1};
+    no_span_on(&deb, "uvloop_twice");
+}
+END_TEST
+
+/* A loop that waits through native code (here ctypes) is not judged by the
+ * CPython rule: its 100 ms block is a span though no run method libelmon
+ * knows is on the stack. */
+START_TEST(python_native_wait_loop_is_not_judged)
+{
+    char *argv[] = {"/usr/bin/python3", LOOPS_PY, "ctypes_loop", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    struct run r;
+    run_ok(argv, env, &r);
+    char **ev = events();
+    one_span(ev, 100, "a ctypes epoll_wait loop");
+    free_lines(ev);
+    run_free(&r);
+}
+END_TEST
+
 /* The rule is what keeps those quiet: without it, the sync work after the
  * loop was left open is a span. */
 START_TEST(python_loop_rule_off_reports)
@@ -477,6 +505,8 @@ int main(void)
     tcase_add_test(py, python_time_between_loops_is_no_span);
     tcase_add_test(py, python_loop_left_open_is_no_span);
     tcase_add_test(py, python_loop_rule_off_reports);
+    tcase_add_test(py, uvloop_closed_loop_ends);
+    tcase_add_test(py, python_native_wait_loop_is_not_judged);
     tcase_add_test(py, pytest_reports_only_the_blocked_loop);
     tcase_add_test(py, python_selector_inside_a_callback);
     tcase_add_test(py, python_vfork_child_leaves_the_loop_alone);

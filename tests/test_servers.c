@@ -38,9 +38,14 @@ static void teardown(void)
     free(dir);
 }
 
+/* Every events file of the run, its span records complete (each server
+ * here is stopped by a signal it handles, and leaves through exit). */
 static char **all_events(int *n_files)
 {
-    return lines_of(dir, "ev.", n_files);
+    char **ev = lines_of(dir, "ev.", n_files);
+    const char *why = span_records_complete(ev);
+    ck_assert_msg(!why, "%s", why);
+    return ev;
 }
 
 /* The receiver every server exports to, and the environment pointing at

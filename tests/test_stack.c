@@ -59,6 +59,8 @@ static void run_with(struct outcome *o, char *const argv[], const char *e1, cons
     snprintf(path, sizeof path, "%s/events.json", o->dir);
     o->lines = read_lines(path, NULL);
     ck_assert_msg(o->lines, "no events file; stderr:\n%s", o->r.err);
+    const char *why = span_records_complete(o->lines);
+    ck_assert_msg(!why, "%s", why);
 }
 
 static void done(struct outcome *o)
