@@ -562,7 +562,7 @@ static int site_in_cpython_select(uintptr_t site)
 int elmon_capture_outside_loop(struct elmon_loop *l, uint64_t turn)
 {
     config();
-    if (!opt_loop_check || !site_in_cpython_select(ELMON_LOAD(&l->loop_site)))
+    if (!opt_loop_check)
         return 0;
     struct elmon_capture *c = l->capture;
     if (!c)
@@ -571,7 +571,9 @@ int elmon_capture_outside_loop(struct elmon_loop *l, uint64_t turn)
     int outside = c->valid && c->turn == turn && c->generation == l->generation && !c->pending &&
                   c->py_header && !c->py_truncated && !c->py_loop;
     pthread_mutex_unlock(&c->lock);
-    return outside;
+    /* Last: only a CPython host gets this far (its dumper ran), so the
+     * interpreter's symbol is there to be found. */
+    return outside && site_in_cpython_select(ELMON_LOAD(&l->loop_site));
 }
 
 /* ---- output ---- */
