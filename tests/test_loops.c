@@ -474,6 +474,33 @@ START_TEST(span_open_at_exit_is_closed)
 }
 END_TEST
 
+/* Loop threads that end inside a span (pthread_exit from the blocked
+ * turn) while the process goes on: each span closed at its thread's exit. */
+START_TEST(span_open_at_thread_exit_is_closed)
+{
+    char *argv[] = {LOOPFIX, "-t", "2", "-n", "30", "-b", "200", "-X", "pthread_exit", NULL};
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    struct run r;
+    run_ok(argv, env, &r);
+    char **ev = events();
+    ck_assert_int_eq(count_type(ev, "block_begin"), 2);
+    ck_assert_int_eq(count_blocks_ended(ev, "thread_exit"), 2);
+    ck_assert_int_eq(count_type(ev, "block"), 2);
+    int exited = 0;
+    for (int i = 0; ev[i]; i++) {
+        if (json_is(ev[i], "type", "block"))
+            ck_assert_msg(json_num(ev[i], "duration_ms") >= 199.5, "%.1f ms", json_num(ev[i], "duration_ms"));
+        if (json_is(ev[i], "type", "summary")) {
+            exited += json_is(ev[i], "exited", "true");
+            ck_assert_int_eq((int)json_num(ev[i], "blocks_warning"), 1);
+        }
+    }
+    ck_assert_int_eq(exited, 2);
+    free_lines(ev);
+    run_free(&r);
+}
+END_TEST
+
 /* ---- the descriptor count ---- */
 
 START_TEST(descriptor_count_follows_closes)
@@ -518,6 +545,7 @@ int main(void)
     tcase_add_test(c, c_private_epoll_inside_a_turn);
     tcase_add_test(c, c_time_between_loops_is_no_span);
     tcase_add_test(c, span_open_at_exit_is_closed);
+    tcase_add_test(c, span_open_at_thread_exit_is_closed);
     tcase_add_test(c, descriptor_count_follows_closes);
     tcase_add_test(c, node_execsync);
     suite_add_tcase(s, c);
