@@ -118,7 +118,7 @@ static void report_ended(struct elmon_loop *l, uint64_t turn, uint64_t since, ui
     fill_block(&b, l, turn, since, busy_ns, lag_ns, 0, hooks);
     b.no_capture = !hooks;
     b.end = end;
-    b.no_settle = wd_exit_fast;
+    b.no_settle = __atomic_load_n(&wd_exit_fast, __ATOMIC_RELAXED);
     if (end != ELMON_END_WAIT) {
         if (b.critical)
             ELMON_STORE(&l->wd_closed_critical, l->wd_closed_critical + 1);
@@ -129,7 +129,7 @@ static void report_ended(struct elmon_loop *l, uint64_t turn, uint64_t since, ui
         elmon_report_block_held(&b);
     else
         elmon_report_block(&b);
-    if (!hooks || wd_exit_fast)
+    if (!hooks || b.no_settle)
         return;
     if (elmon_capture_on_end)
         elmon_capture_on_end(&b);
@@ -376,7 +376,7 @@ void elmon_watchdog_shutdown(unsigned stop_ms, unsigned lock_ms, int fast)
 {
     if (!__atomic_load_n(&wd_started, __ATOMIC_ACQUIRE))
         return;
-    wd_exit_fast = fast;
+    __atomic_store_n(&wd_exit_fast, fast, __ATOMIC_RELAXED);
     struct timespec dl;
     clock_gettime(CLOCK_MONOTONIC, &dl);
     dl.tv_nsec += (long)stop_ms * 1000000;
