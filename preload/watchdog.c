@@ -121,9 +121,9 @@ static void report_ended(struct elmon_loop *l, uint64_t turn, uint64_t since, ui
     b.no_settle = __atomic_load_n(&wd_exit_fast, __ATOMIC_RELAXED);
     if (end != ELMON_END_WAIT) {
         if (b.critical)
-            ELMON_STORE(&l->wd_closed_critical, l->wd_closed_critical + 1);
+            __atomic_add_fetch(&l->wd_closed_critical, 1, __ATOMIC_RELAXED);
         else
-            ELMON_STORE(&l->wd_closed_warning, l->wd_closed_warning + 1);
+            __atomic_add_fetch(&l->wd_closed_warning, 1, __ATOMIC_RELAXED);
     }
     if (held)
         elmon_report_block_held(&b);
@@ -161,7 +161,7 @@ static void drain_spans(struct elmon_loop *l, int hooks, int held)
         int begun = __atomic_load_n(&l->wd_open, __ATOMIC_ACQUIRE) && ELMON_LOAD(&l->wd_open_turn) == s.turn &&
                     ELMON_LOAD(&l->wd_open_since) == s.start_ticks &&
                     __atomic_exchange_n(&l->wd_open, 0, __ATOMIC_ACQ_REL);
-        if (l->wd_outside_turn == s.turn + 1 || (s.end != ELMON_END_WAIT && !begun))
+        if (ELMON_LOAD(&l->wd_outside_turn) == s.turn + 1 || (s.end != ELMON_END_WAIT && !begun))
             continue;
         report_ended(l, s.turn, s.start_ticks, s.busy_ns, s.lag_ns, s.end, hooks, held);
     }
@@ -223,7 +223,7 @@ static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
     /* The runtime says no event loop is running (docs: "Time outside a
      * running loop"): the busy period is no turn, and nothing is written. */
     if (elmon_capture_outside_loop && elmon_capture_outside_loop(l, turn)) {
-        l->wd_outside_turn = turn + 1;
+        ELMON_STORE(&l->wd_outside_turn, turn + 1);
         ELMON_STORE(&l->outside_since, since);
         if (elmon_opt.verbose)
             elmon_logf("pid %d tid %d: busy %.0f ms outside a running event loop; not a span",
