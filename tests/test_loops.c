@@ -75,6 +75,18 @@ static void one_span(char **ev, double ms, const char *what)
         }
 }
 
+/* argv under libelmon: exactly one span of ms, its records complete. */
+static void one_span_of(char *const argv[], double ms, const char *what)
+{
+    char *env[] = {events_env, "ELMON_LOG=off", NULL};
+    struct run r;
+    run_ok(argv, env, &r);
+    char **ev = events();
+    one_span(ev, ms, what);
+    free_lines(ev);
+    run_free(&r);
+}
+
 /* ---- Pythons: Debian's, then every pyenv build ---- */
 
 struct python {
@@ -229,13 +241,7 @@ END_TEST
 START_TEST(python_native_wait_loop_is_not_judged)
 {
     char *argv[] = {"/usr/bin/python3", LOOPS_PY, "ctypes_loop", NULL};
-    char *env[] = {events_env, "ELMON_LOG=off", NULL};
-    struct run r;
-    run_ok(argv, env, &r);
-    char **ev = events();
-    one_span(ev, 100, "a ctypes epoll_wait loop");
-    free_lines(ev);
-    run_free(&r);
+    one_span_of(argv, 100, "a ctypes epoll_wait loop");
 }
 END_TEST
 
@@ -352,13 +358,7 @@ END_TEST
 START_TEST(python_selector_inside_a_callback)
 {
     char *argv[] = {"/usr/bin/python3", LOOPS_PY, "selector_nested", NULL};
-    char *env[] = {events_env, "ELMON_LOG=off", NULL};
-    struct run r;
-    run_ok(argv, env, &r);
-    char **ev = events();
-    one_span(ev, 300, "selector.select(0.3) in a callback");
-    free_lines(ev);
-    run_free(&r);
+    one_span_of(argv, 300, "selector.select(0.3) in a callback");
 }
 END_TEST
 
