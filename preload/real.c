@@ -9,6 +9,7 @@
 #include "real.h"
 
 struct elmon_real_fns elmon_real;
+long (*elmon_real_syscall)(long, ...);
 
 #define RESOLVE(field, name)                                                     \
     do {                                                                         \
@@ -37,7 +38,9 @@ int elmon_resolve_real(void)
     RESOLVE(dup2, "dup2");
     RESOLVE(dup3, "dup3");
     RESOLVE(exit_now, "_exit");
-    RESOLVE(syscall, "syscall");
+    void *sc = dlsym(RTLD_NEXT, "syscall");
+    if (sc)
+        __atomic_store_n((void **)&elmon_real_syscall, sc, __ATOMIC_RELEASE);
     return elmon_real.poll && elmon_real.epoll_wait ? 0 : -1;
 }
 

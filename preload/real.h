@@ -31,10 +31,11 @@ struct elmon_real_fns {
     int (*dup2)(int, int);
     int (*dup3)(int, int, int);
     void (*exit_now)(int) __attribute__((noreturn));   /* _exit */
-    long (*syscall)(long, ...);
 };
 
 extern struct elmon_real_fns elmon_real;
+/* The C library's syscall(), apart: wrap.c's assembly entry reads it. */
+extern long (*elmon_real_syscall)(long, ...);
 
 /* 0 when every function the C library has is resolved, -1 otherwise. */
 int elmon_resolve_real(void);

@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -272,34 +271,83 @@ ELMON_EXPORT int dup3(int oldfd, int newfd, int flags)
 }
 
 /* libuv closes with syscall(SYS_close) (uv__close_nocancel), so the loops
- * of Node and uvloop end only through here.  Every other number passes
- * through with one compare; the six argument registers are passed on as
- * the C library's syscall() itself reads them. */
-ELMON_EXPORT long syscall(long nr, ...)
+ * of Node and uvloop end only through here.  syscall() is variadic and
+ * its callers pass as many arguments as the call needs: a C wrapper could
+ * not pass them all on without reading past the caller's (ASan sees that
+ * read).  So the entry is a few instructions of assembly: the four
+ * numbers that close a descriptor go to elmon_syscall_fd (their arguments
+ * are registers), everything else jumps to the C library's syscall with
+ * every register as it came.  x86_64 only; elsewhere syscall() is not
+ * interposed and such closes are not seen. */
+#if defined(__x86_64__)
+/* Before the constructor (another library's constructor calling syscall):
+ * resolve on the spot; NULL when the C library has none. */
+void *elmon_syscall_resolve(void)
 {
-    va_list ap;
-    va_start(ap, nr);
-    long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
-    long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
-    va_end(ap);
-    if (__builtin_expect(!elmon_real.syscall, 0)) {
-        elmon_resolve_real();
-        if (!elmon_real.syscall) {
-            errno = ENOSYS;
-            return -1;
-        }
-    }
-    if (__builtin_expect(nr == SYS_close || nr == SYS_close_range || nr == SYS_dup2 || nr == SYS_dup3, 0)) {
-        if (nr == SYS_close) {
-            closing((int)a1);
-        } else if (nr == SYS_close_range) {
-            closing_range((unsigned)a1, (unsigned)a2, (unsigned)a3);
-        } else {
-            long ret = elmon_real.syscall(nr, a1, a2, a3, a4, a5, a6);
-            if (ret >= 0 && a1 != a2)
-                closing((int)a2);
-            return ret;
-        }
-    }
-    return elmon_real.syscall(nr, a1, a2, a3, a4, a5, a6);
+    elmon_resolve_real();
+    return (void *)__atomic_load_n(&elmon_real_syscall, __ATOMIC_ACQUIRE);
 }
+
+long elmon_syscall_fd(long nr, long a1, long a2, long a3)
+{
+    if (nr == SYS_close) {
+        closing((int)a1);
+        return elmon_real_syscall(nr, a1);
+    }
+    if (nr == SYS_close_range) {
+        closing_range((unsigned)a1, (unsigned)a2, (unsigned)a3);
+        return elmon_real_syscall(nr, a1, a2, a3);
+    }
+    long ret = elmon_real_syscall(nr, a1, a2, a3);   /* dup2 ignores the third */
+    if (ret >= 0 && (nr == SYS_dup3 || a1 != a2))
+        closing((int)a2);
+    return ret;
+}
+
+long elmon_syscall_enosys(void)
+{
+    errno = ENOSYS;
+    return -1;
+}
+
+__asm__(".text\n"
+        ".globl syscall\n"
+        ".type syscall, @function\n"
+        "syscall:\n"
+        "    endbr64\n"
+        "    movq elmon_real_syscall(%rip), %r11\n"
+        "    testq %r11, %r11\n"
+        "    jz 2f\n"
+        "1:  cmpq $3, %rdi\n"          /* SYS_close */
+        "    je elmon_syscall_fd\n"
+        "    cmpq $436, %rdi\n"        /* SYS_close_range */
+        "    je elmon_syscall_fd\n"
+        "    cmpq $33, %rdi\n"         /* SYS_dup2 */
+        "    je elmon_syscall_fd\n"
+        "    cmpq $292, %rdi\n"        /* SYS_dup3 */
+        "    je elmon_syscall_fd\n"
+        "    jmp *%r11\n"
+        "2:  pushq %rdi\n"
+        "    pushq %rsi\n"
+        "    pushq %rdx\n"
+        "    pushq %rcx\n"
+        "    pushq %r8\n"
+        "    pushq %r9\n"
+        "    subq $8, %rsp\n"          /* 16-byte alignment at the call */
+        "    call elmon_syscall_resolve\n"
+        "    addq $8, %rsp\n"
+        "    popq %r9\n"
+        "    popq %r8\n"
+        "    popq %rcx\n"
+        "    popq %rdx\n"
+        "    popq %rsi\n"
+        "    popq %rdi\n"
+        "    movq %rax, %r11\n"
+        "    testq %r11, %r11\n"
+        "    jnz 1b\n"
+        "    jmp elmon_syscall_enosys\n"
+        ".size syscall, .-syscall\n");
+
+_Static_assert(SYS_close == 3 && SYS_close_range == 436 && SYS_dup2 == 33 && SYS_dup3 == 292,
+               "the numbers the syscall entry compares");
+#endif
