@@ -480,6 +480,9 @@ START_TEST(perf_map_long_name_is_one_line)
 {
     char path[64];
     snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+    /* One for this pid can only be a dead process's (a JIT that left its
+     * map behind, as node does). */
+    unlink(path);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
     FILE *f = fdopen(fd, "w");
