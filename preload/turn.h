@@ -2,10 +2,9 @@
  * HOT PATH: per-thread turn accounting, called by every wrapper in wrap.c.
  *
  * Contract: no malloc, no locks, no stdio, no system call but the clock
- * (elmon_ticks); errno is left as the real call set it.  The only ways out
- * of this contract are elmon_register(), the slow path taken once per
- * thread at its first loop wait, and the watchdog start a fork child's
- * first loop makes there.
+ * (elmon_ticks); errno is left as the real call set it.  The only way out
+ * of this contract is elmon_register(), the slow path taken once per
+ * thread at its first loop wait; elmon_loop_enter() (loopid.c) keeps it.
  *
  * A turn is the time from one wait of the thread's loop returning to the
  * loop's next wait (busy), followed by that wait (idle).  Its lag sample is
