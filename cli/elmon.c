@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "elmon.h"
+#include "version.h"
 
 static const struct {
     const char *name, *text;

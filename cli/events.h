@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "elmon.h"   /* ELMON_EVENTS_SCHEMA: the newest version this reader knows */
+#include "version.h"   /* ELMON_EVENTS_SCHEMA: the newest version this reader knows */
 
 struct ev_span {
     uint64_t turn, start_unix_ns;

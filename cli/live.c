@@ -25,7 +25,7 @@
 #include "cli.h"
 #include "json.h"
 #include "now.h"
-#include "stats.h"
+#include "statsfile.h"
 
 #define REFRESH_WAIT_NS 2500000000ull   /* a refresh comes within a second; allow for load */
 

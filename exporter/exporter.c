@@ -120,7 +120,7 @@ struct collect {
 static int collect_one(struct elmon_loop *l, void *arg)
 {
     struct collect *co = arg;
-    size_t idx = (size_t)(l - ex.c.loops_base);
+    size_t idx = (size_t)ex.c.loop_index(l);
     if (idx >= ELMON_MAX_LOOPS)
         return 0;
     struct elmon_loop_snapshot *s = &(struct elmon_loop_snapshot){0};

@@ -1,7 +1,7 @@
 # Suites of the elmon command (cli/) and of the live stats file
 # (preload/stats.c).  Every test name contains "cli".
 if(TARGET elmon_cli)
-  set(ELMON_CLI_TEST_SOURCES ${PROJECT_SOURCE_DIR}/cli/json.c ${PROJECT_SOURCE_DIR}/preload/buf.c)
+  set(ELMON_CLI_TEST_SOURCES ${PROJECT_SOURCE_DIR}/cli/json.c ${ELMON_COMMON_SOURCES})
 
   elmon_check_test(test_cli_run
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_run.c ${ELMON_CLI_TEST_SOURCES}
@@ -13,7 +13,7 @@ if(TARGET elmon_cli)
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_report.c ${ELMON_CLI_TEST_SOURCES}
     DEPENDS loopfix elmon_cli TIMEOUT 300)
   foreach(t test_cli_run test_cli_live test_cli_report)
-    target_include_directories(${t} PRIVATE ${PROJECT_SOURCE_DIR}/cli ${PROJECT_SOURCE_DIR}/preload)
+    target_include_directories(${t} PRIVATE ${PROJECT_SOURCE_DIR}/cli ${ELMON_COMMON_DIR})
     target_compile_definitions(${t} PRIVATE ELMON_CLI="$<TARGET_FILE:elmon_cli>")
   endforeach()
 

@@ -6,7 +6,7 @@
 set -euo pipefail
 top=$1 so=$2
 cd "$top"
-hot=$(grep -lE '^ \* HOT PATH|^/\* HOT PATH|HOT PATH' preload/*.c preload/*.h)
+hot=$(grep -lE '^ \* HOT PATH|^/\* HOT PATH|HOT PATH' preload/*/*.c preload/*/*.h)
 [ -n "$hot" ] || { echo "no file declares itself HOT PATH"; exit 1; }
 forbidden='\b(malloc|calloc|realloc|free|mmap|printf|fprintf|snprintf|vsnprintf|fopen|fwrite|puts|write|read|open|close|syscall|gettid|getpid|pthread_mutex_lock|pthread_mutex_trylock|pthread_spin_lock|pthread_create|pthread_setspecific|sem_wait|futex|usleep|nanosleep|sched_yield)\s*\('
 bad=$(for f in $hot; do

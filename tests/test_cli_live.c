@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "json.h"
-#include "stats.h"
+#include "statsfile.h"
 #include "support.h"
 
 #define PYTHON "/usr/bin/python3"

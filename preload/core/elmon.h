@@ -6,8 +6,7 @@
 
 #include <stdint.h>
 
-#define ELMON_VERSION "0.1.0"
-#define ELMON_EVENTS_SCHEMA 2
+#include "version.h"
 
 /* dlopen for libelmon's own libraries, serialised with fork (dl.c); NULL
  * in a child forked while a load was stuck (elmon_dl_torn). */

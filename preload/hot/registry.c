@@ -187,6 +187,11 @@ uint64_t elmon_loop_take_window_max(struct elmon_loop *l)
     return cur > m ? cur : m;
 }
 
+int elmon_loop_index(const struct elmon_loop *l)
+{
+    return (int)(l - elmon_loops);
+}
+
 int elmon_read_comm(int tid, char *out, size_t n)
 {
     char path[64];

@@ -8,7 +8,11 @@
 
 #include <stdint.h>
 #include "hist.h"
-#include "loop.h"
+
+/* The loop table's size: loop threads alive at once. */
+#define ELMON_MAX_LOOPS 512
+
+struct elmon_loop;
 
 struct elmon_loop_snapshot {
     int pid, tid;
@@ -37,6 +41,8 @@ const char *elmon_status_name(uint64_t lag_ns);
 /* The largest lag since the previous call (the exporter's window); the
  * watchdog folds each second's maximum in. */
 uint64_t elmon_loop_take_window_max(struct elmon_loop *l);
+/* The slot's index in the loop table. */
+int elmon_loop_index(const struct elmon_loop *l);
 
 /* Visit every ACTIVE or DEAD loop; stops early when fn returns non-zero. */
 int elmon_loops_foreach(int (*fn)(struct elmon_loop *l, void *arg), void *arg);

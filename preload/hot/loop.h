@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include "hist.h"
+#include "snapshot.h"   /* ELMON_MAX_LOOPS */
 
 enum elmon_poller {
     ELMON_POLLER_NONE = 0,
@@ -88,7 +89,6 @@ struct elmon_span {
 };
 
 #define ELMON_SPAN_RING 64          /* power of two */
-#define ELMON_MAX_LOOPS 512
 
 struct elmon_capture;               /* stack capture, capture.h */
 

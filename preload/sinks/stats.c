@@ -22,7 +22,7 @@
 #include "report.h"
 #include "snapshot.h"
 #include "outfile.h"
-#include "stats.h"
+#include "statsfile.h"
 #include "watchdog.h"
 
 /* All of it is the writer's (watchdog thread) state, except st_state,

@@ -20,7 +20,6 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "loop.h"
 #include "snapshot.h"
 
 #define ELMON_EXPORT_API_VERSION 1
@@ -55,7 +54,7 @@ struct elmon_export_core {
     int verbose;                          /* ELMON_VERBOSE */
     uint64_t block_ns, critical_ns;
     /* The loop table. */
-    struct elmon_loop *loops_base;        /* slot index = loop - loops_base */
+    int (*loop_index)(const struct elmon_loop *l);   /* the slot's index, below ELMON_MAX_LOOPS */
     int (*loops_foreach)(int (*fn)(struct elmon_loop *l, void *arg), void *arg);
     void (*loop_snapshot)(struct elmon_loop *l, struct elmon_loop_snapshot *out);
     uint64_t (*take_window_max)(struct elmon_loop *l);
