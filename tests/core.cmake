@@ -11,6 +11,8 @@ elmon_check_test(test_shim SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_shim.c
 add_test(NAME docs_tables COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/docs_tables.sh ${PROJECT_SOURCE_DIR})
 add_test(NAME hot_path_contract COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/hot_path_contract.sh
   ${PROJECT_SOURCE_DIR} $<TARGET_FILE:elmon>)
+# Who may include and declare what, by stage (tests/layering.sh).
+add_test(NAME layering COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/layering.sh ${PROJECT_SOURCE_DIR})
 elmon_fixture(errnos ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/errnos.c)
 # The same program built with FORTIFY calls __poll_chk and __ppoll_chk.
 elmon_fixture(errnos_fortify ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/errnos.c -O2 -D_FORTIFY_SOURCE=2)
