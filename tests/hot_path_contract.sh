@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The hot path's contract, checked mechanically:
-#  - every file that declares itself HOT PATH calls no allocator, lock, stdio
-#    or system call wrapper but the clock (comments excluded);
+#  - every file that declares itself HOT PATH (in preload/'s stages or in
+#    common/) calls no allocator, lock, stdio or system call wrapper but the
+#    clock (comments excluded);
 #  - libelmon.so needs nothing but libc at link time.
 set -euo pipefail
 top=$1 so=$2
 cd "$top"
-hot=$(grep -lE '^ \* HOT PATH|^/\* HOT PATH|HOT PATH' preload/*/*.c preload/*/*.h)
+hot=$(grep -lE '^ \* HOT PATH|^/\* HOT PATH|HOT PATH' $(find preload common -name '*.[ch]' | LC_ALL=C sort))
 [ -n "$hot" ] || { echo "no file declares itself HOT PATH"; exit 1; }
 forbidden='\b(malloc|calloc|realloc|free|mmap|printf|fprintf|snprintf|vsnprintf|fopen|fwrite|puts|write|read|open|close|syscall|gettid|getpid|pthread_mutex_lock|pthread_mutex_trylock|pthread_spin_lock|pthread_create|pthread_setspecific|sem_wait|futex|usleep|nanosleep|sched_yield)\s*\('
 bad=$(for f in $hot; do
