@@ -41,7 +41,8 @@ python3 "$here/signal_safety.py" "$top" || { echo "a signal handler reaches what
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cp -R common preload "$tmp/"
-cap=$(grep -l '^static void capture_handler(' preload/*/*.c | head -n1)
+cap=$(grep -lE '^(static )?void capture_handler\(' preload/*/*.c | head -n1)
+[ -n "$cap" ] || { echo "capture_handler's definition not found in preload/*/*.c: nothing to plant into"; exit 1; }
 printf '#include <stdlib.h>\nvoid elmon_signal_plant(void)\n{\n    (void)malloc(1);\n}\n' >"$tmp/preload/core/signal_plant.c"
 python3 - "$tmp/$cap" <<'PY'
 import re, sys
