@@ -10,7 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "events.h"
+#include "culprit.h"
+#include "fold.h"
 #include "json.h"
+#include "span.h"
 
 struct ev_pending {
     int pid, tid;
@@ -94,19 +97,6 @@ static char *frame_name(const struct jval *f)
     return out;
 }
 
-static int is_runtime_module(const char *module)
-{
-    static const char *const runtime[] = {"libc.so", "libc-", "libpthread", "ld-linux", "linux-vdso",
-                                          "libelmon", NULL};
-    if (!module)
-        return 0;
-    const char *b = base_name(module);
-    for (int i = 0; runtime[i]; i++)
-        if (strncmp(b, runtime[i], strlen(runtime[i])) == 0)
-            return 1;
-    return 0;
-}
-
 static void append(char **s, size_t *len, const char *add, const char *sep)
 {
     size_t k = strlen(add), ks = *len ? strlen(sep) : 0;
@@ -121,42 +111,64 @@ static void append(char **s, size_t *len, const char *add, const char *sep)
     *len += ks + k;
 }
 
+/* Up to this many frames of a record are read into views for the culprit
+ * rule and the fold (libelmon writes at most 64). */
+#define EV_MAX_FRAMES 256
+
+static uint64_t hex_u64(const char *s)
+{
+    return s ? (uint64_t)strtoull(s, NULL, 16) : 0;
+}
+
 /* The culprit, the folded stack and the printable stack of a block record:
- * the record's own culprit when the capture named one, else the innermost
- * Python frame, else the innermost native frame outside the runtime. */
+ * the record's own culprit when the capture named one, else the culprit
+ * rule libelmon applies (common/culprit.c) on the record's frames; the
+ * folded stack in the format ELMON_FOLDED writes (common/fold.c). */
 static void span_frames(struct ev_span *sp, const struct jval *rec, const char *process)
 {
     const struct jval *py = jv_get(rec, "python");
     const struct jval *st = jv_get(rec, "stack");
     size_t n_py = py && py->type == J_ARR ? py->n : 0;
     size_t n_st = st && st->type == J_ARR ? st->n : 0;
+    if (n_py > EV_MAX_FRAMES)
+        n_py = EV_MAX_FRAMES;
+    if (n_st > EV_MAX_FRAMES)
+        n_st = EV_MAX_FRAMES;
+    struct elmon_py_view pv[EV_MAX_FRAMES];
+    struct elmon_frame_view fv[EV_MAX_FRAMES];
+    for (size_t i = 0; i < n_py; i++) {
+        const struct jval *f = py->items[i];
+        pv[i] = (struct elmon_py_view){jv_str(f, "file", NULL), jv_str(f, "function", NULL),
+                                       (int)jv_num(f, "line", 0)};
+    }
+    for (size_t i = 0; i < n_st; i++) {
+        const struct jval *f = st->items[i];
+        fv[i] = (struct elmon_frame_view){jv_str(f, "module", NULL), jv_str(f, "function", NULL),
+                                          jv_str(f, "file", NULL), (int)jv_num(f, "line", 0),
+                                          hex_u64(jv_str(f, "offset", NULL))};
+    }
     const char *named = jv_str(rec, "culprit", NULL);
     char *culprit = named && *named ? xstrdup(named) : NULL;
-    size_t flen = 0, tlen = 0;
-    char *folded = NULL, *text = NULL;
-
-    if (!culprit && n_py)
-        culprit = frame_name(py->items[0]);
-    for (size_t i = 0; !culprit && i < n_st; i++)
-        if (!is_runtime_module(jv_str(st->items[i], "module", NULL)))
-            culprit = frame_name(st->items[i]);
-    if (!culprit && n_st)
-        culprit = frame_name(st->items[0]);
+    if (!culprit) {
+        char buf[512];
+        int index;
+        if (elmon_culprit(pv, (int)n_py, fv, (int)n_st, NULL, buf, sizeof buf, &index) != ELMON_CULPRIT_NONE)
+            culprit = xstrdup(buf);
+    }
     sp->culprit = culprit ? culprit : xstrdup("(not captured)");
 
-    const struct jval *frames = n_py ? py : st;
-    size_t n = n_py ? n_py : n_st;
-    if (n) {
-        append(&folded, &flen, process, "");
-        for (size_t i = n; i-- > 0;) {
-            char *name = frame_name(frames->items[i]);
-            for (char *c = name; *c; c++)   /* ';' separates frames in folded stacks */
-                if (*c == ';')
-                    *c = ',';
-            append(&folded, &flen, name, ";");
-            free(name);
-        }
+    char *mem = malloc(65536);
+    if (!mem) {
+        fprintf(stderr, "elmon: out of memory\n");
+        exit(125);
     }
+    struct elmon_buf fold;
+    elmon_buf_init(&fold, mem, 65536);
+    elmon_fold_stack(&fold, process, pv, (int)n_py, fv, (int)n_st, jv_str(jv_get(rec, "cause"), "syscall", NULL));
+    sp->folded = mem;
+
+    size_t tlen = 0;
+    char *text = NULL;
     for (size_t i = 0; i < n_py; i++) {
         char *name = frame_name(py->items[i]);
         append(&text, &tlen, "    ", tlen ? "\n" : "");
@@ -171,7 +183,6 @@ static void span_frames(struct ev_span *sp, const struct jval *rec, const char *
         append(&text, &tlen, name, "");
         free(name);
     }
-    sp->folded = folded;
     sp->stack_text = text;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "cli.h"
+#include "fold.h"
 #include "json.h"
 
 #define TOP_CULPRITS 10
@@ -281,8 +282,7 @@ void summary_junit(FILE *f, const struct ev_set *set, const struct summary_info 
 
 struct folded {
     const char *stack;
-    char *owned;
-    double ms;
+    long weight;
 };
 
 static int by_stack(const void *a, const void *b)
@@ -291,7 +291,9 @@ static int by_stack(const void *a, const void *b)
 }
 
 /* One line per distinct stack, weighted by blocked milliseconds: the input
- * of flamegraph.pl, inferno and speedscope. */
+ * of flamegraph.pl, inferno and speedscope.  Each span weighs what its line
+ * in ELMON_FOLDED weighs (common/fold.h), so the sum of that file's lines
+ * by stack is this output. */
 void summary_folded(FILE *f, const struct ev_set *set)
 {
     size_t n = 0;
@@ -305,29 +307,20 @@ void summary_folded(FILE *f, const struct ev_set *set)
         const struct ev_loop *l = &set->loops[i];
         for (size_t j = 0; j < l->n_spans; j++) {
             const struct ev_span *sp = &l->spans[j];
-            v[k].ms = sp->duration_ms;
-            if (sp->folded) {
-                v[k].stack = sp->folded;
-            } else {
-                if (asprintf(&v[k].owned, "%s;(no stack captured)", l->process) < 0)
-                    exit(ELMON_EXIT_RUN_ERROR);
-                v[k].stack = v[k].owned;
-            }
+            v[k].stack = sp->folded ? sp->folded : "?;[not captured]";
+            v[k].weight = elmon_fold_weight(sp->duration_ms);
             k++;
         }
     }
     qsort(v, n, sizeof *v, by_stack);
     for (size_t i = 0; i < n;) {
-        double ms = 0;
+        long weight = 0;
         size_t j = i;
         for (; j < n && strcmp(v[j].stack, v[i].stack) == 0; j++)
-            ms += v[j].ms;
-        long weight = (long)(ms + 0.5);
-        fprintf(f, "%s %ld\n", v[i].stack, weight > 0 ? weight : 1);
+            weight += v[j].weight;
+        fprintf(f, "%s %ld\n", v[i].stack, weight);
         i = j;
     }
-    for (size_t i = 0; i < n; i++)
-        free(v[i].owned);
     free(v);
 }
 

@@ -129,3 +129,14 @@ void elmon_buf_quote_value(struct elmon_buf *b, const char *s, size_t max)
         elmon_buf_puts(b, "...");
     elmon_buf_putn(b, "'", 1);
 }
+
+uint32_t elmon_arena_put(struct elmon_arena *a, const char *s, size_t n)
+{
+    if (!s || !a->cap || n >= a->cap - a->len)
+        return 0;
+    uint32_t off = a->len;
+    memcpy(a->p + off, s, n);
+    a->p[off + n] = 0;
+    a->len += (uint32_t)n + 1;
+    return off;
+}

@@ -39,4 +39,25 @@ void elmon_buf_json_key(struct elmon_buf *b, const char *key);
  * anything unprintable as \xNN, "..." when cut. */
 void elmon_buf_quote_value(struct elmon_buf *b, const char *s, size_t max);
 
+/* Strings copied one after another into fixed memory, NUL-terminated:
+ * the capture's Python frames, the span report's text.  Offset 0 is kept
+ * empty, so that 0 can stand for "none" in a flat structure. */
+struct elmon_arena {
+    char *p;
+    uint32_t len, cap;
+};
+
+static inline void elmon_arena_init(struct elmon_arena *a, char *mem, uint32_t cap)
+{
+    a->p = mem;
+    a->cap = cap;
+    a->len = cap ? 1 : 0;
+    if (cap)
+        mem[0] = 0;
+}
+
+/* The offset of a copy of s[0..n) (NUL added); 0 when s is NULL or the
+ * arena is full. */
+uint32_t elmon_arena_put(struct elmon_arena *a, const char *s, size_t n);
+
 #endif

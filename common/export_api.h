@@ -9,7 +9,7 @@
  * elmon_exporter_entry().  Both tables start with their size and a version;
  * a mismatched exporter is refused, never called.
  *
- * Threads: start() runs on the watchdog thread, on_block() on the watchdog
+ * Threads: start() runs on the watchdog thread, on_span() on the watchdog
  * thread for every ended span, shutdown() on the exiting thread, and
  * atfork_child() in the forking thread of a new child.  Everything else the
  * exporter does runs on its own single background thread.
@@ -21,8 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "snapshot.h"
+#include "span.h"
 
-#define ELMON_EXPORT_API_VERSION 1
+#define ELMON_EXPORT_API_VERSION 2
 #define ELMON_EXPORTER_SONAME "libelmon-exporter.so"
 
 /* What each signal is sent to (OTEL_METRICS_EXPORTER, OTEL_LOGS_EXPORTER). */
@@ -30,22 +31,6 @@ enum elmon_export_sink { ELMON_SINK_NONE = 0, ELMON_SINK_OTLP, ELMON_SINK_CONSOL
 
 struct elmon_export_plan {
     int metrics, logs;           /* enum elmon_export_sink */
-};
-
-/* One ended blocking span, copied by the core on the watchdog thread so the
- * exporter owns everything it reads.  capture is the stack capture's JSON
- * members (",\"cause\":...,\"stack\":[...],\"python\":[...]"), "" when the
- * capture module is absent; culprit is "" when not captured. */
-struct elmon_export_block {
-    int pid, tid;
-    char thread[64];
-    int poller;
-    uint64_t turn;
-    uint64_t start_unix_ns, duration_ns, lag_ns;
-    int critical;
-    char culprit[256];
-    size_t capture_len;
-    const char *capture;
 };
 
 struct elmon_export_core {
@@ -84,8 +69,10 @@ struct elmon_exporter_ops {
     unsigned size, version;
     /* 0: running; -errno: nothing will be exported (already logged). */
     int (*start)(const struct elmon_export_core *core);
-    /* Never blocks: the record is queued or counted as dropped. */
-    void (*on_block)(const struct elmon_export_block *b);
+    /* An ended span's report (common/span.h), read during the call only:
+     * the exporter copies what it keeps.  Never blocks: the record is
+     * queued or counted as dropped. */
+    void (*on_span)(const struct elmon_span_report *r);
     /* Flush the last interval once, bounded by the flush timeout. */
     void (*shutdown)(void);
     /* In a new child: forget the parent's thread, queue and connections. */
@@ -93,13 +80,5 @@ struct elmon_exporter_ops {
 };
 
 typedef const struct elmon_exporter_ops *(*elmon_exporter_entry_fn)(void);
-
-/* export_glue.c: the decision, exposed for the unit tests. */
-void elmon_export_plan(struct elmon_export_plan *out);
-#ifdef ELMON_UNITTEST
-/* One signal's sinks from its OTEL_*_EXPORTER list. */
-int sink_for(const char *var, int have_endpoint);
-void plan_from_env(struct elmon_export_plan *out);
-#endif
 
 #endif

@@ -1,11 +1,13 @@
 /*
- * A consistent-enough copy of one loop's figures, for every reader that is
+ * The layout of a consistent-enough copy of one loop's figures (filled by
+ * preload/hot/registry.c, elmon_loop_snapshot), for every reader that is
  * not the loop thread (watchdog, report writer, exporter, stats file).
  * Each field is read untorn; fields may be one turn apart from each other.
  */
 #ifndef ELMON_SNAPSHOT_H
 #define ELMON_SNAPSHOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "hist.h"
 
@@ -30,21 +32,9 @@ struct elmon_loop_snapshot {
     struct elmon_hist lag;
 };
 
-void elmon_loop_snapshot(struct elmon_loop *l, struct elmon_loop_snapshot *out);
-
-/* The thread's current name (/proc/self/task/TID/comm); 0 or -1. */
-int elmon_read_comm(int tid, char *out, size_t n);
-
-/* healthy < 10 ms <= ok < 50 ms <= degraded < 500 ms <= critical */
-const char *elmon_status_name(uint64_t lag_ns);
-
-/* The largest lag since the previous call (the exporter's window); the
- * watchdog folds each second's maximum in. */
-uint64_t elmon_loop_take_window_max(struct elmon_loop *l);
-/* The slot's index in the loop table. */
-int elmon_loop_index(const struct elmon_loop *l);
-
-/* Visit every ACTIVE or DEAD loop; stops early when fn returns non-zero. */
-int elmon_loops_foreach(int (*fn)(struct elmon_loop *l, void *arg), void *arg);
+/* Filled by libelmon.so for libelmon-exporter.so (through the core table,
+ * common/export_api.h): both must agree on it. */
+_Static_assert(offsetof(struct elmon_loop_snapshot, lag) == 184, "loop snapshot layout");
+_Static_assert(sizeof(struct elmon_loop_snapshot) == 8016, "loop snapshot layout");
 
 #endif

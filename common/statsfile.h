@@ -28,6 +28,7 @@
 #define ELMON_STATS_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -81,6 +82,15 @@ struct elmon_stats_file {
     char last_culprit[160];         /* "" when not captured */
     struct elmon_stats_loop loops[ELMON_STATS_MAX_LOOPS];
 };
+
+/* The layout both sides map: a change bumps ELMON_STATS_VERSION, and these
+ * say when one was made without it. */
+_Static_assert(sizeof(struct elmon_stats_loop) == 152, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_file, wanted_until_ns) == 168, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, seq) == 176, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, last_culprit) == 232, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, loops) == 392, "stats file layout");
+_Static_assert(sizeof(struct elmon_stats_file) == 392 + 152 * ELMON_STATS_MAX_LOOPS, "stats file layout");
 
 /* The per-user directory into out, from the values of ELMON_STATS_DIR and
  * XDG_RUNTIME_DIR (NULL when unset); with create, made 0700 when missing.

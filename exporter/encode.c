@@ -11,6 +11,7 @@
 #include <string.h>
 #include <zlib.h>
 #include "encode.h"
+#include "span_json.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 
@@ -580,34 +581,29 @@ int otlp_encode_metrics(const struct otlp_metrics_in *in, struct otlp_arena *a, 
 
 /* --- logs --- */
 
-struct capture_attrs {
-    struct otlp_arena *a;
-    KeyValue **attrs;
-    size_t n;
-    int oom;
-};
+/* One capture member as an attribute whose value is its JSON, as
+ * common/span_json.c renders it from the report; an absent one (null, [])
+ * is no attribute, and one too large for OTLP_CAPTURE_JSON_MAX is left out
+ * rather than cut. */
+#define OTLP_CAPTURE_JSON_MAX (64 * 1024)
 
-static void capture_member(const char *key, size_t kn, const char *val, size_t vn, void *arg)
+static int capture_attr(struct otlp_arena *a, KeyValue **at, size_t *k, const char *key,
+                        void (*render)(struct elmon_buf *, const struct elmon_span_report *),
+                        const struct elmon_span_report *r)
 {
-    struct capture_attrs *c = arg;
-    static const char *const names[] = {"cause", "stack", "python"};
-    static const char *const attr[] = {"eventloop.block.cause", "eventloop.block.stack", "eventloop.block.python"};
-    for (int i = 0; i < 3; i++) {
-        if (kn != strlen(names[i]) || memcmp(key, names[i], kn) != 0)
-            continue;
-        /* Absent captures are null or []: nothing worth an attribute. */
-        if ((vn == 4 && memcmp(val, "null", 4) == 0) || (vn == 2 && memcmp(val, "[]", 2) == 0))
-            return;
-        char *v = otlp_arena_alloc(c->a, vn + 1);
-        KeyValue *kv = v ? kv_str(c->a, attr[i], v) : NULL;
-        if (!kv) {
-            c->oom = 1;
-            return;
-        }
-        memcpy(v, val, vn);
-        v[vn] = 0;
-        c->attrs[c->n++] = kv;
-    }
+    char *mem = otlp_arena_alloc(a, OTLP_CAPTURE_JSON_MAX);
+    if (!mem)
+        return -ENOMEM;
+    struct elmon_buf b;
+    elmon_buf_init(&b, mem, OTLP_CAPTURE_JSON_MAX);
+    render(&b, r);
+    if (b.truncated || strcmp(mem, "null") == 0 || strcmp(mem, "[]") == 0)
+        return 0;
+    KeyValue *kv = kv_str(a, key, mem);
+    if (!kv)
+        return -ENOMEM;
+    at[(*k)++] = kv;
+    return 0;
 }
 
 #define LOG_ATTRS 16
@@ -631,7 +627,11 @@ int otlp_encode_logs(const struct otlp_resource *res, const char *scope_version,
     sl->n_log_records = n;
     sl->log_records = lr;
     for (size_t i = 0; i < n; i++) {
-        const struct otlp_log_in *r = &recs[i];
+        const struct elmon_span_report *r = recs[i].span;
+        const char *poller = recs[i].poller ? recs[i].poller : "";
+        const char *culprit = r->captured ? elmon_span_str(r, r->culprit) : NULL;
+        if (!culprit)
+            culprit = "";
         LogRecord *l = NEW(a, LogRecord, OPENTELEMETRY__PROTO__LOGS__V1__LOG_RECORD__INIT);
         KeyValue **at = otlp_arena_alloc(a, LOG_ATTRS * sizeof *at);
         AnyValue *body = NEW(a, AnyValue, OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT);
@@ -640,14 +640,13 @@ int otlp_encode_logs(const struct otlp_resource *res, const char *scope_version,
             return -ENOMEM;
         l->has_time_unix_nano = l->has_observed_time_unix_nano = l->has_severity_number = 1;
         l->time_unix_nano = r->start_unix_ns;
-        l->observed_time_unix_nano = r->observed_unix_ns;
+        l->observed_time_unix_nano = recs[i].observed_unix_ns;
         l->severity_number = r->critical ? OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_ERROR
                                          : OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_WARN;
         l->severity_text = r->critical ? "ERROR" : "WARN";
         l->event_name = "eventloop.block";
         snprintf(text, 512, "event loop blocked for %.1f ms on thread %s (tid %d, %s)%s%s",
-                 (double)r->duration_ns / 1e6, r->thread, r->tid, r->poller,
-                 r->culprit[0] ? " in " : "", r->culprit);
+                 (double)r->duration_ns / 1e6, r->thread, r->tid, poller, culprit[0] ? " in " : "", culprit);
         body->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
         body->string_value = text;
         l->body = body;
@@ -655,96 +654,25 @@ int otlp_encode_logs(const struct otlp_resource *res, const char *scope_version,
         at[k++] = kv_str(a, "event.name", "eventloop.block");
         at[k++] = kv_int(a, "thread.id", r->tid);
         at[k++] = kv_str(a, "thread.name", r->thread);
-        at[k++] = kv_str(a, "eventloop.poller", r->poller);
+        at[k++] = kv_str(a, "eventloop.poller", poller);
         at[k++] = kv_double(a, "eventloop.block.duration", (double)r->duration_ns * 1e-9);
         at[k++] = kv_double(a, "eventloop.block.lag", (double)r->lag_ns * 1e-9);
         at[k++] = kv_str(a, "eventloop.block.severity", r->critical ? "critical" : "warning");
         at[k++] = kv_int(a, "eventloop.block.turn", (int64_t)r->turn);
-        if (r->culprit[0])
-            at[k++] = kv_str(a, "eventloop.block.culprit", r->culprit);
+        if (culprit[0])
+            at[k++] = kv_str(a, "eventloop.block.culprit", culprit);
         for (size_t j = 0; j < k; j++)
             if (!at[j])
                 return -ENOMEM;
-        if (r->capture_len) {
-            struct capture_attrs c = {a, at, k, 0};
-            otlp_json_members(r->capture, r->capture_len, capture_member, &c);
-            if (c.oom)
-                return -ENOMEM;
-            k = c.n;
-        }
+        if (capture_attr(a, at, &k, "eventloop.block.cause", elmon_span_json_cause, r) < 0 ||
+            capture_attr(a, at, &k, "eventloop.block.stack", elmon_span_json_stack, r) < 0 ||
+            capture_attr(a, at, &k, "eventloop.block.python", elmon_span_json_python, r) < 0)
+            return -ENOMEM;
         l->n_attributes = k;
         l->attributes = at;
         lr[i] = l;
     }
     return pack(&req.base, out);
-}
-
-/* --- JSON members --- */
-
-/* End of the JSON value starting at s[i] (strings, nesting); n on error. */
-static size_t json_value_end(const char *s, size_t n, size_t i)
-{
-    int depth = 0;
-    int in_str = 0;
-    for (; i < n; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"') {
-                in_str = 0;
-                if (!depth)
-                    return i + 1;
-            }
-            continue;
-        }
-        if (c == '"')
-            in_str = 1;
-        else if (c == '{' || c == '[')
-            depth++;
-        else if (c == '}' || c == ']') {
-            if (!depth)
-                return i;      /* the enclosing object's end */
-            if (--depth == 0)
-                return i + 1;
-        } else if (c == ',' && !depth)
-            return i;
-    }
-    return depth || in_str ? (size_t)-1 : n;
-}
-
-int otlp_json_members(const char *s, size_t n,
-                      void (*fn)(const char *, size_t, const char *, size_t, void *), void *arg)
-{
-    size_t i = 0;
-    while (i < n && (s[i] == ' ' || s[i] == '{' || s[i] == ','))
-        i++;
-    while (i < n && s[i] != '}') {
-        if (s[i] != '"')
-            return -EINVAL;
-        size_t ks = ++i;
-        while (i < n && s[i] != '"')
-            i += s[i] == '\\' ? 2 : 1;
-        if (i >= n)
-            return -EINVAL;
-        size_t kn = i - ks;
-        i++;
-        while (i < n && s[i] == ' ')
-            i++;
-        if (i >= n || s[i] != ':')
-            return -EINVAL;
-        i++;
-        while (i < n && s[i] == ' ')
-            i++;
-        size_t end = json_value_end(s, n, i);
-        if (end == (size_t)-1 || end <= i)
-            return -EINVAL;
-        fn(s + ks, kn, s + i, end - i, arg);
-        i = end;
-        while (i < n && (s[i] == ',' || s[i] == ' '))
-            i++;
-    }
-    return 0;
 }
 
 /* --- framing, compression, responses --- */

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "hist.h"
+#include "span.h"
 #include "resource.h"
 
 /* A growable byte buffer. */
@@ -92,15 +93,13 @@ struct otlp_metrics_in {
  * request with zero points is ever sent), or -ENOMEM. */
 int otlp_encode_metrics(const struct otlp_metrics_in *in, struct otlp_arena *a, struct otlp_bytes *out);
 
-/* One blocking span as a log record. */
+/* One blocking span as a log record: its report (common/span.h), whose
+ * capture the attributes render with common/span_json.c, never from JSON
+ * text. */
 struct otlp_log_in {
-    int tid;
-    const char *thread, *poller;
-    uint64_t turn, start_unix_ns, observed_unix_ns, duration_ns, lag_ns;
-    int critical;
-    const char *culprit;             /* "" when not captured */
-    const char *capture;             /* the capture module's JSON members, or "" */
-    size_t capture_len;
+    const struct elmon_span_report *span;
+    const char *poller;
+    uint64_t observed_unix_ns;
 };
 
 /* ExportLogsServiceRequest; 0, -ENODATA for none, -ENOMEM. */
@@ -108,12 +107,6 @@ int otlp_encode_logs(const struct otlp_resource *res, const char *scope_version,
                      const struct otlp_log_in *recs, size_t n, struct otlp_arena *a,
                      struct otlp_bytes *out);
 
-/* The top-level members of a JSON object body (",\"k\":v,..." or
- * "{\"k\":v}"): calls fn for each with the raw value text.  0, or -EINVAL
- * on text that is not such a member list. */
-int otlp_json_members(const char *s, size_t n,
-                      void (*fn)(const char *key, size_t key_len, const char *val, size_t val_len, void *arg),
-                      void *arg);
 
 /* gRPC message framing: 1 byte compressed flag, 4 bytes big-endian length. */
 void otlp_grpc_frame_header(uint8_t hdr[5], int compressed, uint32_t len);

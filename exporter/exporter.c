@@ -4,7 +4,7 @@
  *
  * Threads:
  *   - the watchdog calls start() once (and again in a forked child) and
- *     on_block() for every ended span; on_block only appends to the
+ *     on_span() for every ended span; on_span only appends to the
  *     bounded queue under ex.lock, which no one holds across I/O;
  *   - the exporter thread owns everything else: the per-loop series, the
  *     arena and buffers, the curl handles.  It wakes for the next metric
@@ -30,12 +30,13 @@
 #include "resource.h"
 #include "transport.h"
 
-#define QUEUE_BYTES_MAX (1024 * 1024)   /* captured stacks held for sending */
+#define QUEUE_BYTES_MAX (1024 * 1024)   /* span reports held for sending */
 
+/* A queued span: its report, copied up to its used text only. */
 struct qrec {
     struct otlp_log_in in;
-    char thread[64], culprit[256];
-    char capture[];
+    size_t bytes;
+    struct elmon_span_report span;    /* last: allocated short */
 };
 
 /* One loop slot's series, by slot index. */
@@ -272,7 +273,7 @@ static void export_logs(uint64_t deadline_ns, int all)
             ex.q[ex.q_head] = NULL;
             ex.q_head = (ex.q_head + 1) % ex.cfg.logs_queue;
             ex.q_n--;
-            ex.q_bytes -= r->in.capture_len;
+            ex.q_bytes -= r->bytes;
             ex.log_take[n++] = r;
         }
         dropped = ex.n_dropped;
@@ -286,11 +287,12 @@ static void export_logs(uint64_t deadline_ns, int all)
         for (size_t i = 0; i < n; i++) {
             ex.log_batch[i] = ex.log_take[i]->in;
             if (tg->sink & ELMON_SINK_CONSOLE) {
-                const struct otlp_log_in *l = &ex.log_take[i]->in;
+                const struct elmon_span_report *l = &ex.log_take[i]->span;
+                const char *culprit = l->captured ? elmon_span_str(l, l->culprit) : NULL;
                 ex.c.logf("log eventloop.block pid %d tid %d (%s, %s): %s, duration %.3f ms, lag %.3f ms%s%s",
-                          (int)getpid(), l->tid, l->thread, l->poller, l->critical ? "ERROR" : "WARN",
-                          (double)l->duration_ns / 1e6, (double)l->lag_ns / 1e6, l->culprit[0] ? ", in " : "",
-                          l->culprit);
+                          (int)getpid(), l->tid, l->thread, ex.log_take[i]->in.poller, l->critical ? "ERROR" : "WARN",
+                          (double)l->duration_ns / 1e6, (double)l->lag_ns / 1e6, culprit ? ", in " : "",
+                          culprit ? culprit : "");
             }
         }
         if (tg->sink & ELMON_SINK_OTLP) {
@@ -442,11 +444,14 @@ static int ex_start(const struct elmon_export_core *core)
     return 0;
 }
 
-static void ex_on_block(const struct elmon_export_block *b)
+static void ex_on_span(const struct elmon_span_report *b)
 {
     if (!(ex.cfg.t[OTLP_LOGS].sink))
         return;
-    size_t cap = b->capture_len;
+    /* A report of another layout is refused, never read past its size. */
+    if (b->version != ELMON_SPAN_REPORT_VERSION || b->size != sizeof(struct elmon_span_report))
+        return;
+    size_t cap = elmon_span_report_len(b);
     pthread_mutex_lock(&ex.lock);
     int room = ex.running && !ex.stop && ex.q_n < ex.cfg.logs_queue && ex.q_bytes + cap <= QUEUE_BYTES_MAX;
     if (!room) {
@@ -456,19 +461,12 @@ static void ex_on_block(const struct elmon_export_block *b)
         return;
     }
     pthread_mutex_unlock(&ex.lock);
-    struct qrec *r = malloc(sizeof *r + cap + 1);
+    struct qrec *r = malloc(offsetof(struct qrec, span) + cap);
     if (!r)
         return;
-    snprintf(r->thread, sizeof r->thread, "%s", b->thread);
-    snprintf(r->culprit, sizeof r->culprit, "%s", b->culprit);
-    memcpy(r->capture, b->capture, cap);
-    r->capture[cap] = 0;
-    r->in = (struct otlp_log_in){
-        .tid = b->tid, .thread = r->thread, .poller = ex.c.poller_name(b->poller), .turn = b->turn,
-        .start_unix_ns = b->start_unix_ns, .observed_unix_ns = unix_ns(), .duration_ns = b->duration_ns,
-        .lag_ns = b->lag_ns, .critical = b->critical, .culprit = r->culprit, .capture = r->capture,
-        .capture_len = cap,
-    };
+    memcpy(&r->span, b, cap);
+    r->bytes = cap;
+    r->in = (struct otlp_log_in){.span = &r->span, .poller = ex.c.poller_name(b->poller), .observed_unix_ns = unix_ns()};
     pthread_mutex_lock(&ex.lock);
     if (ex.q_n < ex.cfg.logs_queue && ex.q_bytes + cap <= QUEUE_BYTES_MAX) {
         ex.q[(ex.q_head + ex.q_n) % ex.cfg.logs_queue] = r;
@@ -536,7 +534,7 @@ static const struct elmon_exporter_ops ops = {
     .size = sizeof(struct elmon_exporter_ops),
     .version = ELMON_EXPORT_API_VERSION,
     .start = ex_start,
-    .on_block = ex_on_block,
+    .on_span = ex_on_span,
     .shutdown = ex_shutdown,
     .atfork_child = ex_atfork_child,
 };

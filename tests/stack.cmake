@@ -36,3 +36,12 @@ set_target_properties(stack_dso PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_CURR
 
 elmon_check_test(test_stack SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_stack.c LIBS elmon_core dl
   DEPENDS stack_fix stack_fix_clang stack_dso TIMEOUT 600)
+
+# The span report and its outputs: the culprit rule, the fold format and
+# the JSON of common/, then real programs whose outputs must agree
+# (tests/test_span.c).
+if(TARGET elmon_cli)
+  elmon_check_test(test_span SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_span.c LIBS elmon_core
+    DEPENDS stack_fix elmon_cli TIMEOUT 600)
+  target_compile_definitions(test_span PRIVATE ELMON_CLI="$<TARGET_FILE:elmon_cli>")
+endif()

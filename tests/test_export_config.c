@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include "config.h"
-#include "export_api.h"
+#include "otlp.h"
 #include "otlp_config.h"
 #include "resource.h"
 #include "support.h"

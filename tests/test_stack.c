@@ -22,7 +22,9 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 #include "support.h"
-#include "capture.h"
+#include "culprit.h"
+#include "symbolize.h"
+#include "unwind.h"
 
 #define FIX ELMON_BIN_DIR "/stack_fix"
 /* The same fixture built by clang (tests/stack.cmake), whose DWARF has no
@@ -209,7 +211,9 @@ START_TEST(line_zero_rows_named_by_statement_before)
     ck_assert_int_eq(run_prog(argv, NULL, 0, 60000, &r), 0);
     ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "objdump: %s", r.err);
     ck_assert_int_eq(elmon_sym_load(), 0);
-    struct elmon_capture *c = calloc(1, sizeof *c);
+    static char text[1 << 20];
+    struct elmon_arena a, *c = &a;
+    elmon_arena_init(&a, text, sizeof text);
     int last_line = 0, zeros = 0, named = 0;
     for (char *ln = strtok(r.out, "\n"); ln; ln = strtok(NULL, "\n")) {
         char file[512];
@@ -240,7 +244,6 @@ START_TEST(line_zero_rows_named_by_statement_before)
     /* Without such rows the case would prove nothing: clang 14 -O1 emits
      * several in this loop. */
     ck_assert_msg(zeros > 0 && named > 0, "stack_busy_cpu: %d rows of line 0, %d with a line\n%s", zeros, named, r.out);
-    free(c);
     run_free(&r);
     dlclose(h);
 }
@@ -253,9 +256,9 @@ END_TEST
  * the signal finds them when it lands in a helper of
  * __interceptor_clock_gettime (__asan::QuickCheckForUnpoisonedRegion, seen
  * on CI). */
-static struct elmon_frame frame_at(const char *module, const char *function, const char *file, int line)
+static struct elmon_frame_view frame_at(const char *module, const char *function, const char *file, int line)
 {
-    struct elmon_frame f = {.module = module, .function = function, .file = file, .line = line};
+    struct elmon_frame_view f = {.module = module, .function = function, .file = file, .line = line};
     return f;
 }
 
@@ -313,21 +316,21 @@ START_TEST(sanitizer_runtime_never_culprit)
         if (has_symbol(plain, n_plain, asan[i]))
             continue;   /* the fixture's own code */
         runtime++;
-        struct elmon_frame st[] = {
+        struct elmon_frame_view st[] = {
             frame_at(FIX_ASAN, asan[i], NULL, 0),
             frame_at(FIX_ASAN, "__interceptor_clock_gettime", NULL, 0),
             frame_at(FIX_ASAN, "stack_busy_cpu", FIX_SRC, 58),
             frame_at(FIX_ASAN, "main", FIX_SRC, 158),
         };
-        ck_assert_msg(elmon_culprit_frame(st, 4) == 2, "culprit %s", st[elmon_culprit_frame(st, 4)].function);
+        ck_assert_msg(elmon_culprit_frame(st, 4, NULL) == 2, "culprit %s", st[elmon_culprit_frame(st, 4, NULL)].function);
         /* Reached through an instrumentation entry (__asan_report_load8)
          * rather than an interceptor, a function in one of the runtime's
          * namespaces (read here from the mangled name itself) is still
          * known by its name. */
         if (runtime_namespace(asan[i])) {
             named++;
-            struct elmon_frame en[] = {st[0], frame_at(FIX_ASAN, "stack_busy_cpu", FIX_SRC, 58)};
-            ck_assert_msg(elmon_culprit_frame(en, 2) == 1, "culprit %s without an interceptor", asan[i]);
+            struct elmon_frame_view en[] = {st[0], frame_at(FIX_ASAN, "stack_busy_cpu", FIX_SRC, 58)};
+            ck_assert_msg(elmon_culprit_frame(en, 2, NULL) == 1, "culprit %s without an interceptor", asan[i]);
         }
     }
     /* The runtime is there: thousands of functions, not a handful, most
@@ -336,35 +339,35 @@ START_TEST(sanitizer_runtime_never_culprit)
                   named, FIX_ASAN);
     /* The name rule is the runtime's namespaces, not any C++ name; and the
      * helper rule is for the interceptor's own module. */
-    struct elmon_frame app[] = {
+    struct elmon_frame_view app[] = {
         frame_at(FIX_ASAN, "_ZN3app6handleEv", NULL, 0),
         frame_at(FIX_ASAN, "main", FIX_SRC, 158),
     };
-    ck_assert_int_eq(elmon_culprit_frame(app, 2), 0);
-    struct elmon_frame lib[] = {
+    ck_assert_int_eq(elmon_culprit_frame(app, 2, NULL), 0);
+    struct elmon_frame_view lib[] = {
         frame_at("/srv/libplugin.so", "plugin_cmp", NULL, 0),
         frame_at(FIX_ASAN, "__interceptor_qsort", NULL, 0),
         frame_at(FIX_ASAN, "main", FIX_SRC, 158),
     };
-    ck_assert_int_eq(elmon_culprit_frame(lib, 3), 0);
+    ck_assert_int_eq(elmon_culprit_frame(lib, 3, NULL), 0);
     /* A user's callback run by an interceptor (qsort's comparator) has its
      * source lines and is the culprit. */
-    struct elmon_frame cb[] = {
+    struct elmon_frame_view cb[] = {
         frame_at(FIX_ASAN, "by_name", FIX_SRC, 40),
         frame_at(FIX_ASAN, "_ZL22wrapped_qsort_r_comparPKvS0_Pv", NULL, 0),
         frame_at(FIX_ASAN, "__interceptor_qsort_r", NULL, 0),
         frame_at(FIX_ASAN, "main", FIX_SRC, 158),
     };
-    ck_assert_int_eq(elmon_culprit_frame(cb, 4), 0);
+    ck_assert_int_eq(elmon_culprit_frame(cb, 4, NULL), 0);
     /* A shared runtime (gcc's -fsanitize=address): its module is skipped. */
-    struct elmon_frame sh[] = {
+    struct elmon_frame_view sh[] = {
         frame_at("/usr/lib/x86_64-linux-gnu/libasan.so.8", NULL, NULL, 0),
         frame_at("/usr/lib/x86_64-linux-gnu/libasan.so.8", "read", NULL, 0),
         frame_at("/usr/lib/x86_64-linux-gnu/libc.so.6", "read", NULL, 0),
         frame_at("/srv/app", "handle", "app.c", 12),
     };
-    ck_assert_int_eq(elmon_culprit_frame(sh, 4), 3);
-    ck_assert_int_eq(elmon_culprit_frame(sh, 0), -1);
+    ck_assert_int_eq(elmon_culprit_frame(sh, 4, NULL), 3);
+    ck_assert_int_eq(elmon_culprit_frame(sh, 0, NULL), -1);
     for (int i = 0; i < n_asan; i++)
         free(asan[i]);
     for (int i = 0; i < n_plain; i++)
@@ -494,7 +497,9 @@ START_TEST(perf_map_long_name_is_one_line)
     fprintf(f, "1000 100 JS:*phantom\n7f0000000100 40 JS:*short\n");
     fclose(f);
     ck_assert_int_eq(elmon_sym_load(), 0);
-    struct elmon_capture *c = calloc(1, sizeof *c);
+    static char text[65536];
+    struct elmon_arena a, *c = &a;
+    elmon_arena_init(&a, text, sizeof text);
     struct elmon_frame fr;
     elmon_sym_frame(c, 0x1010, 0, &fr);
     ck_assert_msg(!fr.function || !strstr(fr.function, "phantom"), "0x1010 named %s", fr.function);
@@ -503,7 +508,6 @@ START_TEST(perf_map_long_name_is_one_line)
                   "long name: %.40s (%zu)", fr.function ? fr.function : "none", fr.function ? strlen(fr.function) : 0);
     elmon_sym_frame(c, 0x7f0000000110, 0, &fr);
     ck_assert_str_eq(fr.function ? fr.function : "none", "JS:*short");
-    free(c);
     unlink(path);
 }
 END_TEST

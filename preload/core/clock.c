@@ -103,9 +103,3 @@ uint64_t elmon_ticks_to_unix_ns(uint64_t ticks)
     int64_t off = ((int64_t)rt.tv_sec - mo.tv_sec) * 1000000000 + (rt.tv_nsec - mo.tv_nsec);
     return (uint64_t)((int64_t)elmon_ticks_to_mono_ns(ticks) + off);
 }
-
-uint64_t elmon_ns_to_ticks(uint64_t ns)
-{
-    uint64_t mult = __atomic_load_n(&elmon_clock_mult, __ATOMIC_RELAXED);
-    return mult ? (uint64_t)(((unsigned __int128)ns << 32) / mult) : ns;
-}

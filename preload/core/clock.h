@@ -58,6 +58,5 @@ void elmon_clock_refine(void);
 uint64_t elmon_ticks_to_mono_ns(uint64_t ticks);
 uint64_t elmon_ticks_to_unix_ns(uint64_t ticks);
 /* Cold: ns to ticks, for thresholds compared on the hot path. */
-uint64_t elmon_ns_to_ticks(uint64_t ns);
 
 #endif

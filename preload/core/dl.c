@@ -14,7 +14,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <time.h>
-#include "elmon.h"
+#include "dl.h"
 
 static pthread_mutex_t dl_lock = PTHREAD_MUTEX_INITIALIZER;
 static int dl_locked_for_fork;

@@ -90,7 +90,8 @@ struct elmon_span {
 
 #define ELMON_SPAN_RING 64          /* power of two */
 
-struct elmon_capture;               /* stack capture, capture.h */
+struct elmon_capture;               /* record/capture.h */
+struct elmon_span_cache;            /* interpret/report.h */
 
 struct elmon_loop {
     int state;                      /* enum elmon_slot_state, atomic */
@@ -137,7 +138,8 @@ struct elmon_loop {
     unsigned recent_pos;
     uint64_t wd_export_max_ns;      /* max since the exporter last took it (atomic) */
     char wd_thread_name[64];        /* kept for when the thread is gone */
-    struct elmon_capture *capture;  /* owned by capture.c, NULL until used */
+    struct elmon_capture *capture;  /* owned by record/capture.c, NULL until used */
+    struct elmon_span_cache *report; /* owned by interpret/report.c, NULL until used */
 
     /* Held while the thread is being signalled and while it exits, so a
      * signal never reaches a thread id that is gone. */
@@ -149,10 +151,5 @@ extern struct elmon_loop elmon_loops[ELMON_MAX_LOOPS];
 /* Settings the hot path reads; written once before the first loop thread. */
 extern int elmon_active;            /* 0: every wrapper is a plain call */
 extern uint64_t elmon_block_ns, elmon_critical_ns;
-extern uint64_t elmon_block_ticks;  /* refined by the watchdog */
-
-/* registry.c */
-struct elmon_loop *elmon_register(int poller);  /* slow path */
-void elmon_registry_init(void);
 
 #endif

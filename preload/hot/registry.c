@@ -10,23 +10,28 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "clock.h"
 #include "config.h"
-#include "elmon.h"
+#include "registry.h"
 #include "fdtable.h"
 #include "log.h"
 #include "outfile.h"
 #include "snapshot.h"
 #include "turn.h"
-#include "watchdog.h"
 
 struct elmon_loop elmon_loops[ELMON_MAX_LOOPS];
 __thread struct elmon_loop *elmon_tls_loop __attribute__((tls_model("initial-exec")));
+/* The watchdog's start (process/, given at init: hot/ calls nothing above
+ * itself by name). */
+static void (*on_first_loop)(void);
+
 __thread int elmon_tls_untracked __attribute__((tls_model("initial-exec")));
 
 int elmon_active;
@@ -124,7 +129,8 @@ static struct elmon_loop *register_thread(int poller)
             pthread_setspecific(exit_key, l);
         elmon_tls_loop = l;
         __atomic_store_n(&l->state, ELMON_SLOT_ACTIVE, __ATOMIC_RELEASE);
-        elmon_watchdog_ensure();
+        if (on_first_loop)
+            on_first_loop();
         return l;
     }
     elmon_tls_untracked = 1;
@@ -133,8 +139,23 @@ static struct elmon_loop *register_thread(int poller)
     return NULL;
 }
 
-void elmon_registry_init(void)
+/* The process libelmon's state belongs to: a vfork child shares that state
+ * (and its memory) with its parent without the atfork handlers having run,
+ * and must leave it alone. */
+static pid_t own_pid;
+
+
+/* One getpid system call: for the slow branches of the close family and
+ * for _exit only. */
+int elmon_same_process(void)
 {
+    return (pid_t)syscall(SYS_getpid) == __atomic_load_n(&own_pid, __ATOMIC_RELAXED);
+}
+
+void elmon_registry_init(void (*first_loop)(void))
+{
+    on_first_loop = first_loop;
+    own_pid = (pid_t)syscall(SYS_getpid);
     exit_key_ok = pthread_key_create(&exit_key, loop_thread_exit) == 0;
 }
 
@@ -144,6 +165,7 @@ void elmon_registry_init(void)
  * at its next wait. */
 void elmon_registry_atfork_child(void)
 {
+    own_pid = (pid_t)syscall(SYS_getpid);
     for (int i = 0; i < ELMON_MAX_LOOPS; i++) {
         struct elmon_loop *l = &elmon_loops[i];
         if (__atomic_load_n(&l->state, __ATOMIC_RELAXED) != ELMON_SLOT_FREE)
@@ -251,4 +273,43 @@ void elmon_loop_snapshot(struct elmon_loop *l, struct elmon_loop_snapshot *s)
         recent = s->ongoing_busy_ns;
     s->recent_max_lag_ns = recent;
     elmon_hist_snapshot(&l->lag, &s->lag);
+}
+
+struct thread_start {
+    void *(*fn)(void *);
+    void *arg;
+};
+
+/* libelmon's own threads wait too (libcurl polls): they must never count
+ * as loops of the host. */
+static void *thread_trampoline(void *p)
+{
+    struct thread_start ts = *(struct thread_start *)p;
+    free(p);
+    elmon_tls_untracked = 1;
+    return ts.fn(ts.arg);
+}
+
+int elmon_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name)
+{
+    struct thread_start *ts = malloc(sizeof *ts);
+    if (!ts)
+        return -ENOMEM;
+    ts->fn = fn;
+    ts->arg = arg;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    int rc = pthread_create(t, &attr, thread_trampoline, ts);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc)
+        free(ts);
+    if (rc == 0 && name)
+        pthread_setname_np(*t, name);
+    return -rc;
 }

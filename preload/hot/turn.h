@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "loop.h"
 #include "loopid.h"
+#include "registry.h"
 
 extern __thread struct elmon_loop *elmon_tls_loop __attribute__((tls_model("initial-exec")));
 /* 1 once this thread failed to register (table full): stay a plain call. */

@@ -33,7 +33,7 @@
 #include <sys/select.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "elmon.h"
+#include "registry.h"
 #include "fdtable.h"
 #include "real.h"
 #include "turn.h"

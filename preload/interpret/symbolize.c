@@ -8,7 +8,7 @@
  * looked up in the perf map of JIT compilers (/tmp/perf-PID.map).  Without
  * libdw, dladdr gives the module and the exported name.
  *
- * Runs on: the watchdog only (libdwfl is not thread-safe).
+ * Runs on: the thread that builds span reports (symbolize.h).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -19,8 +19,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "capture.h"
-#include "elmon.h"
+#include "dl.h"
+#include "symbolize.h"
 #include "log.h"
 #include "unittest.h"
 
@@ -325,28 +325,35 @@ static const struct jit_sym *jit_find(uintptr_t addr)
     return jit_lookup(addr);
 }
 
-static const char *hex_id(struct elmon_capture *c, const unsigned char *bits, int n)
+/* A copy in the report's text: "" when full. */
+static const char *arena_str(struct elmon_arena *a, const char *s, size_t n)
+{
+    uint32_t off = elmon_arena_put(a, s, n);
+    return off ? a->p + off : "";
+}
+
+static const char *hex_id(struct elmon_arena *c, const unsigned char *bits, int n)
 {
     char hex[129];
     int k = 0;
     for (int i = 0; i < n && k < 126; i++)
         k += snprintf(hex + k, sizeof hex - (size_t)k, "%02x", bits[i]);
-    return elmon_capture_str(c, hex, (size_t)k);
+    return arena_str(c, hex, (size_t)k);
 }
 
-static int sym_dladdr(struct elmon_capture *c, uintptr_t addr, uintptr_t look, struct elmon_frame *f)
+static int sym_dladdr(struct elmon_arena *c, uintptr_t addr, uintptr_t look, struct elmon_frame *f)
 {
     Dl_info di;
     if (!dladdr((void *)look, &di) || !di.dli_fname)
         return 0;
-    f->module = elmon_capture_str(c, di.dli_fname, strlen(di.dli_fname));
+    f->module = arena_str(c, di.dli_fname, strlen(di.dli_fname));
     f->offset = addr - (uintptr_t)di.dli_fbase;
     if (di.dli_sname)
-        f->function = elmon_capture_str(c, di.dli_sname, strlen(di.dli_sname));
+        f->function = arena_str(c, di.dli_sname, strlen(di.dli_sname));
     return 1;
 }
 
-void elmon_sym_frame(struct elmon_capture *c, uintptr_t addr, int is_return, struct elmon_frame *f)
+void elmon_sym_frame(struct elmon_arena *c, uintptr_t addr, int is_return, struct elmon_frame *f)
 {
     memset(f, 0, sizeof *f);
     f->addr = addr;
@@ -360,9 +367,9 @@ void elmon_sym_frame(struct elmon_capture *c, uintptr_t addr, int is_return, str
     if (j) {
         char path[64];
         snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
-        f->module = elmon_capture_str(c, path, strlen(path));
+        f->module = arena_str(c, path, strlen(path));
         f->offset = addr - j->start;
-        f->function = elmon_capture_str(c, j->name, strlen(j->name));
+        f->function = arena_str(c, j->name, strlen(j->name));
         return;
     }
     Dwfl_Module *m = NULL;
@@ -374,7 +381,7 @@ void elmon_sym_frame(struct elmon_capture *c, uintptr_t addr, int is_return, str
         Dwarf_Addr start = 0;
         const char *name = dw.module_info(m, NULL, &start, NULL, NULL, NULL, NULL, NULL);
         if (name)
-            f->module = elmon_capture_str(c, name, strlen(name));
+            f->module = arena_str(c, name, strlen(name));
         f->offset = addr - start;
         GElf_Addr bias;
         dw.getelf(m, &bias);
@@ -387,7 +394,7 @@ void elmon_sym_frame(struct elmon_capture *c, uintptr_t addr, int is_return, str
         GElf_Sym sym;
         const char *fn = dw.addrinfo(m, look, &off, &sym, NULL, NULL, NULL);
         if (fn)
-            f->function = elmon_capture_str(c, fn, strlen(fn));
+            f->function = arena_str(c, fn, strlen(fn));
         /* The C library's line table (from its separate debug file) costs
          * the first capture tens of ms and names glibc's own sources. */
         const char *base = name ? strrchr(name, '/') : NULL;
@@ -396,7 +403,7 @@ void elmon_sym_frame(struct elmon_capture *c, uintptr_t addr, int is_return, str
         int line = 0;
         const char *file = skip_lines ? NULL : source_line(m, look, fn ? look - off : look, &line);
         if (file) {
-            f->file = elmon_capture_str(c, file, strlen(file));
+            f->file = arena_str(c, file, strlen(file));
             f->line = line;
         }
         return;

@@ -16,18 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 #include "config.h"
-#include "elmon.h"
+#include "dl.h"
+#include "registry.h"
 #include "log.h"
+#include "exit.h"
+#include "pipeline.h"
 #include "real.h"
-#include "report.h"
 #include "turn.h"
 #include "watchdog.h"
-
-void elmon_exporter_atfork_child(void) __attribute__((weak));
-void elmon_capture_atfork_child(void) __attribute__((weak));
-void elmon_stats_atfork_child(void) __attribute__((weak));
-void elmon_exporter_shutdown(void) __attribute__((weak));
-void elmon_stats_shutdown(void) __attribute__((weak));
 
 static void atfork_prepare(void)
 {
@@ -39,32 +35,9 @@ static void atfork_parent(void)
     elmon_dl_atfork_parent();
 }
 
-/* The process libelmon's state belongs to: a vfork child shares that state
- * (and its memory) with its parent without the atfork handlers having run,
- * and must leave it alone. */
-static pid_t own_pid;
-
-/* One getpid system call: for the slow branches of the close family and
- * for _exit only. */
-int elmon_same_process(void)
-{
-    return (pid_t)syscall(SYS_getpid) == __atomic_load_n(&own_pid, __ATOMIC_RELAXED);
-}
-
 static void atfork_child(void)
 {
-    own_pid = (pid_t)syscall(SYS_getpid);
-    elmon_dl_atfork_child();
-    elmon_registry_atfork_child();
-    elmon_watchdog_atfork_child();
-    elmon_log_atfork_child();
-    elmon_report_atfork_child();
-    if (elmon_capture_atfork_child)
-        elmon_capture_atfork_child();
-    if (elmon_stats_atfork_child)
-        elmon_stats_atfork_child();
-    if (elmon_exporter_atfork_child)
-        elmon_exporter_atfork_child();
+    elmon_pipeline_atfork_child();
 }
 
 /* ELMON_CHILDREN=0 (`elmon run --no-children`): this process is measured
@@ -115,59 +88,15 @@ __attribute__((constructor)) static void elmon_init(void)
         disable = 0;   /* warned about at the first loop, if one runs */
     if (disable)
         return;
-    own_pid = (pid_t)syscall(SYS_getpid);
     elmon_env_snapshot();
-    elmon_registry_init();
+    elmon_registry_init(elmon_watchdog_ensure);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     __atomic_store_n(&elmon_active, 1, __ATOMIC_RELEASE);
 }
 
-/* The end of the process's measurement, once: from the atexit handler that
- * elmon_exit_register() installs, or from the destructor when exit()
- * came before that handler existed (or the process never called exit). */
-static int exit_done;
-
-/* fast: _exit, which runs no atexit handler and may be called from a
- * signal handler: the records and summaries within about 50 ms, and no
- * final export (it could take the exporter's whole timeout), no stats file
- * removal beyond unlink and close. */
-static void exit_work_bounded(int fast)
-{
-    if (!elmon_active || __atomic_exchange_n(&exit_done, 1, __ATOMIC_ACQ_REL))
-        return;
-    /* Loop threads still running see a plain wrapper from here on. */
-    __atomic_store_n(&elmon_active, 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&elmon_exiting, 1, __ATOMIC_RELEASE);
-    if (fast)
-        elmon_watchdog_shutdown(20, 30, 1);
-    else
-        elmon_watchdog_shutdown(80, 50, 0);
-    if (elmon_stats_shutdown)
-        elmon_stats_shutdown();
-    if (!fast && elmon_exporter_shutdown)
-        elmon_exporter_shutdown();
-}
-
-static void exit_work(void)
-{
-    exit_work_bounded(0);
-}
-
-/* atexit handlers run last-registered first, and all of them before any
- * library's destructor.  The exporter registers its final flush with
- * atexit (so it runs while libcurl and OpenSSL are whole); registered after
- * it, ours runs first, and the spans that ended just before exit reach the
- * exporter before it flushes instead of arriving after it stopped. */
-void elmon_exit_register(void)
-{
-    static int registered;
-    if (!__atomic_exchange_n(&registered, 1, __ATOMIC_ACQ_REL))
-        atexit(exit_work);
-}
-
 __attribute__((destructor)) static void elmon_fini(void)
 {
-    exit_work();
+    elmon_exit_work(0);
 }
 
 /* _exit and _Exit end the process without atexit handlers or destructors
@@ -177,7 +106,7 @@ __attribute__((destructor)) static void elmon_fini(void)
 static __attribute__((noreturn)) void exit_now(int status)
 {
     if (__atomic_load_n(&elmon_active, __ATOMIC_ACQUIRE) && elmon_same_process())
-        exit_work_bounded(1);
+        elmon_exit_work(1);
     if (!elmon_real.exit_now)
         elmon_resolve_real();
     if (elmon_real.exit_now)

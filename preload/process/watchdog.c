@@ -20,6 +20,8 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "pipeline.h"
+#include "registry.h"
 #include "report.h"
 #include "snapshot.h"
 #include "turn.h"
@@ -38,44 +40,15 @@ static uint64_t wd_tick_ns;
  * stats or export hooks, no late symbolization). */
 static int wd_exit_fast;
 
-struct thread_start {
-    void *(*fn)(void *);
-    void *arg;
-};
+/* The tick: a fifth of the threshold, so a span is noticed within
+ * threshold + 20%, between these bounds. */
+#define WD_TICK_PER_THRESHOLD 5
+#define WD_TICK_MAX_NS 10000000ull
+#define WD_TICK_MIN_NS 1000000ull
 
-/* libelmon's own threads wait too (libcurl polls): they must never count
- * as loops of the host. */
-static void *thread_trampoline(void *p)
-{
-    struct thread_start ts = *(struct thread_start *)p;
-    free(p);
-    elmon_tls_untracked = 1;
-    return ts.fn(ts.arg);
-}
-
-int elmon_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name)
-{
-    struct thread_start *ts = malloc(sizeof *ts);
-    if (!ts)
-        return -ENOMEM;
-    ts->fn = fn;
-    ts->arg = arg;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    int rc = pthread_create(t, &attr, thread_trampoline, ts);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc)
-        free(ts);
-    if (rc == 0 && name)
-        pthread_setname_np(*t, name);
-    return -rc;
-}
+/* Reports of spans without a capture of their own: the watchdog's, and the
+ * exiting thread's (which may run beside a watchdog that did not stop). */
+static struct elmon_span_report bare_watchdog, bare_exit;
 
 /* watchdog: the caller is the watchdog, or the watchdog has stopped; only
  * then is the thread-name cache (wd_thread_name, the watchdog's) touched.
@@ -84,6 +57,7 @@ int elmon_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char 
 static void fill_block(struct elmon_block *b, struct elmon_loop *l, uint64_t turn,
                        uint64_t start_ticks, uint64_t busy_ns, uint64_t lag_ns, int ongoing, int watchdog)
 {
+    memset(b, 0, sizeof *b);
     b->loop = l;
     b->pid = getpid();
     b->tid = l->tid;
@@ -125,18 +99,8 @@ static void report_ended(struct elmon_loop *l, uint64_t turn, uint64_t since, ui
         else
             __atomic_add_fetch(&l->wd_closed_warning, 1, __ATOMIC_RELAXED);
     }
-    if (held)
-        elmon_report_block_held(&b);
-    else
-        elmon_report_block(&b);
-    if (!hooks || b.no_settle)
-        return;
-    if (elmon_capture_on_end)
-        elmon_capture_on_end(&b);
-    if (elmon_stats_on_block)
-        elmon_stats_on_block(&b);
-    if (elmon_export_on_block)
-        elmon_export_on_block(&b);
+    const struct elmon_span_report *r = elmon_span_build(&b, held ? &bare_exit : &bare_watchdog);
+    elmon_pipeline_span(r, (held ? ELMON_EMIT_HELD : 0) | (!hooks || b.no_settle ? ELMON_EMIT_RECORDS_ONLY : 0));
 }
 
 /* Pops and reports every span the loop thread finished.  Normally only the
@@ -218,11 +182,9 @@ static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
     if (__atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE) != since)
         return;
     l->wd_crossed_turn = turn + 1;
-    if (elmon_capture_on_cross)
-        elmon_capture_on_cross(l, turn);
     /* The runtime says no event loop is running (docs: "Time outside a
      * running loop"): the busy period is no turn, and nothing is written. */
-    if (elmon_capture_outside_loop && elmon_capture_outside_loop(l, turn)) {
+    if (elmon_pipeline_cross(l, turn)) {
         ELMON_STORE(&l->wd_outside_turn, turn + 1);
         ELMON_STORE(&l->outside_since, since);
         if (elmon_opt.verbose)
@@ -238,9 +200,7 @@ static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
     __atomic_store_n(&l->wd_open, 1, __ATOMIC_RELEASE);
     struct elmon_block b;
     fill_block(&b, l, turn, since, busy_ns, busy_ns + ELMON_LOAD(&l->overshoot_ns), 1, 1);
-    elmon_report_block(&b);
-    if (elmon_stats_on_block)
-        elmon_stats_on_block(&b);
+    elmon_pipeline_span(elmon_span_build(&b, &bare_watchdog), 0);
 }
 
 static void rotate_second(struct elmon_loop *l)
@@ -262,7 +222,7 @@ static void harvest_dead(struct elmon_loop *l)
         close_open(l, ELMON_LOAD(&l->exit_ticks), ELMON_END_THREAD_EXIT, 1, 0);
     struct elmon_loop_snapshot *s = &(struct elmon_loop_snapshot){0};
     elmon_loop_snapshot(l, s);
-    elmon_report_summary(s, 1);
+    elmon_pipeline_summary(s, 1, 0);
     __atomic_store_n(&l->state, ELMON_SLOT_FREE, __ATOMIC_RELEASE);
 }
 
@@ -286,10 +246,7 @@ static void scan(int new_second)
 static void *watchdog_main(void *arg)
 {
     (void)arg;
-    if (elmon_exporter_start)
-        elmon_exporter_start();
-    if (elmon_exit_register)
-        elmon_exit_register();
+    elmon_pipeline_start();
     uint64_t next_second = elmon_mono_ns() + 1000000000;
     pthread_mutex_lock(&wd_lock);
     while (!wd_stop) {
@@ -309,8 +266,8 @@ static void *watchdog_main(void *arg)
             elmon_clock_refine();
         }
         scan(new_second);
-        if (new_second && elmon_stats_tick)
-            elmon_stats_tick();
+        if (new_second)
+            elmon_pipeline_tick();
         pthread_mutex_lock(&wd_lock);
     }
     wd_stopped = 1;
@@ -329,11 +286,11 @@ void elmon_watchdog_ensure(void)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&wd_cond, &ca);
     pthread_condattr_destroy(&ca);
-    wd_tick_ns = elmon_block_ns / 5;
-    if (wd_tick_ns > 10000000)
-        wd_tick_ns = 10000000;
-    if (wd_tick_ns < 1000000)
-        wd_tick_ns = 1000000;
+    wd_tick_ns = elmon_block_ns / WD_TICK_PER_THRESHOLD;
+    if (wd_tick_ns > WD_TICK_MAX_NS)
+        wd_tick_ns = WD_TICK_MAX_NS;
+    if (wd_tick_ns < WD_TICK_MIN_NS)
+        wd_tick_ns = WD_TICK_MIN_NS;
     wd_stop = wd_stopped = 0;
     int rc = elmon_thread_start(&wd_thread, watchdog_main, NULL, "elmon-watchdog");
     if (rc < 0) {
@@ -348,7 +305,7 @@ static int summary_one(struct elmon_loop *l, void *arg)
     (void)arg;
     struct elmon_loop_snapshot *s = &(struct elmon_loop_snapshot){0};
     elmon_loop_snapshot(l, s);
-    elmon_report_summary_held(s, s->dead);
+    elmon_pipeline_summary(s, s->dead, ELMON_EMIT_HELD);
     return 0;
 }
 
@@ -406,11 +363,11 @@ void elmon_watchdog_shutdown(unsigned stop_ms, unsigned lock_ms, int fast)
      * watchdog is out of the way; then the summaries.  All under the writer
      * lock taken for at most lock_ms: a watchdog stuck inside a write (a hung
      * NFS or FUSE events file) costs the exit these records, never a hang. */
-    if (elmon_report_lock_timed(lock_ms) != 0)
+    if (elmon_pipeline_lock_timed(lock_ms) != 0)
         return;
     elmon_loops_foreach(drain_one_held, &stopped);
     elmon_loops_foreach(summary_one, NULL);
-    elmon_report_unlock();
+    elmon_pipeline_unlock();
 }
 
 void elmon_watchdog_atfork_child(void)

@@ -18,11 +18,11 @@
  *        stack itself.  Used for calls a signal would end with EINTR
  *        (nanosleep, poll, socket timeouts...) in hosts not known to
  *        retry, and as the fallback whenever the signal cannot be used;
- *   3. symbolization of the raw addresses (symbolize.c), still on the
- *      watchdog, never in the handler.
- * The result stays in the slot's struct elmon_capture until the next
- * capture of that slot, so both records of the span (block_begin now,
- * block when it ends) carry it.
+ * The result is raw: return addresses, Python frames, /proc readings.  It
+ * stays in the slot's struct elmon_capture until the next capture of that
+ * slot; interpret/span.c turns it into the span's report (symbols,
+ * culprit, cause), once per change of it, for both records of the span
+ * (block_begin now, block when it ends).
  *
  * The handler touches only its own slot's capture, async-signal-safe code
  * and write(2); errno is saved and restored.  A signal that is not ours
@@ -31,7 +31,8 @@
  * action it would have had without libelmon.
  *
  * Runs on: the watchdog (everything but the handler), loop threads (the
- * handler), any thread (elmon_capture_culprit, under the capture's lock).
+ * handler); the exiting thread reads a capture under its lock once the
+ * watchdog has stopped.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -46,12 +47,13 @@
 #include <ucontext.h>
 #include <unistd.h>
 #include "capture.h"
+#include "cause.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
-#include "outfile.h"
-#include "report.h"
+#include "pyframes.h"
 #include "turn.h"
+#include "unwind.h"
 
 enum { STACKS_OFF, STACKS_NATIVE, STACKS_ALL };
 
@@ -61,7 +63,6 @@ static int opt_signal;              /* 0 auto, -1 none, else the number asked fo
 static uint64_t opt_per_min = 60;   /* 0: no cap */
 static uint64_t opt_wait_ms = 10;
 static int opt_loop_check = 1;      /* ELMON_PY_LOOP_CHECK */
-static const char *opt_folded;
 static pthread_once_t cfg_once = PTHREAD_ONCE_INIT;
 
 /* Watchdog state. */
@@ -69,8 +70,6 @@ static int sig_no;                  /* installed signal, 0 none yet, -1 none usa
 static int sig_taken_warned;
 static double tokens = -1;          /* rate limiter; -1 until first use */
 static uint64_t tokens_ns;
-static int folded_fd = -1, folded_state;
-static const char *self_module;     /* libelmon's path, to skip in culprits */
 
 /* Read by the handler. */
 /* Our pid, for si_pid; reset in a fork child.  Written by the watchdog
@@ -87,7 +86,6 @@ static void load_config(void)
     opt_stacks = elmon_env_enum("ELMON_STACKS", stacks, STACKS_ALL);
     opt_per_min = elmon_env_uint("ELMON_CAPTURES_PER_MIN", 60, 0, 600000, "captures per minute");
     opt_wait_ms = elmon_env_uint("ELMON_CAPTURE_WAIT_MS", 10, 1, 1000, "ms");
-    opt_folded = elmon_env_str("ELMON_FOLDED");
     opt_loop_check = elmon_env_bool("ELMON_PY_LOOP_CHECK", 1);
     const char *s = elmon_env_str("ELMON_SIGNAL");
     static const char *const words[] = {"auto", "none", NULL};
@@ -107,28 +105,12 @@ static void load_config(void)
                          SIGRTMIN, SIGRTMAX);
         elmon_warn("%s", mem);
     }
-    Dl_info di;
-    if (dladdr((void *)load_config, &di) && di.dli_fname)
-        self_module = strdup(di.dli_fname);
     loader_debug = dlsym(RTLD_DEFAULT, "_r_debug");
 }
 
 static void config(void)
 {
     pthread_once(&cfg_once, load_config);
-}
-
-const char *elmon_capture_str(struct elmon_capture *c, const char *s, size_t n)
-{
-    if (!s)
-        return NULL;
-    if (c->arena_len + n + 1 > sizeof c->arena)
-        return "";
-    char *p = c->arena + c->arena_len;
-    memcpy(p, s, n);
-    p[n] = 0;
-    c->arena_len += n + 1;
-    return p;
 }
 
 /* ---- the handler (loop thread, async-signal-safe) ---- */
@@ -288,16 +270,6 @@ static void note(struct elmon_capture *c, const char *fmt, ...)
     va_end(ap);
 }
 
-static void symbolize(struct elmon_capture *c, int first_is_return)
-{
-    /* libdw is loaded under elmon_dlopen's fork lock; reading ELF and
-     * DWARF afterwards loads nothing (debuginfod is kept out). */
-    elmon_sym_load();
-    c->n_frames = 0;
-    for (int i = 0; i < c->n_addrs; i++)
-        elmon_sym_frame(c, c->addrs[i], i > 0 || first_is_return, &c->frames[c->n_frames++]);
-}
-
 /* Unwind a thread parked in a system call from the rip and rsp /proc
  * shows.  Its stack does not move while it stays in the call; sig_lock
  * keeps the thread (and so its stack) from going away meanwhile.  The
@@ -326,7 +298,6 @@ static int unwind_parked(struct elmon_loop *l, struct elmon_capture *c, const st
     if (n) {
         c->how = "proc";
         c->stack_ms = (double)(elmon_mono_ns() - c->cross_ns) / 1e6;
-        symbolize(c, 0);
     }
     return n;
 }
@@ -343,9 +314,9 @@ static void take_answer(struct elmon_capture *c)
     }
     if (c->hflags & ELMON_HF_IN_LOADER)
         note(c, "signal landed inside the dynamic loader; native stack skipped");
-    symbolize(c, 0);
     if (c->hflags & ELMON_HF_PY_DUMPED)
         elmon_py_collect(c);
+    c->seq++;
     __atomic_store_n(&c->hstate, ELMON_H_IDLE, __ATOMIC_RELEASE);
 }
 
@@ -468,19 +439,24 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
     c->tid = l->tid;
     c->pending = 0;
     c->how = "none";
-    c->n_addrs = c->n_frames = c->n_py = 0;
+    c->n_addrs = c->n_py = 0;
     c->py_header = c->py_truncated = c->py_loop = 0;
     c->note[0] = 0;
-    c->arena_len = 0;
+    elmon_arena_init(&c->arena, c->arena_mem, sizeof c->arena_mem);
     c->stack_ms = -1;
+    c->have_task = 0;
+    c->cpu_share = -1;
+    c->span_ms = (double)busy_ns / 1e6;
+    c->seq++;
     c->cross_ns = now - (busy_ns > elmon_block_ns ? busy_ns - elmon_block_ns : 0);
 
     struct elmon_task t0;
     if (elmon_task_read(c->tid, &t0) < 0) {
         note(c, "thread gone");
-        elmon_cause_fill(&c->cause, &t0, -1, 0);
         goto out;
     }
+    c->task = t0;
+    c->have_task = 1;
     if (!rate_take(now)) {
         note(c, "capture cap reached (ELMON_CAPTURES_PER_MIN=%llu)", (unsigned long long)opt_per_min);
     } else {
@@ -518,7 +494,7 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
         share = (double)(t1.run_ns - t0.run_ns) / (double)(t1_ns - now);
     if (share > 1)
         share = 1;
-    elmon_cause_fill(&c->cause, &t0, share, (double)busy_ns / 1e6);
+    c->cpu_share = share;
 out:
     pthread_mutex_unlock(&c->lock);
     unsigned long stray = __atomic_exchange_n(&n_stray, 0, __ATOMIC_RELAXED);
@@ -526,381 +502,31 @@ out:
         elmon_warn("%lu capture signal(s) arrived late and were ignored", stray);
 }
 
-/* The CPython rule for "is an event loop running on this thread?": the
- * loop waits through CPython's select module, the capture of this crossing
- * holds the thread's whole Python stack (the dumper ran on a thread state
- * and did not stop at its frame limit), and no frame of it belongs to an
- * event loop's run method.  Anything less certain is not outside. */
-/* 1 when a wait made from site is CPython's own: its select module, built
- * into the interpreter or as an extension.  That is a loop written in
- * Python (asyncio, tornado, twisted, trio...), which the run-method rule
- * knows how to read; loops that native code runs (uvloop's libuv, GLib,
- * Qt, gevent's libev, a wait made through ctypes) have no Python run
- * method to look for, and are never judged by it.  Watchdog only. */
-static int site_in_cpython_select(uintptr_t site)
-{
-    static uintptr_t cached_site;
-    static int cached;
-    if (!site)
-        return 0;
-    if (site == cached_site)
-        return cached;
-    Dl_info at, py;
-    int yes = 0;
-    void *eval = dlsym(RTLD_DEFAULT, "PyEval_EvalCode");
-    if (dladdr((void *)site, &at) && at.dli_fname) {
-        const char *base = strrchr(at.dli_fname, '/');
-        base = base ? base + 1 : at.dli_fname;
-        yes = strncmp(base, "select.", 7) == 0 ||
-              (eval && dladdr(eval, &py) && py.dli_fbase == at.dli_fbase);
-    }
-    cached_site = site;
-    cached = yes;
-    return yes;
-}
-
-int elmon_capture_outside_loop(struct elmon_loop *l, uint64_t turn)
+int elmon_capture_loop_check(void)
 {
     config();
-    if (!opt_loop_check)
-        return 0;
-    struct elmon_capture *c = l->capture;
-    if (!c)
-        return 0;
-    pthread_mutex_lock(&c->lock);
-    int outside = c->valid && c->turn == turn && c->generation == l->generation && !c->pending &&
-                  c->py_header && !c->py_truncated && !c->py_loop;
-    pthread_mutex_unlock(&c->lock);
-    /* Last: only a CPython host gets this far (its dumper ran), so the
-     * interpreter's symbol is there to be found. */
-    return outside && site_in_cpython_select(ELMON_LOAD(&l->loop_site));
+    return opt_loop_check;
 }
 
-/* ---- output ---- */
-
-/* The capture of b's span.  settle: take a late answer (watchdog only:
- * it symbolizes). */
-static struct elmon_capture *match_at(const struct elmon_block *b, int do_settle)
+/* A capture whose answer came after the watchdog stopped waiting. */
+struct elmon_capture *elmon_capture_lock_span(struct elmon_loop *l, uint64_t turn, int do_settle)
 {
-    struct elmon_loop *l = b->loop;
     struct elmon_capture *c = l ? __atomic_load_n(&l->capture, __ATOMIC_ACQUIRE) : NULL;
     if (!c)
         return NULL;
     if (do_settle)
         settle(c);
-    if (!c->valid || c->turn != b->turn || c->generation != l->generation)
+    pthread_mutex_lock(&c->lock);
+    if (!c->valid || c->turn != turn || c->generation != l->generation) {
+        pthread_mutex_unlock(&c->lock);
         return NULL;
+    }
     return c;
 }
 
-static struct elmon_capture *match(const struct elmon_block *b)
+void elmon_capture_unlock(struct elmon_capture *c)
 {
-    return match_at(b, !b->no_settle);
-}
-
-static const char *base_name(const char *p)
-{
-    const char *s = p ? strrchr(p, '/') : NULL;
-    return s ? s + 1 : p;
-}
-
-static int has_prefix(const char *s, const char *const *prefixes, size_t n)
-{
-    for (size_t i = 0; s && i < n; i++)
-        if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
-            return 1;
-    return 0;
-}
-
-static const char *const interceptor_prefixes[] = {"__interceptor_", "___interceptor_"};
-
-static int is_interceptor(const char *function)
-{
-    return has_prefix(function, interceptor_prefixes, sizeof interceptor_prefixes / sizeof interceptor_prefixes[0]);
-}
-
-/* libc, the loader, the vDSO, libelmon itself and a sanitizer's runtime
- * are never the culprit.  In an ASan or TSan build the innermost frame of a
- * blocking read or clock call is the runtime's interceptor, or a helper it
- * called (__asan::QuickCheckForUnpoisonedRegion checks the clock call's
- * output): in the executable itself when the runtime is linked statically
- * (clang's default), in libclang_rt.* / libasan.so otherwise.  The code
- * that called it is what the user wants named.  The runtime's C++ helpers
- * are known by their namespaces, mangled (_ZN6__asan...) as the symbol
- * tables give them. */
-static int is_runtime_frame(const char *module, const char *function)
-{
-    static const char *const modules[] = {
-        "libc.so", "libc-", "ld-linux", "libpthread", "linux-vdso", "[vdso",
-        "libclang_rt.", "libasan.so", "libtsan.so", "libubsan.so", "liblsan.so", "libhwasan.so",
-    };
-    static const char *const functions[] = {
-        "__asan_", "__tsan_", "__ubsan_", "__lsan_", "__hwasan_",
-        "__msan_", "__sanitizer_", "__sancov_",
-        "_ZN6__asan", "_ZN6__tsan", "_ZN7__ubsan", "_ZN6__lsan", "_ZN8__hwasan", "_ZN6__msan",
-        "_ZN11__sanitizer", "_ZN14__interception", "_ZN8__sancov",
-        "_ZNK6__asan", "_ZNK6__tsan", "_ZNK7__ubsan", "_ZNK6__lsan", "_ZNK8__hwasan", "_ZNK6__msan",
-        "_ZNK11__sanitizer", "_ZNK14__interception", "_ZNK8__sancov",
-    };
-    if (is_interceptor(function) || has_prefix(function, functions, sizeof functions / sizeof functions[0]))
-        return 1;
-    if (!module)
-        return 0;
-    if (self_module && strcmp(module, self_module) == 0)
-        return 1;
-    return has_prefix(base_name(module), modules, sizeof modules / sizeof modules[0]);
-}
-
-static int same_module(const struct elmon_frame *a, const struct elmon_frame *b)
-{
-    return a->module && b->module && strcmp(a->module, b->module) == 0;
-}
-
-/* The index of the frame to name as the culprit, -1 for none.  The
- * innermost named frame outside the runtime, else the innermost outside it
- * (an interpreter's static helpers have no name).  A sanitizer's
- * file-static helpers (read_pollfd, printf_common, ...) have neither a
- * recognisable name nor source lines (Debian's runtime carries none); they
- * run inside an interceptor of their own module, so frames inner to the
- * innermost interceptor that are in its module and have no source line
- * are the runtime's too.  A user's callback called by an interceptor
- * (qsort's comparator) has its lines when built with -g and stays; built
- * without, it is taken for a helper and its caller is named. */
-int elmon_culprit_frame(const struct elmon_frame *fr, int n)
-{
-    int from = 0;
-    for (int i = 0; i < n; i++) {
-        if (!is_interceptor(fr[i].function))
-            continue;
-        int helpers = 1;
-        for (int j = 0; j < i && helpers; j++)
-            helpers = is_runtime_frame(fr[j].module, fr[j].function) ||
-                      (same_module(&fr[j], &fr[i]) && (!fr[j].file || !*fr[j].file));
-        if (helpers)
-            from = i + 1;
-        break;
-    }
-    int named = -1, unnamed = -1;
-    for (int i = from; i < n && named < 0; i++) {
-        if (is_runtime_frame(fr[i].module, fr[i].function))
-            continue;
-        if (fr[i].function && *fr[i].function)
-            named = i;
-        else if (unnamed < 0)
-            unnamed = i;
-    }
-    if (named >= 0)
-        return named;
-    if (unnamed >= 0)
-        return unnamed;
-    return n > 0 ? 0 : -1;
-}
-
-static int culprit_of(const struct elmon_capture *c, char *out, size_t n)
-{
-    if (c->n_py) {
-        const struct elmon_pyframe *p = &c->py[0];
-        snprintf(out, n, "%s (%s:%d)", p->function, base_name(p->file), p->line);
-        return 0;
-    }
-    if (!c->n_frames)
-        return -1;
-    /* JIT-compiled JavaScript (a perf map's "JS:" entries) is what the user
-     * wrote; the VM's own frames above it are not the culprit. */
-    for (int i = 0; i < c->n_frames; i++) {
-        const struct elmon_frame *j = &c->frames[i];
-        if (j->module && strncmp(j->module, "/tmp/perf-", 10) == 0 && j->function &&
-            strncmp(j->function, "JS:", 3) == 0) {
-            snprintf(out, n, "%s", j->function + 3 + (j->function[3] == '*' || j->function[3] == '~' ||
-                                                      j->function[3] == '^'));
-            return 0;
-        }
-    }
-    const struct elmon_frame *f = &c->frames[elmon_culprit_frame(c->frames, c->n_frames)];
-    if (f->function && f->file)
-        snprintf(out, n, "%s (%s:%d)", f->function, base_name(f->file), f->line);
-    else if (f->function)
-        snprintf(out, n, "%s (%s)", f->function, base_name(f->module ? f->module : "?"));
-    else
-        snprintf(out, n, "%s+0x%lx", base_name(f->module ? f->module : "?"), (unsigned long)f->offset);
-    return 0;
-}
-
-static void json_str_or_null(struct elmon_buf *out, const char *s)
-{
-    if (s && *s)
-        elmon_buf_json_str(out, s);
-    else
-        elmon_buf_puts(out, "null");
-}
-
-void elmon_capture_json(const struct elmon_block *b, struct elmon_buf *out)
-{
-    struct elmon_capture *c = match(b);
-    if (!c) {
-        elmon_buf_puts(out, ",\"cause\":null,\"stack\":[],\"python\":[],\"culprit\":null");
-        return;
-    }
-    pthread_mutex_lock(&c->lock);
-    const struct elmon_cause *k = &c->cause;
-    elmon_buf_puts(out, ",\"cause\":{\"class\":");
-    json_str_or_null(out, k->cls[0] ? k->cls : "unknown");
-    elmon_buf_puts(out, ",\"state\":");
-    char st[2] = {k->state, 0};
-    json_str_or_null(out, st);
-    elmon_buf_puts(out, ",\"syscall\":");
-    json_str_or_null(out, k->syscall);
-    if (k->cpu_ms >= 0)
-        elmon_buf_printf(out, ",\"cpu_ms\":%.3f", k->cpu_ms);
-    else
-        elmon_buf_puts(out, ",\"cpu_ms\":null");
-    elmon_buf_printf(out, ",\"capture\":\"%s\",\"note\":", c->pending ? "signal" : c->how);
-    json_str_or_null(out, c->note);
-    if (c->stack_ms >= 0)
-        elmon_buf_printf(out, ",\"stack_ms\":%.3f", c->stack_ms);
-    else
-        elmon_buf_puts(out, ",\"stack_ms\":null");
-    if (!strcmp(c->how, "signal") && !c->pending) {
-        elmon_buf_printf(out, ",\"handler_us\":%.1f", (double)c->handler_ns / 1e3);
-        if (c->handler_cpu_ns != UINT64_MAX)
-            elmon_buf_printf(out, ",\"handler_cpu_us\":%.1f", (double)c->handler_cpu_ns / 1e3);
-        else
-            elmon_buf_puts(out, ",\"handler_cpu_us\":null");
-    } else {
-        elmon_buf_puts(out, ",\"handler_us\":null,\"handler_cpu_us\":null");
-    }
-    elmon_buf_puts(out, "},\"stack\":[");
-    for (int i = 0; i < c->n_frames; i++) {
-        const struct elmon_frame *f = &c->frames[i];
-        elmon_buf_printf(out, "%s{\"addr\":\"0x%lx\",\"module\":", i ? "," : "", (unsigned long)f->addr);
-        json_str_or_null(out, f->module);
-        elmon_buf_puts(out, ",\"build_id\":");
-        json_str_or_null(out, f->build_id);
-        elmon_buf_printf(out, ",\"offset\":\"0x%lx\",\"function\":", (unsigned long)f->offset);
-        json_str_or_null(out, f->function);
-        elmon_buf_puts(out, ",\"file\":");
-        json_str_or_null(out, f->file);
-        if (f->line)
-            elmon_buf_printf(out, ",\"line\":%d}", f->line);
-        else
-            elmon_buf_puts(out, ",\"line\":null}");
-    }
-    elmon_buf_puts(out, "],\"python\":[");
-    for (int i = 0; i < c->n_py; i++) {
-        const struct elmon_pyframe *p = &c->py[i];
-        elmon_buf_puts(out, i ? ",{\"file\":" : "{\"file\":");
-        json_str_or_null(out, p->file);
-        elmon_buf_printf(out, ",\"line\":%d,\"function\":", p->line);
-        json_str_or_null(out, p->function);
-        elmon_buf_puts(out, "}");
-    }
-    elmon_buf_puts(out, "],\"culprit\":");
-    char cul[512];
-    if (culprit_of(c, cul, sizeof cul) == 0)
-        elmon_buf_json_str(out, cul);
-    else
-        elmon_buf_puts(out, "null");
     pthread_mutex_unlock(&c->lock);
-}
-
-void elmon_capture_human(const struct elmon_block *b, struct elmon_buf *out)
-{
-    struct elmon_capture *c = match(b);
-    if (!c)
-        return;
-    pthread_mutex_lock(&c->lock);
-    for (int i = 0; i < c->n_py; i++)
-        elmon_buf_printf(out, "\n    py %s (%s:%d)", c->py[i].function, c->py[i].file, c->py[i].line);
-    for (int i = 0; i < c->n_frames; i++) {
-        const struct elmon_frame *f = &c->frames[i];
-        elmon_buf_printf(out, "\n    #%-2d %s", i, f->function ? f->function : "??");
-        if (f->file)
-            elmon_buf_printf(out, " (%s:%d)", f->file, f->line);
-        elmon_buf_printf(out, " [%s+0x%lx]", f->module ? f->module : "?", (unsigned long)f->offset);
-    }
-    const struct elmon_cause *k = &c->cause;
-    elmon_buf_printf(out, "\n    cause: %s", k->cls[0] ? k->cls : "unknown");
-    if (k->state)
-        elmon_buf_printf(out, ", state %c", k->state);
-    elmon_buf_printf(out, ", %s", k->syscall[0] ? k->syscall : k->nr == -1 ? "running" : "no system call");
-    if (k->cpu_ms >= 0)
-        elmon_buf_printf(out, ", cpu %.1f ms", k->cpu_ms);
-    elmon_buf_printf(out, "; stack by %s", c->pending ? "signal" : c->how);
-    if (c->note[0])
-        elmon_buf_printf(out, " (%s)", c->note);
-    pthread_mutex_unlock(&c->lock);
-}
-
-int elmon_capture_culprit(const struct elmon_block *b, char *out, unsigned n)
-{
-    struct elmon_capture *c = match_at(b, 0);
-    if (!c || !n)
-        return -1;
-    pthread_mutex_lock(&c->lock);
-    int rc = culprit_of(c, out, n);
-    pthread_mutex_unlock(&c->lock);
-    return rc;
-}
-
-/* ---- the folded-stack file (ELMON_FOLDED) ---- */
-
-static void folded_frame(struct elmon_buf *b, const char *s)
-{
-    for (; *s; s++)
-        elmon_buf_putn(b, *s == ';' || *s == '\n' ? ":" : s, 1);
-}
-
-void elmon_capture_on_end(const struct elmon_block *b)
-{
-    config();
-    if (!opt_folded || folded_state < 0)
-        return;
-    if (!folded_state) {
-        char path[4096];
-        folded_fd = elmon_open_out(opt_folded, path, sizeof path);
-        folded_state = folded_fd >= 0 ? 1 : -1;
-        if (folded_fd < 0) {
-            elmon_warn("ELMON_FOLDED file cannot be created (%s); writing no folded stacks", strerror(-folded_fd));
-            return;
-        }
-    }
-    static char mem[32768];
-    struct elmon_buf out;
-    elmon_buf_init(&out, mem, sizeof mem);
-    folded_frame(&out, elmon_program());
-    struct elmon_capture *c = match(b);
-    if (c)
-        pthread_mutex_lock(&c->lock);
-    if (c && c->n_py) {
-        for (int i = c->n_py - 1; i >= 0; i--) {
-            elmon_buf_putn(&out, ";", 1);
-            folded_frame(&out, c->py[i].function);
-            elmon_buf_printf(&out, " (%s)", base_name(c->py[i].file));
-        }
-    } else if (c && c->n_frames) {
-        for (int i = c->n_frames - 1; i >= 0; i--) {
-            const struct elmon_frame *f = &c->frames[i];
-            elmon_buf_putn(&out, ";", 1);
-            if (f->function && *f->function)
-                folded_frame(&out, f->function);
-            else
-                elmon_buf_printf(&out, "%s+0x%lx", base_name(f->module ? f->module : "?"), (unsigned long)f->offset);
-        }
-    } else if (c && c->cause.syscall[0]) {
-        elmon_buf_printf(&out, ";[%s]", c->cause.syscall);
-    } else {
-        elmon_buf_puts(&out, ";[not captured]");
-    }
-    if (c)
-        pthread_mutex_unlock(&c->lock);
-    uint64_t ms = (b->duration_ns + 500000) / 1000000;
-    elmon_buf_printf(&out, " %llu\n", (unsigned long long)(ms ? ms : 1));
-    if (!out.truncated && elmon_write_all(folded_fd, out.p, out.len) < 0) {
-        elmon_warn("writing ELMON_FOLDED failed; writing no more folded stacks");
-        close(folded_fd);
-        folded_fd = -1;
-        folded_state = -1;
-    }
 }
 
 /* ---- fork ---- */
@@ -918,11 +544,5 @@ void elmon_capture_atfork_child(void)
     }
     __atomic_store_n(&sig_pid, 0, __ATOMIC_RELAXED);
     tokens = -1;
-    if (folded_fd >= 0 && opt_folded && strstr(opt_folded, "%p")) {
-        close(folded_fd);
-        folded_fd = -1;
-        folded_state = 0;
-    }
     elmon_py_atfork_child();
-    elmon_sym_atfork_child();
 }

@@ -18,7 +18,7 @@
 #include <sys/syscall.h>
 #include <linux/futex.h>
 #include <unistd.h>
-#include "capture.h"
+#include "cause.h"
 #include "outfile.h"
 #include "unittest.h"
 
@@ -184,12 +184,12 @@ int elmon_syscall_eintr(const struct elmon_task *t)
     }
 }
 
-static void set_cls(struct elmon_cause *c, const char *cls)
+static void set_cls(struct elmon_span_cause *c, const char *cls)
 {
     snprintf(c->cls, sizeof c->cls, "%s", cls);
 }
 
-void elmon_cause_fill(struct elmon_cause *c, const struct elmon_task *t, double cpu_share, double span_ms)
+void elmon_cause_fill(struct elmon_span_cause *c, const struct elmon_task *t, double cpu_share, double span_ms)
 {
     memset(c, 0, sizeof *c);
     c->state = t->state;

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "capture.h"
+#include "pyframes.h"
 #include "log.h"
 
 static int (*py_is_initialized)(void);

@@ -27,7 +27,8 @@
 #include <ucontext.h>
 #include <libunwind-x86_64.h>
 #include "capture.h"
-#include "elmon.h"
+#include "unwind.h"
+#include "dl.h"
 #include "log.h"
 
 #define MAX_MODULES 1024

@@ -1,5 +1,5 @@
 /*
- * The live stats file (layout and rules in stats.h): created at the first
+ * The live stats sink (layout and rules in common/statsfile.h): created at the first
  * tick or span of a process with a loop, refreshed once a second while a
  * reader wants it, removed at exit.
  *
@@ -19,11 +19,12 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
-#include "report.h"
-#include "snapshot.h"
+#include "loop.h"
 #include "outfile.h"
+#include "registry.h"
+#include "sink.h"
+#include "snapshot.h"
 #include "statsfile.h"
-#include "watchdog.h"
 
 /* All of it is the writer's (watchdog thread) state, except st_state,
  * which the exiting thread also sets (atomic) to stop further writes. */
@@ -211,7 +212,7 @@ static void refresh(uint64_t now_mono)
     st_prev_mono_ns = now_mono;
 }
 
-void elmon_stats_tick(void)
+static void stats_tick(void)
 {
     if (stats_ensure() < 0)
         return;
@@ -222,31 +223,34 @@ void elmon_stats_tick(void)
         st_prev_mono_ns = 0;   /* rates restart from the loop's start when wanted again */
 }
 
-void elmon_stats_on_block(const struct elmon_block *b)
+static void stats_span(const struct elmon_span_report *r, int flags)
 {
+    (void)flags;
     if (stats_ensure() < 0)
         return;
     char culprit[sizeof st_map->last_culprit];
-    if (!elmon_capture_culprit || elmon_capture_culprit(b, culprit, sizeof culprit) != 0)
-        culprit[0] = 0;
+    const char *c = r->captured ? elmon_span_str(r, r->culprit) : NULL;
+    snprintf(culprit, sizeof culprit, "%s", c ? c : "");
+    int ongoing = r->phase == ELMON_SPAN_BEGIN;
     struct elmon_stats_file *m = st_map;
     seq_begin(m);
-    if (!b->ongoing)
+    if (!ongoing)
         m->n_spans++;
-    m->last_span_unix_ns = b->start_unix_ns;
-    m->last_span_ms = b->duration_ns / 1000000;
-    m->last_span_tid = b->tid;
-    m->last_span_ongoing = b->ongoing;
+    m->last_span_unix_ns = r->start_unix_ns;
+    m->last_span_ms = r->duration_ns / 1000000;
+    m->last_span_tid = r->tid;
+    m->last_span_ongoing = ongoing;
     /* The crossing usually has the culprit; an end without one keeps it. */
-    if (culprit[0] || b->ongoing)
+    if (culprit[0] || ongoing)
         memcpy(m->last_culprit, culprit, sizeof culprit);
     seq_end(m);
 }
 
 /* The mapping stays: a watchdog that did not stop in time may still be
  * writing to it, and the process is about to go anyway. */
-void elmon_stats_shutdown(void)
+static void stats_shutdown(int fast)
 {
+    (void)fast;
     if (__atomic_exchange_n(&st_state, -1, __ATOMIC_ACQ_REL) != 1)
         return;
     unlink(st_path);
@@ -256,7 +260,7 @@ void elmon_stats_shutdown(void)
 
 /* The child shares the parent's mapping (MAP_SHARED): drop it without a
  * write, and make a file of its own once it runs a loop. */
-void elmon_stats_atfork_child(void)
+static void stats_atfork_child(void)
 {
     if (st_map)
         munmap(st_map, sizeof *st_map);
@@ -268,3 +272,21 @@ void elmon_stats_atfork_child(void)
     st_prev_mono_ns = 0;
     memset(st_prev, 0, sizeof st_prev);
 }
+
+static const char *stats_off(void)
+{
+    const char *v = elmon_env_str("ELMON_STATS");
+    int on = 1;
+    if (v && elmon_parse_bool(v, &on) == 0 && !on)
+        return "ELMON_STATS=0";
+    return st_state < 0 ? "the stats file could not be made" : NULL;
+}
+
+const struct elmon_sink elmon_sink_stats = {
+    .name = "stats",
+    .off = stats_off,
+    .span = stats_span,
+    .tick = stats_tick,
+    .atfork_child = stats_atfork_child,
+    .shutdown = stats_shutdown,
+};

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include "config.h"
-#include "export_api.h"
+#include "otlp.h"
 #include "fuzz.h"
 #include "log.h"
 #include "otlp_config.h"

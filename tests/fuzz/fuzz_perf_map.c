@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "capture.h"
+#include "symbolize.h"
 #include "fuzz.h"
 
 struct want {

@@ -13,7 +13,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "capture.h"
+#include "cause.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     task_parse_status(buf, &t);
     FUZZ_CHECK(t.sigblk == 0 || strstr(buf, "SigBlk:"));
 
-    struct elmon_cause c;
+    struct elmon_span_cause c;
     double share = sel < 200 ? sel / 199.0 : -1;
     elmon_cause_fill(&c, &t, share, 1000.0 * (sel % 7));
     static const char *const classes[] = {"disk", "cpu", "sleep", "lock", "io", "unknown"};

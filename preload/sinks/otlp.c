@@ -1,10 +1,10 @@
 /*
- * The core's side of OTLP export: deciding from the OTEL_* variables whether
+ * The OTLP sink, the core's side of OTLP export: deciding from the OTEL_* variables whether
  * anything is exported at all, loading libelmon-exporter.so (dlopen, so
  * libelmon.so itself links libc alone and libcurl's TLS stack is never bound
  * to the host's), and forwarding ended spans to it.
  *
- * Runs on: the watchdog thread (start, on_block), the exiting thread
+ * Runs on: the watchdog thread (start, span), the exiting thread
  * (shutdown), the forking thread (atfork child).  ops and exporter_running
  * are written by the watchdog thread before it forwards the first span and
  * read by the exiting thread with acquire loads.
@@ -17,20 +17,20 @@
 #include <string.h>
 #include "buf.h"
 #include "config.h"
-#include "elmon.h"
-#include "export_api.h"
+#include "dl.h"
+#include "otlp.h"
 #include "hist.h"
 #include "log.h"
-#include "report.h"
+#include "loop.h"
+#include "registry.h"
+#include "sink.h"
 #include "snapshot.h"
 #include "unittest.h"
-#include "watchdog.h"
 
 static const struct elmon_exporter_ops *ops;
 static int exporter_running;
 static int plan_done;
 static struct elmon_export_plan plan;
-static char capture_mem[64 * 1024];   /* watchdog thread only */
 
 /* OTEL_{METRICS,LOGS}_EXPORTER: a comma-separated list as in the SDK
  * specification.  Unset means otlp when an endpoint is configured for the
@@ -228,7 +228,7 @@ static const struct elmon_exporter_ops *load_exporter(void)
     return o;
 }
 
-void elmon_exporter_start(void)
+static void otlp_start(void)
 {
     struct elmon_export_plan p;
     elmon_export_plan(&p);
@@ -246,37 +246,42 @@ void elmon_exporter_start(void)
         __atomic_store_n(&exporter_running, 1, __ATOMIC_RELEASE);
 }
 
-void elmon_export_on_block(const struct elmon_block *b)
+/* Ended spans only: the exporter sends one log record per span. */
+static void otlp_span(const struct elmon_span_report *r, int flags)
 {
-    if (!__atomic_load_n(&exporter_running, __ATOMIC_ACQUIRE))
-        return;
-    struct elmon_export_block e = {
-        .pid = b->pid, .tid = b->tid, .poller = b->poller, .turn = b->turn,
-        .start_unix_ns = b->start_unix_ns, .duration_ns = b->duration_ns,
-        .lag_ns = b->lag_ns, .critical = b->critical,
-    };
-    memcpy(e.thread, b->thread, sizeof e.thread);
-    if (!elmon_capture_culprit || elmon_capture_culprit(b, e.culprit, sizeof e.culprit) != 0)
-        e.culprit[0] = 0;
-    struct elmon_buf out;
-    elmon_buf_init(&out, capture_mem, sizeof capture_mem);
-    if (elmon_capture_json)
-        elmon_capture_json(b, &out);
-    /* A capture too large for the buffer is left out rather than cut. */
-    e.capture = out.truncated ? "" : out.p;
-    e.capture_len = out.truncated ? 0 : out.len;
-    ops->on_block(&e);
+    (void)flags;
+    if (r->phase == ELMON_SPAN_END && __atomic_load_n(&exporter_running, __ATOMIC_ACQUIRE))
+        ops->on_span(r);
 }
 
-void elmon_exporter_shutdown(void)
+/* Not at _exit: the final flush could take the exporter's whole timeout. */
+static void otlp_shutdown(int fast)
 {
-    if (__atomic_load_n(&exporter_running, __ATOMIC_ACQUIRE))
+    if (!fast && __atomic_load_n(&exporter_running, __ATOMIC_ACQUIRE))
         ops->shutdown();
 }
 
-void elmon_exporter_atfork_child(void)
+static void otlp_atfork_child(void)
 {
     exporter_running = 0;
     if (ops)
         ops->atfork_child();
 }
+
+static const char *otlp_off(void)
+{
+    struct elmon_export_plan p;
+    elmon_export_plan(&p);
+    if (p.metrics == ELMON_SINK_NONE && p.logs == ELMON_SINK_NONE)
+        return "no OTEL_* exporter or endpoint";
+    return __atomic_load_n(&exporter_running, __ATOMIC_ACQUIRE) ? NULL : "the exporter did not start";
+}
+
+const struct elmon_sink elmon_sink_otlp = {
+    .name = "otlp",
+    .off = otlp_off,
+    .start = otlp_start,
+    .span = otlp_span,
+    .atfork_child = otlp_atfork_child,
+    .shutdown = otlp_shutdown,
+};

@@ -1,0 +1,21 @@
+/*
+ * core/dl.c: dlopen for libelmon's own libraries (libunwind, libdw, the
+ * exporter), serialised with fork.
+ *
+ * Owns: the load lock and the torn flag.  Runs on: the watchdog (loads),
+ * the forking thread (the atfork handlers).
+ * May not: load anything from a loop thread's wait or from a handler.
+ */
+#ifndef ELMON_DL_H
+#define ELMON_DL_H
+
+#include "version.h"
+
+/* NULL in a child forked while a load was stuck (elmon_dl_torn). */
+void *elmon_dlopen(const char *name, int flags);
+extern int elmon_dl_torn;
+void elmon_dl_atfork_prepare(void);
+void elmon_dl_atfork_parent(void);
+void elmon_dl_atfork_child(void);
+
+#endif

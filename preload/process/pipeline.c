@@ -1,0 +1,136 @@
+/*
+ * The pipeline (pipeline.h): which stage's code runs at each hook, and the
+ * table of sinks, in one place.
+ *
+ *   loop thread's wait (hot/) -> ring of ended spans, busy_since
+ *   watchdog (watchdog.c): crossing -> elmon_pipeline_cross: capture
+ *       (record/capture.c), verdict (interpret/report.c)
+ *   watchdog: block_begin / block -> elmon_span_build (interpret/) ->
+ *       elmon_pipeline_span -> every sink below
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+#include "capture.h"
+#include "config.h"
+#include "dl.h"
+#include "exit.h"
+#include "log.h"
+#include "pipeline.h"
+#include "registry.h"
+#include "report.h"
+#include "watchdog.h"
+
+static const struct elmon_sink *const sinks[] = {
+    &elmon_sink_events, &elmon_sink_human, &elmon_sink_folded, &elmon_sink_stats, &elmon_sink_otlp,
+};
+#define N_SINKS (sizeof sinks / sizeof sinks[0])
+
+/* Orders the events file's records (and its buffer) between the watchdog
+ * and the exiting thread. */
+static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void elmon_pipeline_start(void)
+{
+    for (size_t i = 0; i < N_SINKS; i++)
+        if (sinks[i]->start)
+            sinks[i]->start();
+    elmon_exit_register();
+    if (!elmon_opt.verbose)
+        return;
+    char mem[512];
+    struct elmon_buf b;
+    elmon_buf_init(&b, mem, sizeof mem);
+    for (size_t i = 0; i < N_SINKS; i++) {
+        const char *off = sinks[i]->off ? sinks[i]->off() : NULL;
+        elmon_buf_printf(&b, "%s%s %s", i ? ", " : "", sinks[i]->name, off ? "off (" : "on");
+        if (off)
+            elmon_buf_printf(&b, "%s)", off);
+    }
+    elmon_logf("sinks: %s", mem);
+}
+
+int elmon_pipeline_cross(struct elmon_loop *l, uint64_t turn)
+{
+    elmon_capture_on_cross(l, turn);
+    return elmon_span_outside_loop(l, turn);
+}
+
+static int wanted(const struct elmon_sink *s, int flags)
+{
+    return !(flags & ELMON_EMIT_RECORDS_ONLY) || s->record;
+}
+
+void elmon_pipeline_span(const struct elmon_span_report *r, int flags)
+{
+    if (!(flags & ELMON_EMIT_HELD))
+        pthread_mutex_lock(&writer_lock);
+    for (size_t i = 0; i < N_SINKS; i++)
+        if (sinks[i]->locked && wanted(sinks[i], flags))
+            sinks[i]->span(r, flags);
+    if (!(flags & ELMON_EMIT_HELD))
+        pthread_mutex_unlock(&writer_lock);
+    /* The rest after the lock: a host whose stderr is a pipe nobody reads
+     * must not keep the events file (or the exit summary) waiting. */
+    for (size_t i = 0; i < N_SINKS; i++)
+        if (!sinks[i]->locked && wanted(sinks[i], flags))
+            sinks[i]->span(r, flags);
+}
+
+void elmon_pipeline_summary(const struct elmon_loop_snapshot *s, int exited, int flags)
+{
+    if (!(flags & ELMON_EMIT_HELD))
+        pthread_mutex_lock(&writer_lock);
+    for (size_t i = 0; i < N_SINKS; i++)
+        if (sinks[i]->summary && sinks[i]->locked)
+            sinks[i]->summary(s, exited);
+    if (!(flags & ELMON_EMIT_HELD))
+        pthread_mutex_unlock(&writer_lock);
+    for (size_t i = 0; i < N_SINKS; i++)
+        if (sinks[i]->summary && !sinks[i]->locked)
+            sinks[i]->summary(s, exited);
+}
+
+void elmon_pipeline_tick(void)
+{
+    for (size_t i = 0; i < N_SINKS; i++)
+        if (sinks[i]->tick)
+            sinks[i]->tick();
+}
+
+int elmon_pipeline_lock_timed(unsigned timeout_ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    dl.tv_sec += timeout_ms / 1000 + dl.tv_nsec / 1000000000;
+    dl.tv_nsec %= 1000000000;
+    return pthread_mutex_timedlock(&writer_lock, &dl) == 0 ? 0 : -ETIMEDOUT;
+}
+
+void elmon_pipeline_unlock(void)
+{
+    pthread_mutex_unlock(&writer_lock);
+}
+
+void elmon_pipeline_atfork_child(void)
+{
+    elmon_dl_atfork_child();
+    elmon_registry_atfork_child();
+    elmon_log_atfork_child();
+    elmon_capture_atfork_child();
+    elmon_span_atfork_child();
+    elmon_watchdog_atfork_child();
+    pthread_mutex_init(&writer_lock, NULL);
+    for (size_t i = 0; i < N_SINKS; i++)
+        if (sinks[i]->atfork_child)
+            sinks[i]->atfork_child();
+}
+
+void elmon_pipeline_shutdown(int fast)
+{
+    for (size_t i = 0; i < N_SINKS; i++)
+        if (sinks[i]->shutdown)
+            sinks[i]->shutdown(fast);
+}
