@@ -21,7 +21,7 @@ set -uo pipefail
 top=$(cd "${1:-$(dirname "$0")/..}" && pwd)
 
 check() {
-    python3 - "$1" <<'PY'
+    ELMON_TESTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)" python3 - "$1" <<'PY'
 import os, re, sys
 
 root = sys.argv[1]
@@ -65,32 +65,9 @@ def allowed(frm, to):
         return True
     return frm.startswith("preload/") and to.startswith("preload/") and RANK[to] < RANK[frm]
 
-# ---- a rough C reader: comments out (line numbers kept), strings kept or blanked ----
-def strip(src, blank_strings):
-    out, i, n = [], 0, len(src)
-    while i < n:
-        c = src[i]
-        if src.startswith("/*", i):
-            j = src.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            out.append(re.sub(r"[^\n]", " ", src[i:j]))
-            i = j
-        elif src.startswith("//", i):
-            j = src.find("\n", i)
-            j = n if j < 0 else j
-            out.append(" " * (j - i))
-            i = j
-        elif c in "\"'":
-            j = i + 1
-            while j < n and src[j] != c and src[j] != "\n":
-                j += 2 if src[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append(c + re.sub(r"[^\n]", " ", src[i + 1:j - 1]) + c if blank_strings else src[i:j])
-            i = j
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+# ---- a rough C reader (tests/csource.py) ----
+sys.path.insert(0, os.environ["ELMON_TESTS_DIR"])
+from csource import strip
 
 def line_of(text, pos):
     return text.count("\n", 0, pos) + 1

@@ -29,6 +29,8 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 # signal-safety(7): the functions POSIX.1 requires to be async-signal-safe.
 POSIX_SAFE = set("""
 abort accept access aio_error aio_return alarm bind cfgetispeed cfgetospeed
@@ -101,32 +103,7 @@ KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "_Alignof", "ali
             "else", "goto", "__volatile__", "volatile"}
 
 
-def strip(src, blank_strings=True):
-    """Comments (and string/char literals' contents) to blanks, newlines kept."""
-    out, i, n = [], 0, len(src)
-    while i < n:
-        c = src[i]
-        if src.startswith("/*", i):
-            j = src.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            out.append(re.sub(r"[^\n]", " ", src[i:j]))
-            i = j
-        elif src.startswith("//", i):
-            j = src.find("\n", i)
-            j = n if j < 0 else j
-            out.append(" " * (j - i))
-            i = j
-        elif c in "\"'":
-            j = i + 1
-            while j < n and src[j] != c and src[j] != "\n":
-                j += 2 if src[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append(c + re.sub(r"[^\n]", " ", src[i + 1:j - 1]) + c if blank_strings else src[i:j])
-            i = j
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+from csource import strip  # noqa: E402  (tests/csource.py)
 
 
 def blank(m):
