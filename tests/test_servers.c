@@ -470,7 +470,8 @@ START_TEST(memcached_four_threads)
             "'exec 3<>/dev/tcp/127.0.0.1/%d; cat >&3; cat <&3' >/dev/null", port));
     usleep(400000);   /* one export at least */
     int st = stop_prog(pid, 5000);
-    (void)st;
+    /* SIGTERM: memcached leaves through exit, status 0 */
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "memcached did not exit 0 on SIGTERM: status 0x%x", st);
     char **rl = receiver_stop(&rx);
     char **ev = all_events(NULL);
     int threads = count_distinct(ev, "summary", "tid");
@@ -530,7 +531,7 @@ START_TEST(redis_benchmark_clean)
     free(sh("redis-cli -p %d shutdown nosave", port));
     int st = stop_prog(pid, 5000);
     char **rl = receiver_stop(&rx);
-    ck_assert(WIFEXITED(st));
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "redis-server did not exit 0 on shutdown: status 0x%x", st);
     char **ev = all_events(NULL);
     ck_assert_int_eq(count_type(ev, "summary"), 1);
     ck_assert_int_eq(count_type(ev, "block"), 1);
