@@ -1,0 +1,3 @@
+# Unit suites of modules that had none (issue 11), one executable per
+# module, linking elmon_core (the library minus wrap.c and elmon.c).
+elmon_check_test(test_log SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_log.c LIBS elmon_core pthread TIMEOUT 120)
