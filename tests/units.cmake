@@ -1,0 +1,5 @@
+# Unit suites of modules that had none (issue 11), one executable per
+# module, linking elmon_core (the library minus wrap.c and elmon.c).
+elmon_check_test(test_log SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_log.c LIBS elmon_core pthread TIMEOUT 120)
+elmon_check_test(test_clock SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_clock.c LIBS elmon_core pthread TIMEOUT 120)
+elmon_check_test(test_registry SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_registry.c LIBS elmon_core pthread TIMEOUT 120)
