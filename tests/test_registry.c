@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "clock.h"
-#include "elmon.h"
+#include "registry.h"
 #include "fdtable.h"
 #include "loop.h"
 #include "snapshot.h"
@@ -44,7 +44,7 @@ static int gettid_(void)
 
 static void setup(void)
 {
-    elmon_registry_init();
+    elmon_registry_init(elmon_watchdog_ensure);
     elmon_active = 1;
 }
 
