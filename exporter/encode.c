@@ -587,18 +587,20 @@ int otlp_encode_metrics(const struct otlp_metrics_in *in, struct otlp_arena *a, 
  * rather than cut. */
 #define OTLP_CAPTURE_JSON_MAX (64 * 1024)
 
-static int capture_attr(struct otlp_arena *a, KeyValue **at, size_t *k, const char *key,
+static int capture_attr(struct otlp_arena *a, char *scratch, KeyValue **at, size_t *k, const char *key,
                         void (*render)(struct elmon_buf *, const struct elmon_span_report *),
                         const struct elmon_span_report *r)
 {
-    char *mem = otlp_arena_alloc(a, OTLP_CAPTURE_JSON_MAX);
+    struct elmon_buf b;
+    elmon_buf_init(&b, scratch, OTLP_CAPTURE_JSON_MAX);
+    render(&b, r);
+    if (b.truncated || strcmp(scratch, "null") == 0 || strcmp(scratch, "[]") == 0)
+        return 0;
+    /* The request keeps only what the value needs: a batch holds hundreds. */
+    char *mem = otlp_arena_alloc(a, b.len + 1);
     if (!mem)
         return -ENOMEM;
-    struct elmon_buf b;
-    elmon_buf_init(&b, mem, OTLP_CAPTURE_JSON_MAX);
-    render(&b, r);
-    if (b.truncated || strcmp(mem, "null") == 0 || strcmp(mem, "[]") == 0)
-        return 0;
+    memcpy(mem, scratch, b.len + 1);
     KeyValue *kv = kv_str(a, key, mem);
     if (!kv)
         return -ENOMEM;
@@ -618,7 +620,8 @@ int otlp_encode_logs(const struct otlp_resource *res, const char *scope_version,
     ResourceLogs *rl = NEW(a, ResourceLogs, OPENTELEMETRY__PROTO__LOGS__V1__RESOURCE_LOGS__INIT);
     ScopeLogs *sl = NEW(a, ScopeLogs, OPENTELEMETRY__PROTO__LOGS__V1__SCOPE_LOGS__INIT);
     LogRecord **lr = otlp_arena_alloc(a, n * sizeof *lr);
-    if (!rl || !sl || !lr || !(rl->resource = make_resource(a, res)) || !(sl->scope = make_scope(a, scope_version)))
+    char *scratch = otlp_arena_alloc(a, OTLP_CAPTURE_JSON_MAX);   /* one per request, reused */
+    if (!rl || !sl || !lr || !scratch || !(rl->resource = make_resource(a, res)) || !(sl->scope = make_scope(a, scope_version)))
         return -ENOMEM;
     req.n_resource_logs = 1;
     req.resource_logs = &rl;
@@ -664,9 +667,9 @@ int otlp_encode_logs(const struct otlp_resource *res, const char *scope_version,
         for (size_t j = 0; j < k; j++)
             if (!at[j])
                 return -ENOMEM;
-        if (capture_attr(a, at, &k, "eventloop.block.cause", elmon_span_json_cause, r) < 0 ||
-            capture_attr(a, at, &k, "eventloop.block.stack", elmon_span_json_stack, r) < 0 ||
-            capture_attr(a, at, &k, "eventloop.block.python", elmon_span_json_python, r) < 0)
+        if (capture_attr(a, scratch, at, &k, "eventloop.block.cause", elmon_span_json_cause, r) < 0 ||
+            capture_attr(a, scratch, at, &k, "eventloop.block.stack", elmon_span_json_stack, r) < 0 ||
+            capture_attr(a, scratch, at, &k, "eventloop.block.python", elmon_span_json_python, r) < 0)
             return -ENOMEM;
         l->n_attributes = k;
         l->attributes = at;

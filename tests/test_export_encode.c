@@ -378,6 +378,29 @@ START_TEST(partial_success_decoding)
 }
 END_TEST
 
+/* A full batch of captured spans costs the request what their attribute
+ * values need, not a 64 KiB rendering buffer each (512 records would have
+ * held 96 MiB). */
+START_TEST(logs_batch_memory_bounded)
+{
+    struct otlp_resource res;
+    fill_resource(&res);
+    enum { N = 512 };
+    static struct otlp_log_in recs[N];
+    struct elmon_span_report *r = report(7, "loop", 3, 100, 60000000, 61000000, 0, "slow (app.py:4)");
+    for (int i = 0; i < N; i++)
+        recs[i] = (struct otlp_log_in){.span = r, .poller = "epoll_wait", .observed_unix_ns = 200};
+    struct otlp_arena a = {0};
+    struct otlp_bytes out = {0};
+    ck_assert_int_eq(otlp_encode_logs(&res, "1.0", recs, N, &a, &out), 0);
+    ck_assert_msg(a.used_total < 4u << 20, "%zu bytes of arena for %d records", a.used_total, N);
+    free(r);
+    otlp_arena_free(&a);
+    otlp_bytes_free(&out);
+    otlp_resource_free(&res);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("export_encode");
@@ -386,6 +409,7 @@ int main(void)
     tcase_add_test(tc, exponential_buckets);
     tcase_add_test(tc, metrics_request_fields);
     tcase_add_test(tc, logs_request_fields);
+    tcase_add_test(tc, logs_batch_memory_bounded);
     tcase_add_test(tc, gzip_and_framing);
     tcase_add_test(tc, partial_success_decoding);
     suite_add_tcase(s, tc);
