@@ -262,7 +262,11 @@ void elmon_loop_snapshot(struct elmon_loop *l, struct elmon_loop_snapshot *s)
      * found outside a running loop. */
     uint64_t since = __atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE);
     int in_turn = since && !s->dead && kind != ELMON_LOOP_NONE && since != ELMON_LOAD(&l->outside_since);
-    s->ongoing_busy_ns = in_turn ? elmon_ticks_to_ns(elmon_ticks() - since) : 0;
+    /* RDTSC is not ordered with the load above: it can read the counter
+     * before a busy_since the loop thread has just stored, and now < since
+     * then (a turn just begun, 0 so far), never a wrapped difference. */
+    uint64_t now = elmon_ticks();
+    s->ongoing_busy_ns = in_turn && now > since ? elmon_ticks_to_ns(now - since) : 0;
     uint64_t recent = ELMON_LOAD(&l->window_max_lag_ns);
     for (unsigned i = 0; i < sizeof l->recent_max_ns / sizeof l->recent_max_ns[0]; i++) {
         uint64_t v = ELMON_LOAD(&l->recent_max_ns[i]);
