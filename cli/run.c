@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "thresholds.h"
 
 #ifndef ELMON_INSTALL_LIBDIR
 #define ELMON_INSTALL_LIBDIR "lib"
@@ -368,7 +369,7 @@ int cmd_run(int argc, char **argv)
             return ELMON_EXIT_USAGE;
         }
         const char *env = getenv("ELMON_BLOCK_MS");
-        double current = block_ms >= 0 ? block_ms : env && *env ? atof(env) : 50;
+        double current = block_ms >= 0 ? block_ms : env && *env ? atof(env) : ELMON_DEFAULT_BLOCK_MS;
         if (current <= 0 || current > limit) {
             char num[32];
             snprintf(num, sizeof num, "%.0f", limit);

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "config.h"
 #include "log.h"
+#include "thresholds.h"
 
 struct elmon_config elmon_opt;
 
@@ -186,8 +187,8 @@ int elmon_env_enum(const char *name, const char *const *choices, int def)
 
 void elmon_config_load(void)
 {
-    elmon_opt.block_ms = elmon_env_uint("ELMON_BLOCK_MS", 50, 1, 3600000, "ms");
-    elmon_opt.critical_ms = elmon_env_uint("ELMON_CRITICAL_MS", 500, 1, 3600000, "ms");
+    elmon_opt.block_ms = elmon_env_uint("ELMON_BLOCK_MS", ELMON_DEFAULT_BLOCK_MS, 1, 3600000, "ms");
+    elmon_opt.critical_ms = elmon_env_uint("ELMON_CRITICAL_MS", ELMON_DEFAULT_CRITICAL_MS, 1, 3600000, "ms");
     if (elmon_opt.critical_ms < elmon_opt.block_ms) {
         char v[32], instead[32];
         snprintf(v, sizeof v, "%llu", (unsigned long long)elmon_opt.critical_ms);

@@ -35,8 +35,6 @@ const char *elmon_program(void);
 /* Settings of the core, read once by elmon_config_load(). */
 struct elmon_config {
     uint64_t block_ms, critical_ms;
-    const char *log_path;       /* NULL: stderr; "" after "off" */
-    int log_off;
     const char *events_path;    /* NULL: no events file */
     int verbose;
 };

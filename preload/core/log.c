@@ -20,6 +20,11 @@
 
 int elmon_exiting;
 
+/* A line waits this long for another writer, then is dropped; at exit it
+ * waits this long more for the descriptor to take it. */
+#define LOG_LOCK_WAIT_NS 50000000
+#define LOG_EXIT_WRITE_MS 20
+
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_fd = 2;          /* -1: off */
 static int log_owned;           /* log_fd is our file, not stderr */
@@ -74,7 +79,7 @@ void elmon_log_line(const char *s, size_t n)
      * nobody else may wait on it for long, least of all an exiting host. */
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_nsec += 50000000;
+    dl.tv_nsec += LOG_LOCK_WAIT_NS;
     dl.tv_sec += dl.tv_nsec / 1000000000;
     dl.tv_nsec %= 1000000000;
     if (__atomic_load_n(&log_stuck, __ATOMIC_RELAXED) && __atomic_load_n(&elmon_exiting, __ATOMIC_RELAXED)) {
@@ -91,7 +96,7 @@ void elmon_log_line(const char *s, size_t n)
      * rather than hold the host's exit. */
     struct pollfd pfd = {log_fd, POLLOUT, 0};
     if (!__atomic_load_n(&elmon_exiting, __ATOMIC_RELAXED) ||
-        (elmon_real.poll && elmon_real.poll(&pfd, 1, 20) == 1))
+        (elmon_real.poll && elmon_real.poll(&pfd, 1, LOG_EXIT_WRITE_MS) == 1))
         elmon_write_all(log_fd, mem, n);
     pthread_mutex_unlock(&log_lock);
     errno = saved;

@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include "hist.h"
 #include "snapshot.h"   /* ELMON_MAX_LOOPS */
+#include "thresholds.h"
 
 enum elmon_poller {
     ELMON_POLLER_NONE = 0,
@@ -134,7 +135,7 @@ struct elmon_loop {
     uint64_t wd_open_turn, wd_open_since;
     uint64_t wd_closed_warning, wd_closed_critical;  /* spans closed by a loop's end, thread or process exit */
     uint64_t wd_crossed_unix_ns;
-    uint64_t recent_max_ns[10];     /* per-second maxima, for status */
+    uint64_t recent_max_ns[ELMON_STATUS_WINDOW_S];  /* per-second maxima, for status */
     unsigned recent_pos;
     uint64_t wd_export_max_ns;      /* max since the exporter last took it (atomic) */
     char wd_thread_name[64];        /* kept for when the thread is gone */

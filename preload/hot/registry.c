@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "config.h"
 #include "registry.h"
+#include "thresholds.h"
 #include "fdtable.h"
 #include "log.h"
 #include "outfile.h"
@@ -35,7 +36,7 @@ static void (*on_first_loop)(void);
 __thread int elmon_tls_untracked __attribute__((tls_model("initial-exec")));
 
 int elmon_active;
-uint64_t elmon_block_ns = 50000000, elmon_critical_ns = 500000000;
+uint64_t elmon_block_ns = ELMON_DEFAULT_BLOCK_MS * 1000000ull, elmon_critical_ns = ELMON_DEFAULT_CRITICAL_MS * 1000000ull;
 
 static pthread_key_t exit_key;
 static int exit_key_ok;
@@ -193,11 +194,11 @@ int elmon_loops_foreach(int (*fn)(struct elmon_loop *l, void *arg), void *arg)
 
 const char *elmon_status_name(uint64_t lag_ns)
 {
-    if (lag_ns < 10000000)
+    if (lag_ns < ELMON_STATUS_OK_NS)
         return "healthy";
-    if (lag_ns < 50000000)
+    if (lag_ns < ELMON_STATUS_DEGRADED_NS)
         return "ok";
-    if (lag_ns < 500000000)
+    if (lag_ns < ELMON_STATUS_CRITICAL_NS)
         return "degraded";
     return "critical";
 }

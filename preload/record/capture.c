@@ -57,6 +57,10 @@
 
 enum { STACKS_OFF, STACKS_NATIVE, STACKS_ALL };
 
+/* The cause's CPU share is measured over at least this long from the
+ * crossing: shorter, one scheduler tick decides it. */
+#define CPU_SHARE_WINDOW_NS 5000000ull
+
 /* Settings, read once by the watchdog at its first capture hook. */
 static int opt_stacks = STACKS_ALL;
 static int opt_signal;              /* 0 auto, -1 none, else the number asked for */
@@ -483,8 +487,8 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
     /* The CPU share over at least 5 ms from the first look. */
     struct elmon_task t1;
     uint64_t t1_ns = elmon_mono_ns();
-    if (t1_ns - now < 5000000) {
-        uint64_t left = 5000000 - (t1_ns - now);
+    if (t1_ns - now < CPU_SHARE_WINDOW_NS) {
+        uint64_t left = CPU_SHARE_WINDOW_NS - (t1_ns - now);
         struct timespec ts = {0, (long)left};
         nanosleep(&ts, NULL);
         t1_ns = elmon_mono_ns();
