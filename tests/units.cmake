@@ -4,3 +4,8 @@ elmon_check_test(test_log SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_log.c LIBS el
 elmon_check_test(test_clock SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_clock.c LIBS elmon_core pthread TIMEOUT 120)
 elmon_check_test(test_registry SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_registry.c LIBS elmon_core pthread TIMEOUT 120)
 elmon_check_test(test_fdtable SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_fdtable.c LIBS elmon_core pthread TIMEOUT 120)
+add_library(report_dso SHARED ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/report_dso.c)
+set_target_properties(report_dso PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+target_compile_options(report_dso PRIVATE -g -O1)
+elmon_check_test(test_report SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_report.c LIBS elmon_core report_dso pthread
+  TIMEOUT 120)
