@@ -157,15 +157,12 @@ static void span_frames(struct ev_span *sp, const struct jval *rec, const char *
     }
     sp->culprit = culprit ? culprit : xstrdup("(not captured)");
 
-    char *mem = malloc(65536);
-    if (!mem) {
-        fprintf(stderr, "elmon: out of memory\n");
-        exit(125);
-    }
+    /* Kept at its length: a report holds every span of a run. */
+    static char mem[65536];
     struct elmon_buf fold;
-    elmon_buf_init(&fold, mem, 65536);
+    elmon_buf_init(&fold, mem, sizeof mem);
     elmon_fold_stack(&fold, process, pv, (int)n_py, fv, (int)n_st, jv_str(jv_get(rec, "cause"), "syscall", NULL));
-    sp->folded = mem;
+    sp->folded = xstrdup(mem);
 
     size_t tlen = 0;
     char *text = NULL;

@@ -204,6 +204,33 @@ START_TEST(span_that_never_ended)
 }
 END_TEST
 
+/* A report holds every span of its files: each costs what its strings
+ * need.  20,000 spans with a stack in an address space of 256 MiB (the
+ * folded stack used to take a 64 KiB buffer per span: 1.3 GB). */
+START_TEST(many_spans_bounded_memory)
+{
+    char *path = strf("%s/many.jsonl", events);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 20000; i++)
+        fprintf(f, "{\"v\":2,\"type\":\"block\",\"pid\":7,\"tid\":7,\"thread\":\"t\",\"process\":\"p\","
+                   "\"poller\":\"epoll_wait\",\"turn\":%d,\"start_unix_ns\":1,\"duration_ms\":60.000,\"lag_ms\":60.000,"
+                   "\"severity\":\"warning\",\"end\":\"wait\",\"cause\":null,\"stack\":[{\"addr\":\"0x1\","
+                   "\"module\":\"/srv/app\",\"offset\":\"0x1\",\"function\":\"work%d\"}],\"python\":[],"
+                   "\"culprit\":\"work%d (app)\"}\n", i, i % 50, i % 50);
+    ck_assert_int_eq(fclose(f), 0);
+    char *cmd = strf("ulimit -v 262144 && exec %s report --folded %s", ELMON_CLI, path);
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    struct run r;
+    ck_assert_int_eq(run_prog(argv, NULL, 0, 60000, &r), 0);
+    ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status 0x%x: %.300s", r.status, r.err);
+    ck_assert_msg(strstr(r.out, "p;work7 24000\n"), "%.300s", r.out);
+    run_free(&r);
+    free(cmd);
+    free(path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli_report");
@@ -215,6 +242,7 @@ int main(void)
     tcase_add_test(tc, newer_schema_refused);
     tcase_add_test(tc, unreadable_inputs);
     tcase_add_test(tc, span_that_never_ended);
+    tcase_add_test(tc, many_spans_bounded_memory);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
