@@ -10,6 +10,7 @@
 # A declaration is held to the same rule: a header (or .c) may not declare a
 # function or variable that only a folder it may not include defines.
 # Generated protobuf headers (*.pb-c.h) and <system> headers are outside it.
+# No file of preload/ or common/ declares a weak symbol.
 #
 # The files are discovered, never listed.  Then, so that the check cannot
 # pass by looking at nothing, wrong includes and a wrong declaration are
@@ -112,6 +113,16 @@ for rel in sorted(files):
         to = files[headers[name][0]]
         bad(f"{rel}:{ln}: includes {name} (stage {to}, rank {rank_str(to)}) "
             f"from stage {frm} (rank {rank_str(frm)})")
+
+# ---- no weak symbols: every hook and sink is named in process/pipeline.c,
+# so a module left out is a link error, never a silent skip ----
+weak_re = re.compile(r'__attribute__\s*\(\(\s*(?:__)?weak(?:__)?\b|^[ \t]*#[ \t]*pragma[ \t]+weak\b', re.M)
+for rel in sorted(files):
+    if not (rel.startswith("preload/") or rel.startswith("common/")):
+        continue
+    src = strip(text[rel], blank_strings=True)
+    for m in weak_re.finditer(src):
+        bad(f"{rel}:{line_of(src, m.start())}: a weak symbol (name the hook in process/pipeline.c instead)")
 
 # ---- declarations: top-level prototypes and externs vs. where they are defined ----
 KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "__attribute__", "defined"}
@@ -290,6 +301,11 @@ echo 'int elmon_layering_plant(void) { return 0; }' >"$d/preload/process/layerin
 f=$(cd "$d" && first "preload/core/*.h")
 plant "core declares a process function" "$d" "${f:-preload/core/NONE.h}" "int elmon_layering_plant(void);" \
     "declares elmon_layering_plant, defined in stage preload/process (rank 6), from stage preload/core (rank 1)"
+
+d=$(copy weak)
+f=$(cd "$d" && first "preload/sinks/*.h")
+plant "a weak hook in sinks" "$d" "${f:-preload/sinks/NONE.h}" "void elmon_weak_plant(void) __attribute__((weak));" \
+    "a weak symbol"
 
 d=$(copy dup)
 h=$(cd "$d" && first "common/*.h")
