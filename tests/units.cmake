@@ -3,3 +3,4 @@
 elmon_check_test(test_log SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_log.c LIBS elmon_core pthread TIMEOUT 120)
 elmon_check_test(test_clock SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_clock.c LIBS elmon_core pthread TIMEOUT 120)
 elmon_check_test(test_registry SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_registry.c LIBS elmon_core pthread TIMEOUT 120)
+elmon_check_test(test_watchdog SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_watchdog.c LIBS elmon_core pthread TIMEOUT 120)
