@@ -173,16 +173,20 @@ static char *wait_record(const char *type, int tid, long turn, double t0, double
     }
 }
 
+/* The events file so far, for a failure message: each record cut to its
+ * first 200 characters, 2000 in all (Check refuses longer messages). */
 static const char *all_records(void)
 {
-    static char out[8192];
+    static char out[2048];
     int n;
     char **lines = records(&n);
     size_t k = 0;
     out[0] = 0;
-    for (int i = 0; i < n && k < sizeof out - 2; i++)
-        k += (size_t)snprintf(out + k, sizeof out - k, "%s\n", lines[i]);
+    for (int i = 0; i < n && k < sizeof out - 1; i++)
+        k += (size_t)snprintf(out + k, sizeof out - k, "%.200s%s\n", lines[i], strlen(lines[i]) > 200 ? "..." : "");
     free_lines(lines);
+    if (k >= sizeof out - 1)
+        snprintf(out + sizeof out - 5, 5, "...");
     return n ? out : "(none)";
 }
 
