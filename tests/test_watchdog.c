@@ -264,9 +264,10 @@ START_TEST(turn_end_gives_one_block)
         loop_wait(b.epfd, 10);
     elmon_turn_begin(ELMON_POLLER_EPOLL_WAIT, b.epfd, 0, 0, -1, FAKE_SP, FAKE_SITE);   /* inside a wait */
     sleep_ms(150);
-    ck_assert_msg(count_records("block", b.tid, b.turn) == 1, "blocks of turn %ld: %s", b.turn, all_records());
-    ck_assert_msg(count_records("block", 0, -1) == 1 && count_records("block_begin", 0, -1) == 1, "records: %s",
-                  all_records());
+    /* (Other turns may have spans of their own on a loaded machine: only
+     * this one's records are counted.) */
+    ck_assert_msg(count_records("block", b.tid, b.turn) == 1 && count_records("block_begin", b.tid, b.turn) == 1,
+                  "records of turn %ld: %s", b.turn, all_records());
     free(blk);
     free(b.begin);
 }
@@ -276,29 +277,41 @@ END_TEST
 
 START_TEST(short_turns_write_nothing)
 {
-    /* 5 ms turns under a 100 ms threshold: far below it even on a loaded
-     * machine (each turn's length is checked too). */
-    start("short", 100);
+    /* 5 ms turns under a 100 ms threshold.  A loaded machine can stretch
+     * one past it (a turn is wall time): each turn's length is measured
+     * here, and a record is a failure only for a turn measured well short
+     * of the threshold. */
+    enum { N = 40, BLOCK_MS = 100 };
+    start("short", BLOCK_MS);
     int epfd = new_epoll();
     struct elmon_loop *l = loop_wait(epfd, 0);
     ck_assert_ptr_nonnull(l);
-    double longest = 0;
-    for (int i = 0; i < 40; i++) {
+    static double busy_ms[N + 2];    /* by turn id */
+    int n_short = 0;
+    for (int i = 0; i < N; i++) {
+        long turn = (long)ELMON_LOAD(&l->turn);
+        ck_assert_int_eq(turn, i + 1);
         double t = mono_ms();
         sleep_ms(5);                 /* the turn's work */
-        double busy = mono_ms() - t;
-        if (busy > longest)
-            longest = busy;
+        busy_ms[turn] = mono_ms() - t;
+        n_short += busy_ms[turn] < BLOCK_MS / 2;
         loop_wait(epfd, 1);
     }
     elmon_turn_begin(ELMON_POLLER_EPOLL_WAIT, epfd, 0, 0, -1, FAKE_SP, FAKE_SITE);   /* inside a wait */
     sleep_ms(300);
-    ck_assert_msg(longest < 80, "a 5 ms turn took %.0f ms: too loaded to tell", longest);
-    ck_assert_uint_eq(ELMON_LOAD(&l->n_turns), 41);   /* the last wait's entry ended the 41st */
+    ck_assert_uint_eq(ELMON_LOAD(&l->n_turns), N + 1);   /* the last wait's entry ended turn N + 1 */
+    ck_assert_msg(n_short >= N / 2, "only %d of %d turns of 5 ms took under %d ms: too loaded to tell", n_short, N,
+                  BLOCK_MS / 2);
     int n;
     char **lines = records(&n);
+    for (int i = 0; i < n; i++) {
+        double turn = json_num(lines[i], "turn");
+        if (isnan(turn))
+            continue;                /* no turn: not a span record */
+        double b = turn >= 1 && turn <= N ? busy_ms[(int)turn] : 0;
+        ck_assert_msg(b >= BLOCK_MS / 2, "a turn of %.1f ms (threshold %d) wrote: %s", b, BLOCK_MS, all_records());
+    }
     free_lines(lines);
-    ck_assert_msg(n == 0, "short turns wrote: %s", all_records());
 }
 END_TEST
 
@@ -330,8 +343,8 @@ START_TEST(closing_the_loop_closes_its_span)
     loop_wait(epfd2, 20);
     elmon_turn_begin(ELMON_POLLER_EPOLL_WAIT, epfd2, 0, 0, -1, FAKE_SP, FAKE_SITE);
     sleep_ms(150);
-    ck_assert_msg(count_records("block", 0, -1) == 1 && count_records("block_begin", 0, -1) == 1, "records: %s",
-                  all_records());
+    ck_assert_msg(count_records("block", b.tid, b.turn) == 1 && count_records("block_begin", b.tid, b.turn) == 1,
+                  "records of turn %ld: %s", b.turn, all_records());
     ck_assert_uint_eq(ELMON_LOAD(&b.l->n_loops), 2);
     free(blk);
     free(b.begin);
@@ -486,7 +499,6 @@ START_TEST(dead_thread_gets_summary_and_slot_is_reused)
     ck_assert_str_eq(json_get(sum, "thread"), "elmon-t-a");
     ck_assert_msg(json_num(sum, "turns") == 3, "summary: %s", sum);
     ck_assert_int_eq(count_records("summary", 0, -1), 1);
-    ck_assert_int_eq(count_records("block", 0, -1) + count_records("block_begin", 0, -1), 0);
     free(sum);
     /* The freed slot is the next thread's, afresh. */
     struct lt b = {.name = "elmon-t-b", .busy_ms = 1};
@@ -521,7 +533,10 @@ START_TEST(dead_thread_open_span_ends_thread_exit)
     char *sum = wait_record("summary", a.tid, -1, mono_ms(), 0, NULL);
     ck_assert_msg(sum, "no summary; records: %s", all_records());
     ck_assert_str_eq(json_get(sum, "exited"), "true");
-    ck_assert_msg(json_num(sum, "blocks_warning") == 1, "summary: %s", sum);
+    /* Its spans (this one, and any a loaded machine made of its short
+     * turns) are counted in its summary. */
+    ck_assert_msg(json_num(sum, "blocks_warning") == count_records("block", a.tid, -1), "summary: %s; records: %s",
+                  sum, all_records());
     free(sum);
     free(blk);
 }
