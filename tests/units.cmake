@@ -9,3 +9,4 @@ set_target_properties(report_dso PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_CUR
 target_compile_options(report_dso PRIVATE -g -O1)
 elmon_check_test(test_report SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_report.c LIBS elmon_core report_dso pthread
   TIMEOUT 120)
+elmon_check_test(test_watchdog SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_watchdog.c LIBS elmon_core pthread TIMEOUT 120)
