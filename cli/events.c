@@ -62,12 +62,6 @@ static struct ev_loop *find_loop(struct ev_set *set, int pid, int tid, const cha
     return l;
 }
 
-static const char *base_name(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
 /* "function (file:line)", or what there is of it. */
 static char *frame_name(const struct jval *f)
 {
@@ -79,15 +73,15 @@ static char *frame_name(const struct jval *f)
     char *out = NULL;
     int rc;
     if (fn && file && line >= 0)
-        rc = asprintf(&out, "%s (%s:%.0f)", fn, base_name(file), line);
+        rc = asprintf(&out, "%s (%s:%.0f)", fn, elmon_base_name(file), line);
     else if (fn && file)
-        rc = asprintf(&out, "%s (%s)", fn, base_name(file));
+        rc = asprintf(&out, "%s (%s)", fn, elmon_base_name(file));
     else if (fn && module)
-        rc = asprintf(&out, "%s (%s)", fn, base_name(module));
+        rc = asprintf(&out, "%s (%s)", fn, elmon_base_name(module));
     else if (fn)
         rc = asprintf(&out, "%s", fn);
     else if (module)
-        rc = asprintf(&out, "%s+%s", base_name(module), offset ? offset : "?");
+        rc = asprintf(&out, "%s+%s", elmon_base_name(module), offset ? offset : "?");
     else
         rc = asprintf(&out, "%s", jv_str(f, "addr", "?"));
     if (rc < 0) {
