@@ -388,6 +388,22 @@ START_TEST(human_folds_runtime_frames)
 }
 END_TEST
 
+/* Every sink is in the pipeline's table; one that writes nothing says so
+ * and why (ELMON_VERBOSE), never silence. */
+START_TEST(sinks_say_when_off)
+{
+    char *argv[] = {STACK_FIX, "busy", NULL};
+    char *env[] = {"ELMON_VERBOSE=1", "ELMON_EVENTS=", "ELMON_FOLDED=", "ELMON_STATS=0", "OTEL_EXPORTER_OTLP_ENDPOINT=",
+                   "OTEL_METRICS_EXPORTER=", "OTEL_LOGS_EXPORTER=", NULL};
+    struct run r;
+    ck_assert_int_eq(run_prog(argv, env, 1, 60000, &r), 0);
+    const char *want = "elmon: sinks: events off (ELMON_EVENTS unset), log on, folded off (ELMON_FOLDED unset), "
+                       "stats off (ELMON_STATS=0), otlp off (no OTEL_* exporter or endpoint)\n";
+    ck_assert_msg(strstr(r.err, want), "no '%s' in:\n%.2000s", want, r.err);
+    run_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("span");
@@ -404,6 +420,7 @@ int main(void)
     tcase_add_test(p, python_outputs_agree);
     tcase_add_test(p, native_outputs_agree);
     tcase_add_test(p, human_folds_runtime_frames);
+    tcase_add_test(p, sinks_say_when_off);
     suite_add_tcase(s, p);
     return run_suite(s);
 }
