@@ -675,17 +675,7 @@ int main(void)
     setenv("ELMON_CRITICAL_MS", "20000", 1);
     unsetenv("ELMON_LOG");
     unsetenv("ELMON_EVENTS");
-    for (int again = 1; again;) {
-        again = 0;
-        for (char **e = environ; *e; e++)
-            if (strncmp(*e, "OTEL_", 5) == 0) {
-                char name[256];
-                snprintf(name, sizeof name, "%.*s", (int)(strchr(*e, '=') - *e), *e);
-                unsetenv(name);
-                again = 1;
-                break;
-            }
-    }
+    unset_prefix("OTEL_");
 
     Suite *s = suite_create("registry");
     TCase *tc = tcase(s, "claim");

@@ -558,17 +558,7 @@ int main(void)
     setenv("ELMON_STATS", "0", 1);
     unsetenv("ELMON_FOLDED");
     unsetenv("ELMON_VERBOSE");
-    for (int again = 1; again;) {
-        again = 0;
-        for (char **e = environ; *e; e++)
-            if (strncmp(*e, "OTEL_", 5) == 0) {
-                char name[256];
-                snprintf(name, sizeof name, "%.*s", (int)(strchr(*e, '=') - *e), *e);
-                unsetenv(name);
-                again = 1;
-                break;
-            }
-    }
+    unset_prefix("OTEL_");
     /* Each case needs a process of its own (the watchdog starts once). */
     setenv("CK_FORK", "yes", 1);
     tmpdir = make_tmpdir("test-watchdog");

@@ -553,3 +553,20 @@ char **receiver_stop(struct otlp_receiver *r)
     stop_prog(r->pid, 3000);
     return read_lines(r->dump, NULL);
 }
+
+void unset_prefix(const char *prefix)
+{
+    extern char **environ;
+    size_t k = strlen(prefix);
+    for (int again = 1; again;) {
+        again = 0;
+        for (char **e = environ; *e; e++)
+            if (strncmp(*e, prefix, k) == 0 && strchr(*e, '=')) {
+                char name[256];
+                snprintf(name, sizeof name, "%.*s", (int)(strchr(*e, '=') - *e), *e);
+                unsetenv(name);
+                again = 1;
+                break;
+            }
+    }
+}

@@ -80,6 +80,8 @@ int free_port(void);
 int wait_port(int port, int timeout_ms);
 /* 1 when the program is on PATH (or an absolute path exists). */
 int have_prog(const char *name);
+/* Unset every environment variable whose name starts with prefix. */
+void unset_prefix(const char *prefix);
 /* VmRSS of a live process in kB, or -1. */
 long rss_kb(pid_t pid);
 
