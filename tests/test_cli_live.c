@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -206,6 +207,41 @@ START_TEST(python_before_during_after)
 }
 END_TEST
 
+/* The stats file appears under its name only whole and mapped: renamed
+ * into place, never created there.  `elmon stat` takes a PID.stats its
+ * process does not map for a dead process's leftover and removes it, so a
+ * file visible before the mapping was lost to the first reader (CI saw
+ * `elmon stat` report a monitored process as not monitored). */
+START_TEST(stats_file_published_whole)
+{
+    int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    ck_assert_int_ge(in, 0);
+    ck_assert_int_ge(inotify_add_watch(in, stats_dir, IN_CREATE | IN_MOVED_TO), 0);
+    pid_t pid = start_python("1", NULL);
+    char want[64];
+    snprintf(want, sizeof want, "%d.stats", (int)pid);
+    uint32_t mask = 0;
+    for (int waited = 0; !mask && waited < 15000; waited += 20) {
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        ssize_t n = read(in, buf, sizeof buf);
+        for (char *p = buf; n > 0 && p < buf + n;) {
+            struct inotify_event *e = (struct inotify_event *)p;
+            if (e->len && strcmp(e->name, want) == 0)
+                mask = e->mask;
+            p += sizeof *e + e->len;
+        }
+        if (!mask)
+            usleep(20000);
+    }
+    close(in);
+    ck_assert_msg(mask, "%s never appeared", want);
+    ck_assert_msg((mask & IN_MOVED_TO) && !(mask & IN_CREATE), "%s appeared by %s, before it was whole", want,
+                  mask & IN_CREATE ? "IN_CREATE" : "another event");
+    struct jval *v = stat_json(pid);
+    jv_free(v);
+}
+END_TEST
+
 /* Nobody reading costs nothing: the figures are not refreshed until a
  * reader asks (wanted_until_ns), and are once `elmon stat` has asked. */
 START_TEST(idle_until_read)
@@ -385,6 +421,7 @@ int main(void)
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, python_before_during_after);
     tcase_add_test(tc, idle_until_read);
+    tcase_add_test(tc, stats_file_published_whole);
     tcase_add_test(tc, not_monitored_and_bad_pid);
     tcase_add_test(tc, another_users_process);
     tcase_add_test(tc, stale_files);

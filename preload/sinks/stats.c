@@ -66,18 +66,23 @@ static int stats_create(void)
         return rc;
     }
     snprintf(st_path, sizeof st_path, "%s/%d.stats", dir, (int)getpid());
+    /* Made complete and mapped under a name of its own, then renamed into
+     * place: a reader that finds PID.stats before this process maps it
+     * takes it for a dead process's leftover and removes it. */
+    char tmp[sizeof st_path + 8];
+    snprintf(tmp, sizeof tmp, "%s.new", st_path);
     int fd = -1;
     for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
-        fd = open(st_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         /* Our pid's file in our private directory can only be left over
          * by a dead process that had this pid, or by this process before
          * an exec: replace it. */
         if (fd < 0 && errno == EEXIST && attempt == 0)
-            unlink(st_path);
+            unlink(tmp);
     }
     if (fd < 0) {
         rc = -errno;
-        elmon_warn("no live stats for elmon stat/top: cannot create %.200s (%s)", st_path, strerror(-rc));
+        elmon_warn("no live stats for elmon stat/top: cannot create %.200s (%s)", tmp, strerror(-rc));
         return rc;
     }
     struct elmon_stats_file *m = MAP_FAILED;
@@ -92,9 +97,9 @@ static int stats_create(void)
         errno = err;
     if (m == MAP_FAILED) {
         rc = -errno;
-        unlink(st_path);
+        unlink(tmp);
         close(fd);
-        elmon_warn("no live stats for elmon stat/top: cannot allocate or map %.200s (%s)", st_path, strerror(-rc));
+        elmon_warn("no live stats for elmon stat/top: cannot allocate or map %.200s (%s)", tmp, strerror(-rc));
         return rc;
     }
     m->version = ELMON_STATS_VERSION;
@@ -106,6 +111,15 @@ static int stats_create(void)
     /* The magic last: a reader that sees it sees a complete header. */
     __atomic_thread_fence(__ATOMIC_RELEASE);
     memcpy(m->magic, ELMON_STATS_MAGIC, sizeof m->magic);
+    /* rename replaces a leftover PID.stats of a dead process atomically. */
+    if (rename(tmp, st_path) < 0) {
+        rc = -errno;
+        unlink(tmp);
+        munmap(m, sizeof *m);
+        close(fd);
+        elmon_warn("no live stats for elmon stat/top: cannot publish %.200s (%s)", st_path, strerror(-rc));
+        return rc;
+    }
     st_fd = fd;
     st_map = m;
     return 0;
