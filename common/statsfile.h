@@ -7,8 +7,9 @@
  * Where: $ELMON_STATS_DIR, else $XDG_RUNTIME_DIR/elmon, else /tmp/elmon-UID;
  * the directory is created 0700 and used only when it is a real directory
  * owned by the user with no group or other access.  The file is
- * DIR/PID.stats, mode 0600, created with O_EXCL|O_NOFOLLOW|O_CLOEXEC when
- * the process's first loop appears and removed at exit.  A file whose
+ * DIR/PID.stats, mode 0600, made with O_EXCL|O_NOFOLLOW|O_CLOEXEC as
+ * PID.stats.new when the process's first loop appears, renamed into place
+ * once whole and mapped, and removed at exit.  A file whose
  * process no longer maps it (the process died or exec'ed) is stale; readers
  * ignore and remove it.
  *
