@@ -69,7 +69,7 @@ static void fill_block(struct elmon_block *b, struct elmon_loop *l, uint64_t tur
     } else {
         snprintf(b->thread, sizeof b->thread, "?");
     }
-    b->poller = l->poller;
+    b->poller = ELMON_LOAD(&l->poller);   /* a loop thread switching loops stores it */
     b->turn = turn;
     b->start_unix_ns = elmon_ticks_to_unix_ns(start_ticks);
     b->duration_ns = busy_ns;
