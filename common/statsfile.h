@@ -97,8 +97,10 @@ _Static_assert(sizeof(struct elmon_stats_file) == 392 + 152 * ELMON_STATS_MAX_LO
  * XDG_RUNTIME_DIR (NULL when unset); with create, made 0700 when missing.
  * 0, or -EPERM when it exists but is not a directory of ours closed to
  * everyone else (a planted symlink, another user's directory), or -errno.
- * Shared by the writer and the readers so both always agree. */
-static inline int elmon_stats_dir(char *out, size_t n, int create, const char *dir_env, const char *xdg_env)
+ * Shared by the writer and the readers so both always agree on the path;
+ * libelmon itself opens it component by component (sinks/stats.c). */
+/* Only the path: 0 or -ENAMETOOLONG. */
+static inline int elmon_stats_dir_path(char *out, size_t n, const char *dir_env, const char *xdg_env)
 {
     int k;
     if (dir_env && *dir_env)
@@ -107,7 +109,12 @@ static inline int elmon_stats_dir(char *out, size_t n, int create, const char *d
         k = snprintf(out, n, "%s/elmon", xdg_env);
     else
         k = snprintf(out, n, "/tmp/elmon-%u", (unsigned)geteuid());
-    if (k < 0 || (size_t)k >= n)
+    return k < 0 || (size_t)k >= n ? -ENAMETOOLONG : 0;
+}
+
+static inline int elmon_stats_dir(char *out, size_t n, int create, const char *dir_env, const char *xdg_env)
+{
+    if (elmon_stats_dir_path(out, n, dir_env, xdg_env) < 0)
         return -ENAMETOOLONG;
     if (create && mkdir(out, 0700) < 0 && errno != EEXIST)
         return -errno;

@@ -35,6 +35,7 @@
 #include <unistd.h>
 #include "registry.h"
 #include "fdtable.h"
+#include "ownfd.h"
 #include "real.h"
 #include "turn.h"
 
@@ -227,24 +228,73 @@ static inline void closing_range(unsigned first, unsigned last, unsigned flags)
         elmon_fds_closing(first, last);
 }
 
+/* libelmon's own descriptors (core/ownfd.h) are not the host's to close:
+ * close() of one fails with EBADF, as it would without libelmon, and a
+ * range leaves them out; dup2/dup3 onto one gives the host the number. */
+static int close_own_aware(int fd)
+{
+    if (__builtin_expect(elmon_own_maybe(fd), 0) && elmon_own_hides(fd)) {
+        errno = EBADF;
+        return -1;
+    }
+    closing(fd);
+    return elmon_real.close(fd);
+}
+
+/* The real close_range over [first, last] minus libelmon's descriptors.
+ * CLOSE_RANGE_CLOEXEC closes nothing (ours are close-on-exec already). */
+static long close_range_sparing(long (*real)(unsigned, unsigned, int), unsigned first, unsigned last, int flags)
+{
+    int own[ELMON_OWN_MAX], n = 0;
+    if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last && last >= (unsigned)__atomic_load_n(&elmon_own_lowest, __ATOMIC_RELAXED))
+        n = elmon_own_sorted(first, last, own);
+    closing_range(first, last, (unsigned)flags);
+    if (n == 0)
+        return real(first, last, flags);
+    long rc = 0;
+    unsigned lo = first;
+    for (int i = 0; i < n; i++) {
+        unsigned fd = (unsigned)own[i];
+        if (!elmon_own_hides((int)fd))
+            continue;   /* no longer ours: the host's range closes it */
+        if (fd > lo && real(lo, fd - 1, flags) < 0)
+            rc = -1;
+        lo = fd + 1;
+    }
+    if (lo != 0 && lo <= last && real(lo, last, flags) < 0)
+        rc = -1;
+    return rc;
+}
+
+static long real_close_range(unsigned first, unsigned last, int flags)
+{
+    return elmon_real.close_range(first, last, flags);
+}
+
 ELMON_EXPORT int close(int fd)
 {
     ENSURE_REAL(close);
-    closing(fd);
-    return elmon_real.close(fd);
+    return close_own_aware(fd);
 }
 
 ELMON_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
     ENSURE_REAL(close_range);
-    closing_range(first, last, (unsigned)flags);
-    return elmon_real.close_range(first, last, flags);
+    return (int)close_range_sparing(real_close_range, first, last, flags);
 }
 
+/* glibc's closefrom calls close_range inside the library, not through
+ * here: with libelmon's descriptors in the way it becomes close_range
+ * calls around them (closefrom has no result to give). */
 ELMON_EXPORT void closefrom(int lowfd)
 {
     if (__builtin_expect(!elmon_real.closefrom, 0))
         elmon_resolve_real();
+    int own[ELMON_OWN_MAX];
+    if (lowfd >= 0 && elmon_real.close_range && elmon_own_sorted((unsigned)lowfd, ~0u, own) > 0) {
+        close_range_sparing(real_close_range, (unsigned)lowfd, ~0u, 0);
+        return;
+    }
     if (lowfd >= 0)
         closing_range((unsigned)lowfd, ~0u, 0);
     if (elmon_real.closefrom)
@@ -255,6 +305,8 @@ ELMON_EXPORT void closefrom(int lowfd)
 ELMON_EXPORT int dup2(int oldfd, int newfd)
 {
     ENSURE_REAL(dup2);
+    if (__builtin_expect(elmon_own_maybe(newfd), 0) && oldfd != newfd && elmon_same_process())
+        elmon_own_taken(newfd);
     int ret = elmon_real.dup2(oldfd, newfd);
     if (ret >= 0 && oldfd != newfd)
         closing(newfd);
@@ -264,6 +316,8 @@ ELMON_EXPORT int dup2(int oldfd, int newfd)
 ELMON_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
     ENSURE_REAL(dup3);
+    if (__builtin_expect(elmon_own_maybe(newfd), 0) && oldfd != newfd && elmon_same_process())
+        elmon_own_taken(newfd);
     int ret = elmon_real.dup3(oldfd, newfd, flags);
     if (ret >= 0)
         closing(newfd);
@@ -288,16 +342,25 @@ void *elmon_syscall_resolve(void)
     return (void *)__atomic_load_n(&elmon_real_syscall, __ATOMIC_ACQUIRE);
 }
 
+static long syscall_close_range(unsigned first, unsigned last, int flags)
+{
+    return elmon_real_syscall(SYS_close_range, (long)first, (long)last, (long)flags);
+}
+
 long elmon_syscall_fd(long nr, long a1, long a2, long a3)
 {
     if (nr == SYS_close) {
+        if (__builtin_expect(elmon_own_maybe((int)a1), 0) && elmon_own_hides((int)a1)) {
+            errno = EBADF;
+            return -1;
+        }
         closing((int)a1);
         return elmon_real_syscall(nr, a1);
     }
-    if (nr == SYS_close_range) {
-        closing_range((unsigned)a1, (unsigned)a2, (unsigned)a3);
-        return elmon_real_syscall(nr, a1, a2, a3);
-    }
+    if (nr == SYS_close_range)
+        return close_range_sparing(syscall_close_range, (unsigned)a1, (unsigned)a2, (int)a3);
+    if (__builtin_expect(elmon_own_maybe((int)a2), 0) && a1 != a2 && elmon_same_process())
+        elmon_own_taken((int)a2);
     long ret = elmon_real_syscall(nr, a1, a2, a3);   /* dup2 ignores the third */
     if (ret >= 0 && (nr == SYS_dup3 || a1 != a2))
         closing((int)a2);

@@ -20,6 +20,7 @@
 #include "registry.h"
 #include "log.h"
 #include "exit.h"
+#include "ownfd.h"
 #include "pipeline.h"
 #include "real.h"
 #include "turn.h"
@@ -37,6 +38,7 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
+    elmon_own_atfork_child();
     elmon_pipeline_atfork_child();
 }
 

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "capture.h"
+#include "ownfd.h"
 #include "pyframes.h"
 #include "log.h"
 
@@ -30,6 +31,9 @@ static int (*py_is_initialized)(void);
 static void *(*py_this_tstate)(void);
 static void (*py_dump)(int fd, void *tstate);
 static int pipe_r = -1, pipe_w = -1;
+static int pipe_lost_warned;
+static int make_pipe(void);
+static void drop_pipe(void);
 static int load_state;           /* 0 not tried, 1 ready, -1 not CPython or unusable */
 
 int elmon_py_load(void)
@@ -47,30 +51,69 @@ int elmon_py_load(void)
                    py_dump ? "PyGILState_GetThisThreadState" : "_Py_DumpTraceback");
         return 0;
     }
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
-        elmon_warn("cannot make a pipe for Python frames (%s); native stacks only", strerror(errno));
+    if (make_pipe() < 0)
         return 0;
-    }
-    /* Room for CPython's 100-frame limit at full line length. */
-    fcntl(fds[1], F_SETPIPE_SZ, 256 * 1024);
-    pipe_r = fds[0];
-    pipe_w = fds[1];
     load_state = 1;
     return 1;
 }
 
+/* The pipe's two ends are libelmon's own descriptors (core/ownfd.h): out
+ * of reach of a host that closes every descriptor it did not open. */
+static int make_pipe(void)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+        elmon_warn("cannot make a pipe for Python frames (%s); native stacks only", strerror(errno));
+        return -1;
+    }
+    /* Room for CPython's 100-frame limit at full line length. */
+    fcntl(fds[1], F_SETPIPE_SZ, 256 * 1024);
+    pipe_r = elmon_own_adopt(fds[0]);
+    pipe_w = elmon_own_adopt(fds[1]);
+    if (pipe_r < 0 || pipe_w < 0) {
+        drop_pipe();
+        elmon_warn("no room for the Python-frames pipe among libelmon's descriptors; native stacks only");
+        return -1;
+    }
+    return 0;
+}
+
+static void drop_pipe(void)
+{
+    if (pipe_r >= 0)
+        elmon_own_release(pipe_r);
+    if (pipe_w >= 0)
+        elmon_own_release(pipe_w);
+    pipe_r = pipe_w = -1;
+}
+
+/* On the watchdog, before the signal: a pipe the host took (dup2 onto an
+ * end) is dropped, never read or written again, and made anew. */
 void elmon_py_prepare(void)
 {
     char junk[4096];
-    if (pipe_r >= 0)
-        while (read(pipe_r, junk, sizeof junk) > 0)
-            ;
+    if (load_state != 1)
+        return;
+    if (!elmon_own_ok(pipe_r) || !elmon_own_ok(pipe_w)) {
+        drop_pipe();
+        if (!pipe_lost_warned++)
+            elmon_warn("the host took the Python-frames pipe's descriptors; making a new pipe");
+        if (make_pipe() < 0) {
+            load_state = -1;
+            return;
+        }
+    }
+    while (read(pipe_r, junk, sizeof junk) > 0)
+        ;
 }
 
 void elmon_py_dump(void)
 {
     if (load_state != 1)
+        return;
+    /* In the handler: the write end must still be ours (fstat, which is
+     * async-signal-safe), or the dump would go into a host's file. */
+    if (!elmon_own_ok(pipe_w))
         return;
     void *ts = py_this_tstate();
     if (ts)
@@ -149,7 +192,7 @@ static void parse_line(struct elmon_capture *c, char *s)
 
 void elmon_py_collect(struct elmon_capture *c)
 {
-    if (pipe_r < 0)
+    if (pipe_r < 0 || !elmon_own_ok(pipe_r))
         return;
     static char text[256 * 1024 + 1];
     size_t n = 0;
@@ -172,11 +215,7 @@ void elmon_py_collect(struct elmon_capture *c)
  * capture. */
 void elmon_py_atfork_child(void)
 {
-    if (pipe_r >= 0)
-        close(pipe_r);
-    if (pipe_w >= 0)
-        close(pipe_w);
-    pipe_r = pipe_w = -1;
+    drop_pipe();
     if (load_state == 1)
         load_state = 0;
 }

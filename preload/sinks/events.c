@@ -21,12 +21,14 @@
 #include "log.h"
 #include "loop.h"
 #include "outfile.h"
+#include "ownfd.h"
 #include "registry.h"
 #include "sink.h"
 #include "span_json.h"
 
 static int events_fd = -1;
 static int events_state;         /* 0 not opened yet, 1 open, -1 failed or off */
+static int events_lost_warned;
 static char record[256 * 1024];  /* one record; under the writer lock */
 
 static const char *severity(int critical)
@@ -49,7 +51,7 @@ static void events_open(void)
         elmon_buf_init(&b, mem, sizeof mem);
         elmon_buf_puts(&b, "ELMON_EVENTS=");
         elmon_buf_quote_value(&b, elmon_opt.events_path, 200);
-        elmon_buf_printf(&b, " cannot be created (%s); writing no events", strerror(-fd));
+        elmon_buf_printf(&b, " cannot be created (%s); writing no events", elmon_open_out_why(fd));
         elmon_warn("%s", mem);
         return;
     }
@@ -59,6 +61,8 @@ static void events_open(void)
 
 static void events_write(struct elmon_buf *b)
 {
+    if (events_state == 1 && !elmon_out_usable(&events_fd, "ELMON_EVENTS", &events_lost_warned))
+        events_state = 0;
     events_open();
     if (events_fd < 0)
         return;
@@ -73,7 +77,7 @@ static void events_write(struct elmon_buf *b)
     if (rc < 0 && events_state == 1) {
         events_state = -1;
         elmon_warn("writing ELMON_EVENTS failed (%s); writing no more events", strerror(-rc));
-        close(events_fd);
+        elmon_own_release(events_fd);
         events_fd = -1;
     }
 }
@@ -145,7 +149,7 @@ static void events_summary(const struct elmon_loop_snapshot *s, int exited)
 static void events_atfork_child(void)
 {
     if (events_fd >= 0 && elmon_opt.events_path && strstr(elmon_opt.events_path, "%p")) {
-        close(events_fd);
+        elmon_own_release(events_fd);
         events_fd = -1;
         events_state = 0;
     }

@@ -14,9 +14,11 @@
 #include "fold.h"
 #include "log.h"
 #include "outfile.h"
+#include "ownfd.h"
 #include "sink.h"
 
 static int folded_fd = -1, folded_state;   /* 0 not opened, 1 open, -1 off or failed */
+static int folded_lost_warned;
 static char line[32768];
 
 static void folded_span(const struct elmon_span_report *r, int flags)
@@ -25,12 +27,14 @@ static void folded_span(const struct elmon_span_report *r, int flags)
     const char *path = elmon_env_str("ELMON_FOLDED");
     if (r->phase != ELMON_SPAN_END || !path || folded_state < 0)
         return;
+    if (folded_state == 1 && !elmon_out_usable(&folded_fd, "ELMON_FOLDED", &folded_lost_warned))
+        folded_state = 0;
     if (!folded_state) {
         char p[4096];
         folded_fd = elmon_open_out(path, p, sizeof p);
         folded_state = folded_fd >= 0 ? 1 : -1;
         if (folded_fd < 0) {
-            elmon_warn("ELMON_FOLDED file cannot be created (%s); writing no folded stacks", strerror(-folded_fd));
+            elmon_warn("ELMON_FOLDED file cannot be created (%s); writing no folded stacks", elmon_open_out_why(folded_fd));
             return;
         }
     }
@@ -51,7 +55,7 @@ static void folded_span(const struct elmon_span_report *r, int flags)
     elmon_buf_printf(&out, " %ld\n", elmon_fold_weight(elmon_ms3(r->duration_ns)));
     if (!out.truncated && elmon_write_all(folded_fd, out.p, out.len) < 0) {
         elmon_warn("writing ELMON_FOLDED failed; writing no more folded stacks");
-        close(folded_fd);
+        elmon_own_release(folded_fd);
         folded_fd = -1;
         folded_state = -1;
     }
@@ -61,7 +65,7 @@ static void folded_atfork_child(void)
 {
     const char *path = elmon_env_str("ELMON_FOLDED");
     if (folded_fd >= 0 && path && strstr(path, "%p")) {
-        close(folded_fd);
+        elmon_own_release(folded_fd);
         folded_fd = -1;
         folded_state = 0;
     }

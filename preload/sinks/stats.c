@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "clock.h"
@@ -21,6 +22,8 @@
 #include "log.h"
 #include "loop.h"
 #include "outfile.h"
+#include "ownfd.h"
+#include "real.h"
 #include "registry.h"
 #include "sink.h"
 #include "snapshot.h"
@@ -29,9 +32,10 @@
 /* All of it is the writer's (watchdog thread) state, except st_state,
  * which the exiting thread also sets (atomic) to stop further writes. */
 static int st_state;                     /* 0 not tried, 1 open, -1 off or failed */
-static int st_fd = -1;
+static int st_dirfd = -1;               /* the directory, O_PATH, one of libelmon's own (ownfd.h) */
 static struct elmon_stats_file *st_map;
-static char st_path[4096];
+static char st_path[4096];              /* for messages; the work is relative to st_dirfd */
+static char st_name[32], st_tmp[40];
 static uint64_t st_prev_mono_ns;         /* the previous refresh */
 static struct {
     uint32_t generation;
@@ -53,35 +57,70 @@ static void read_cmdline(char *out, size_t n)
     out[k] = 0;
 }
 
+/* The per-user directory (common/statsfile.h names it), reached without
+ * following a symlink anywhere and checked on the opened descriptor, not
+ * by name: a directory another user can write to (XDG_RUNTIME_DIR of
+ * theirs) could swap the name between a check and a use. */
+static int stats_dir_open(char *dir, size_t n)
+{
+    int rc = elmon_stats_dir_path(dir, n, elmon_env_str("ELMON_STATS_DIR"), elmon_env_str("XDG_RUNTIME_DIR"));
+    if (rc < 0)
+        return rc;
+    char last[256];
+    int parent = elmon_open_parent(dir, last, sizeof last);
+    if (parent < 0)
+        return parent;
+    if (mkdirat(parent, last, 0700) < 0 && errno != EEXIST) {
+        rc = -errno;
+        elmon_real.close(parent);
+        return rc;
+    }
+    int dfd = openat(parent, last, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    rc = dfd < 0 ? (errno == ENOTDIR ? -ELOOP : -errno) : 0;
+    elmon_real.close(parent);
+    if (dfd < 0)
+        return rc;
+    struct stat st;
+    if (fstat(dfd, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+        elmon_real.close(dfd);
+        return -EPERM;
+    }
+    dfd = elmon_own_adopt(dfd);
+    return dfd < 0 ? -EMFILE : dfd;
+}
+
 static int stats_create(void)
 {
     char dir[4000];
     /* From the environment as the process started (config.c's snapshot):
      * servers may have rewritten theirs by now. */
-    int rc = elmon_stats_dir(dir, sizeof dir, 1, elmon_env_str("ELMON_STATS_DIR"),
-                             elmon_env_str("XDG_RUNTIME_DIR"));
-    if (rc < 0) {
+    int dfd = stats_dir_open(dir, sizeof dir);
+    if (dfd < 0) {
         elmon_warn("no live stats for elmon stat/top: directory %.200s unusable (%s)", dir,
-                   rc == -EPERM ? "not a private directory of this user" : strerror(-rc));
-        return rc;
+                   dfd == -EPERM ? "not a private directory of this user" : elmon_open_out_why(dfd));
+        return dfd;
     }
+    int rc;
     snprintf(st_path, sizeof st_path, "%s/%d.stats", dir, (int)getpid());
+    snprintf(st_name, sizeof st_name, "%d.stats", (int)getpid());
     /* Made complete and mapped under a name of its own, then renamed into
      * place: a reader that finds PID.stats before this process maps it
      * takes it for a dead process's leftover and removes it. */
+    snprintf(st_tmp, sizeof st_tmp, "%s.new", st_name);
     char tmp[sizeof st_path + 8];
     snprintf(tmp, sizeof tmp, "%s.new", st_path);
     int fd = -1;
     for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
-        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fd = openat(dfd, st_tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         /* Our pid's file in our private directory can only be left over
          * by a dead process that had this pid, or by this process before
          * an exec: replace it. */
         if (fd < 0 && errno == EEXIST && attempt == 0)
-            unlink(tmp);
+            unlinkat(dfd, st_tmp, 0);
     }
     if (fd < 0) {
         rc = -errno;
+        elmon_own_release(dfd);
         elmon_warn("no live stats for elmon stat/top: cannot create %.200s (%s)", tmp, strerror(-rc));
         return rc;
     }
@@ -95,10 +134,12 @@ static int stats_create(void)
         m = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     else
         errno = err;
+    /* The mapping is all that is kept: no descriptor a host could take. */
+    elmon_real.close(fd);
     if (m == MAP_FAILED) {
         rc = -errno;
-        unlink(tmp);
-        close(fd);
+        unlinkat(dfd, st_tmp, 0);
+        elmon_own_release(dfd);
         elmon_warn("no live stats for elmon stat/top: cannot allocate or map %.200s (%s)", tmp, strerror(-rc));
         return rc;
     }
@@ -112,15 +153,15 @@ static int stats_create(void)
     __atomic_thread_fence(__ATOMIC_RELEASE);
     memcpy(m->magic, ELMON_STATS_MAGIC, sizeof m->magic);
     /* rename replaces a leftover PID.stats of a dead process atomically. */
-    if (rename(tmp, st_path) < 0) {
+    if (renameat(dfd, st_tmp, dfd, st_name) < 0) {
         rc = -errno;
-        unlink(tmp);
+        unlinkat(dfd, st_tmp, 0);
         munmap(m, sizeof *m);
-        close(fd);
+        elmon_own_release(dfd);
         elmon_warn("no live stats for elmon stat/top: cannot publish %.200s (%s)", st_path, strerror(-rc));
         return rc;
     }
-    st_fd = fd;
+    st_dirfd = dfd;
     st_map = m;
     return 0;
 }
@@ -267,9 +308,10 @@ static void stats_shutdown(int fast)
     (void)fast;
     if (__atomic_exchange_n(&st_state, -1, __ATOMIC_ACQ_REL) != 1)
         return;
-    unlink(st_path);
-    close(st_fd);
-    st_fd = -1;
+    if (elmon_own_ok(st_dirfd))
+        unlinkat(st_dirfd, st_name, 0);
+    elmon_own_release(st_dirfd);
+    st_dirfd = -1;
 }
 
 /* The child shares the parent's mapping (MAP_SHARED): drop it without a
@@ -278,10 +320,10 @@ static void stats_atfork_child(void)
 {
     if (st_map)
         munmap(st_map, sizeof *st_map);
-    if (st_fd >= 0)
-        close(st_fd);
+    if (st_dirfd >= 0)
+        elmon_own_release(st_dirfd);
     st_map = NULL;
-    st_fd = -1;
+    st_dirfd = -1;
     st_state = 0;
     st_prev_mono_ns = 0;
     memset(st_prev, 0, sizeof st_prev);
