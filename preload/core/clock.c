@@ -18,16 +18,26 @@ static uint64_t base_ticks, base_mono_ns;
 
 /* The kernel keeps CLOCK_MONOTONIC on the TSC only when it trusts it to be
  * invariant and synchronised across CPUs; we trust it exactly as far. */
-static int tsc_usable(void)
+static int tsc_trusted = -1;   /* -1: not probed */
+
+void elmon_clock_probe(void)
 {
 #if defined(__x86_64__)
     char src[64];
     if (elmon_read_small("/sys/devices/system/clocksource/clocksource0/current_clocksource", src, sizeof src) < 0)
-        return 0;
-    return strncmp(src, "tsc", 3) == 0 && (src[3] == '\n' || src[3] == 0);
+        tsc_trusted = 0;
+    else
+        tsc_trusted = strncmp(src, "tsc", 3) == 0 && (src[3] == '\n' || src[3] == 0);
 #else
-    return 0;
+    tsc_trusted = 0;
 #endif
+}
+
+static int tsc_usable(void)
+{
+    if (tsc_trusted < 0)
+        elmon_clock_probe();
+    return tsc_trusted;
 }
 
 /* A (ticks, ns) pair read close together: the TSC read twice around the

@@ -50,6 +50,11 @@ static inline uint64_t elmon_ticks_to_ns(uint64_t ticks)
     return (uint64_t)(((unsigned __int128)ticks * mult) >> 32);
 }
 
+/* Reads the kernel's clock source once (a /sys file): the constructor
+ * calls it, so a loop thread's first wait opens no file for the clock (a
+ * sandboxed host may forbid it).  elmon_clock_init probes itself when
+ * nobody did (unit tests). */
+void elmon_clock_probe(void);
 /* Cold: choose the clock (ELMON_CLOCK=auto|tsc|monotonic) and calibrate. */
 void elmon_clock_init(void);
 /* Cold, watchdog thread: refine the TSC rate over a longer baseline. */

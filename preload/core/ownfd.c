@@ -152,6 +152,13 @@ void elmon_own_atfork_child(void)
     pthread_mutex_init(&own_lock, NULL);
 }
 
+void elmon_own_disown_all(void)
+{
+    for (int i = 0; i < ELMON_OWN_MAX; i++)
+        __atomic_store_n(&own[i].lost, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&elmon_own_lowest, INT_MAX, __ATOMIC_RELEASE);
+}
+
 int elmon_own_hides(int fd)
 {
     struct own *e = find(fd);

@@ -64,6 +64,11 @@ void elmon_own_release(int fd);
  * inherited with it; only the writers' mutex is made fresh. */
 void elmon_own_atfork_child(void);
 
+/* libelmon is done with every descriptor (the host confined itself):
+ * the host's closes reach them from now on, and nothing here makes a
+ * system call again. */
+void elmon_own_disown_all(void);
+
 /* For close(fd) by the host: 1 when fd is ours and must not be closed
  * (the caller fails with EBADF), 0 when the host may close it (not ours,
  * or no longer the file we adopted: then marked lost). */

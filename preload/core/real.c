@@ -38,6 +38,9 @@ int elmon_resolve_real(void)
     RESOLVE(dup2, "dup2");
     RESOLVE(dup3, "dup3");
     RESOLVE(exit_now, "_exit");
+    RESOLVE(prctl, "prctl");
+    RESOLVE(nanosleep, "nanosleep");
+    RESOLVE(clock_nanosleep, "clock_nanosleep");
     void *sc = dlsym(RTLD_NEXT, "syscall");
     if (sc)
         __atomic_store_n((void **)&elmon_real_syscall, sc, __ATOMIC_RELEASE);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <time.h>
 
 struct elmon_real_fns {
     int (*epoll_wait)(int, struct epoll_event *, int, int);
@@ -31,6 +32,9 @@ struct elmon_real_fns {
     int (*dup2)(int, int);
     int (*dup3)(int, int, int);
     void (*exit_now)(int) __attribute__((noreturn));   /* _exit */
+    int (*prctl)(int, unsigned long, unsigned long, unsigned long, unsigned long);
+    int (*nanosleep)(const struct timespec *, struct timespec *);
+    int (*clock_nanosleep)(clockid_t, int, const struct timespec *, struct timespec *);
 };
 
 extern struct elmon_real_fns elmon_real;

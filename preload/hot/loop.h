@@ -121,6 +121,7 @@ struct elmon_loop {
     uint64_t closed_ticks;          /* when the loop's descriptor was closed (atomic; by the closer, before loop_word) */
     uint64_t exit_ticks;            /* when the thread exited */
     int n_fds;                      /* poll/select descriptors of the last wait */
+    uint32_t sig_hits;              /* capture signals handled on this thread (its handler counts) */
     uint32_t ring_head;             /* spans pushed */
     struct elmon_span ring[ELMON_SPAN_RING];
     struct elmon_hist lag;

@@ -153,6 +153,22 @@ int elmon_same_process(void)
     return (pid_t)syscall(SYS_getpid) == __atomic_load_n(&own_pid, __ATOMIC_RELAXED);
 }
 
+static void (*on_confine)(const char *how);
+static int confined;
+
+void elmon_registry_on_confine(void (*fn)(const char *how))
+{
+    on_confine = fn;
+}
+
+/* Only the process's own threads confine the process's libelmon: a vfork
+ * child's filter is its own (and its exec's). */
+void elmon_confining(const char *how)
+{
+    if (on_confine && elmon_same_process() && !__atomic_exchange_n(&confined, 1, __ATOMIC_ACQ_REL))
+        on_confine(how);
+}
+
 void elmon_registry_init(void (*first_loop)(void))
 {
     on_first_loop = first_loop;

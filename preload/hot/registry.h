@@ -22,6 +22,13 @@ struct elmon_loop *elmon_register(int poller);  /* slow path */
 void elmon_registry_init(void (*on_first_loop)(void));
 void elmon_registry_atfork_child(void);
 
+/* The host is about to confine itself (seccomp through prctl or the
+ * system call, wrap.c): runs, once, what process/ set with
+ * elmon_registry_on_confine (it ends the measurement while every call is
+ * still allowed), before the real call.  how names the call. */
+void elmon_registry_on_confine(void (*fn)(const char *how));
+void elmon_confining(const char *how);
+
 /* 0 in a vfork child (or a raw clone of the process): it shares libelmon's
  * memory with its parent without the atfork handlers having run, and must
  * change nothing in it.  One getpid system call. */

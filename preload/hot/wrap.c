@@ -3,6 +3,10 @@
  *
  * Contract: every wrapper calls the real function exactly once with the
  * caller's arguments and returns its result with its errno, EINTR included.
+ * Two exceptions, both for the host's sake: the sleeps (nanosleep,
+ * clock_nanosleep, usleep, sleep) sleep out what libelmon's own capture
+ * signal cut short, and the close family leaves libelmon's own descriptors
+ * (core/ownfd.h) alone.
  * Around the call it reads the clock and updates the calling thread's turn
  * state (turn.h); it makes no allocation, takes no lock, does no stdio and
  * makes no system call of its own (the close family's slow branch below
@@ -20,8 +24,12 @@
  * in one before its exec) shares the parent's table and must not end the
  * parent's loop.
  *
- * Runs on: any thread of the host that waits or closes (close also from
- * signal handlers).
+ * prctl(PR_SET_SECCOMP) and seccomp(), also through syscall(), end the
+ * measurement before the filter is installed (registry.h,
+ * elmon_confining).
+ *
+ * Runs on: any thread of the host that waits, sleeps, closes or confines
+ * itself (close also from signal handlers).
  */
 #define _GNU_SOURCE
 #undef _FORTIFY_SOURCE
@@ -29,9 +37,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
+#include <linux/seccomp.h>
+#include <stdarg.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include "registry.h"
 #include "fdtable.h"
@@ -324,6 +336,130 @@ ELMON_EXPORT int dup3(int oldfd, int newfd, int flags)
     return ret;
 }
 
+/* Sleeps that libelmon's capture signal cut short are slept out.
+ *
+ * The watchdog signals a loop thread only when /proc shows it running user
+ * code, but the thread can enter a sleep in the microseconds between that
+ * look and the signal; a sleep a handler interrupts returns EINTR whatever
+ * SA_RESTART says.  The handler counts itself in the slot (sig_hits): a
+ * sleep that returns EINTR with the count moved was cut by libelmon, and
+ * sleeps what is left, with errno as the host left it.  A host's signal
+ * landing in the same interruption is the one case this cannot tell apart.
+ * These are the wrappers that may call the real function more than once. */
+/* A thread parked in one of these sleeps is unwound from the rip and rsp
+ * /proc gives (record/capture.c, "proc"): no rbp.  With a frame pointer
+ * the frame's CFA is rbp-based and that walk would stop here, so these
+ * keep their CFA on rsp. */
+#define SLEEP_FN __attribute__((optimize("omit-frame-pointer")))
+
+static inline uint32_t sig_hits(void)
+{
+    struct elmon_loop *l = elmon_tls_loop;
+    return l ? __atomic_load_n(&l->sig_hits, __ATOMIC_RELAXED) : 0;
+}
+
+SLEEP_FN static int sleep_out(const struct timespec *req, struct timespec *rem)
+{
+    struct timespec left, again;
+    int saved = errno;
+    for (;;) {
+        uint32_t hits = sig_hits();
+        int ret = elmon_real.nanosleep(req, &left);
+        if (ret < 0 && errno == EINTR && sig_hits() != hits) {
+            again = left;
+            req = &again;
+            errno = saved;
+            continue;
+        }
+        if (ret < 0 && errno == EINTR && rem)
+            *rem = left;
+        return ret;
+    }
+}
+
+ELMON_EXPORT SLEEP_FN int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+    ENSURE_REAL(nanosleep);
+    return sleep_out(req, rem);
+}
+
+ELMON_EXPORT SLEEP_FN int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req, struct timespec *rem)
+{
+    if (__builtin_expect(!elmon_real.clock_nanosleep, 0)) {
+        elmon_resolve_real();
+        if (!elmon_real.clock_nanosleep)
+            return ENOSYS;
+    }
+    struct timespec left, again;
+    for (;;) {
+        uint32_t hits = sig_hits();
+        int ret = elmon_real.clock_nanosleep(clock, flags, req, &left);
+        if (ret == EINTR && sig_hits() != hits) {
+            /* An absolute deadline stays as it was. */
+            if (!(flags & TIMER_ABSTIME)) {
+                again = left;
+                req = &again;
+            }
+            continue;
+        }
+        if (ret == EINTR && rem && !(flags & TIMER_ABSTIME))
+            *rem = left;
+        return ret;
+    }
+}
+
+/* glibc's usleep and sleep call nanosleep inside the library, not through
+ * here: they are interposed themselves, with glibc's results. */
+ELMON_EXPORT SLEEP_FN int usleep(useconds_t us)
+{
+    ENSURE_REAL(nanosleep);
+    struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
+    return sleep_out(&ts, NULL);
+}
+
+ELMON_EXPORT SLEEP_FN unsigned int sleep(unsigned int seconds)
+{
+    if (__builtin_expect(!elmon_real.nanosleep, 0)) {
+        elmon_resolve_real();
+        if (!elmon_real.nanosleep)
+            return seconds;
+    }
+    int saved = errno;
+    struct timespec ts = {(time_t)seconds, 0}, left = {0, 0};
+    if (sleep_out(&ts, &left) < 0)
+        return (unsigned int)left.tv_sec;   /* glibc 2.36 truncates too */
+    errno = saved;
+    return 0;
+}
+
+/* A host that confines itself with seccomp (OpenSSH's pre-auth child,
+ * vsftpd, anything built on libseccomp) forbids the calls libelmon makes:
+ * the measurement ends here, before the filter exists, and nothing of
+ * libelmon runs on any thread after it (elmon_confining). */
+static int confines(long option, long mode)
+{
+    return option == PR_SET_SECCOMP && (mode == SECCOMP_MODE_STRICT || mode == SECCOMP_MODE_FILTER);
+}
+
+/* prctl is variadic; its arguments are at most five longs, all passed in
+ * registers, so reading four with va_arg reads what the caller passed or
+ * the registers' leftovers, as glibc's own prctl does. */
+ELMON_EXPORT int prctl(int option, ...)
+{
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+    unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    ENSURE_REAL(prctl);
+    if (__builtin_expect(confines(option, (long)a2), 0)) {
+        int saved = errno;
+        elmon_confining("prctl(PR_SET_SECCOMP)");
+        errno = saved;
+    }
+    return elmon_real.prctl(option, a2, a3, a4, a5);
+}
+
 /* libuv closes with syscall(SYS_close) (uv__close_nocancel), so the loops
  * of Node and uvloop end only through here.  syscall() is variadic and
  * its callers pass as many arguments as the call needs: a C wrapper could
@@ -349,6 +485,15 @@ static long syscall_close_range(unsigned first, unsigned last, int flags)
 
 long elmon_syscall_fd(long nr, long a1, long a2, long a3)
 {
+    if (nr == SYS_seccomp || nr == SYS_prctl) {
+        /* seccomp(op, flags, args): the two ops that install a filter. */
+        if (nr == SYS_seccomp ? (a1 == SECCOMP_SET_MODE_STRICT || a1 == SECCOMP_SET_MODE_FILTER) : confines(a1, a2)) {
+            int saved = errno;
+            elmon_confining(nr == SYS_seccomp ? "seccomp()" : "prctl(PR_SET_SECCOMP)");
+            errno = saved;
+        }
+        return elmon_real_syscall(nr, a1, a2, a3);
+    }
     if (nr == SYS_close) {
         if (__builtin_expect(elmon_own_maybe((int)a1), 0) && elmon_own_hides((int)a1)) {
             errno = EBADF;
@@ -389,7 +534,13 @@ __asm__(".text\n"
         "    je elmon_syscall_fd\n"
         "    cmpq $292, %rdi\n"        /* SYS_dup3 */
         "    je elmon_syscall_fd\n"
-        "    jmp *%r11\n"
+        "    cmpq $317, %rdi\n"        /* SYS_seccomp */
+        "    je elmon_syscall_fd\n"
+        "    cmpq $157, %rdi\n"        /* SYS_prctl: PR_SET_SECCOMP only */
+        "    jne 3f\n"
+        "    cmpq $22, %rsi\n"         /* PR_SET_SECCOMP */
+        "    je elmon_syscall_fd\n"
+        "3:  jmp *%r11\n"
         "2:  pushq %rdi\n"
         "    pushq %rsi\n"
         "    pushq %rdx\n"
@@ -411,6 +562,7 @@ __asm__(".text\n"
         "    jmp elmon_syscall_enosys\n"
         ".size syscall, .-syscall\n");
 
-_Static_assert(SYS_close == 3 && SYS_close_range == 436 && SYS_dup2 == 33 && SYS_dup3 == 292,
+_Static_assert(SYS_close == 3 && SYS_close_range == 436 && SYS_dup2 == 33 && SYS_dup3 == 292 &&
+                   SYS_seccomp == 317 && SYS_prctl == 157 && PR_SET_SECCOMP == 22,
                "the numbers the syscall entry compares");
 #endif

@@ -20,6 +20,7 @@
 #include "registry.h"
 #include "log.h"
 #include "exit.h"
+#include "clock.h"
 #include "ownfd.h"
 #include "pipeline.h"
 #include "real.h"
@@ -76,6 +77,20 @@ done:
     free(out);
 }
 
+/* The host confines itself (hot/wrap.c saw the seccomp call, which has
+ * not run yet): end the measurement as an exit would (spans closed,
+ * summaries written, the exporter flushed), while every call is still
+ * allowed; after it libelmon makes no call on any thread. */
+static void on_confine(const char *how)
+{
+    if (!__atomic_load_n(&elmon_active, __ATOMIC_ACQUIRE))
+        return;
+    elmon_warn("the process confines itself with %s; libelmon stops measuring here (a sandbox forbids the "
+               "calls it makes)", how);
+    elmon_exit_work(0);
+    elmon_own_disown_all();
+}
+
 /* ELMON_DISABLE, ELMON_CHILDREN and AT_SECURE are the only settings read
  * for every process: they decide whether the library does anything at all. */
 __attribute__((constructor)) static void elmon_init(void)
@@ -92,6 +107,8 @@ __attribute__((constructor)) static void elmon_init(void)
         return;
     elmon_env_snapshot();
     elmon_registry_init(elmon_watchdog_ensure);
+    elmon_registry_on_confine(on_confine);
+    elmon_clock_probe();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     __atomic_store_n(&elmon_active, 1, __ATOMIC_RELEASE);
 }

@@ -141,6 +141,9 @@ static void capture_handler(int sig, siginfo_t *si, void *ucv)
         errno = saved_errno;
         return;
     }
+    /* Before anything else: a sleep wrapper (hot/wrap.c) that sees the
+     * count move retries the sleep this signal cut short. */
+    __atomic_store_n(&l->sig_hits, l->sig_hits + 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&n_walking, 1, __ATOMIC_ACQ_REL);
     uint64_t t0 = elmon_mono_ns();
     /* The thread's CPU clock too: on a loaded machine the wall time counts
@@ -337,6 +340,49 @@ static void settle(struct elmon_capture *c)
     }
 }
 
+/* CPython retries the calls of its own that a signal interrupts (PEP 475:
+ * time.sleep, socket and file calls); a C extension's call (ctypes'
+ * usleep, a driver's poll) usually returns short instead.  The parked
+ * stack says whose call it is: the first frame outside the C library must
+ * be the interpreter's (the python executable or libpython).  Unwinds into
+ * c->addrs ("proc"), so a thread not signalled keeps its native stack. */
+static int py_own_call(struct elmon_loop *l, struct elmon_capture *c, const struct elmon_task *t)
+{
+    if (__atomic_load_n(&n_walking, __ATOMIC_ACQUIRE))
+        return 0;
+    elmon_unwind_refresh();
+    if (!unwind_parked(l, c, t))
+        return 0;
+    for (int i = 0; i < c->n_addrs; i++) {
+        Dl_info di;
+        if (!dladdr((void *)(c->addrs[i] - (i > 0)), &di) || !di.dli_fname)
+            return 0;
+        const char *base = strrchr(di.dli_fname, '/');
+        base = base ? base + 1 : di.dli_fname;
+        static void *self_base;
+        if (!self_base) {
+            Dl_info si;
+            if (dladdr((void *)py_own_call, &si))
+                self_base = si.dli_fbase;
+        }
+        /* The C library and libelmon's own sleep wrappers (hot/wrap.c). */
+        if (!strncmp(base, "libc.so", 7) || !strncmp(base, "libpthread.so", 13) || !strncmp(base, "ld-linux", 8) ||
+            !strncmp(base, "linux-vdso", 10) || di.dli_fbase == self_base)
+            continue;
+        /* The interpreter's module is the one that defines Py_IsInitialized
+         * (the executable, or libpython in a shared build). */
+        static void *py_base;
+        if (!py_base) {
+            Dl_info pi;
+            void *sym = dlsym(RTLD_DEFAULT, "Py_IsInitialized");
+            if (sym && dladdr(sym, &pi))
+                py_base = pi.dli_fbase;
+        }
+        return py_base && di.dli_fbase == py_base;
+    }
+    return 0;
+}
+
 /* Why a thread in an interruptible system call is walked from /proc. */
 static void note_not_signalled(struct elmon_capture *c, const struct elmon_task *t)
 {
@@ -368,7 +414,7 @@ static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64
      * or read since.  Look again right before the signal: what is left is
      * the few microseconds between this read and tgkill. */
     struct elmon_task now;
-    if (!py && elmon_task_read(c->tid, &now) == 0 && elmon_syscall_eintr(&now)) {
+    if (elmon_task_read(c->tid, &now) == 0 && elmon_syscall_eintr(&now) && (!py || !py_own_call(l, c, &now))) {
         *t = now;
         note_not_signalled(c, &now);
         return 0;
@@ -473,8 +519,9 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
             note(c, "the thread blocks signal %d", sig);
         } else if (!signal_still_ours()) {
             note(c, "signal %d taken over by the host", sig);
-        } else if (!py && elmon_syscall_eintr(&t0)) {
+        } else if (elmon_syscall_eintr(&t0) && (!py || !py_own_call(l, c, &t0))) {
             note_not_signalled(c, &t0);
+            done = c->n_addrs > 0;   /* CPython's check unwound the parked stack already */
         } else {
             done = signal_and_wait(l, c, since, py, &t0);
         }

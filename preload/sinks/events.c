@@ -27,7 +27,8 @@
 #include "span_json.h"
 
 static int events_fd = -1;
-static int events_state;         /* 0 not opened yet, 1 open, -1 failed or off */
+#define EVENTS_OPENING 2
+static int events_state;         /* 0 not opened yet, 1 open, -1 failed or off, EVENTS_OPENING */
 static int events_lost_warned;
 static char record[256 * 1024];  /* one record; under the writer lock */
 
@@ -40,9 +41,13 @@ static void events_open(void)
 {
     if (events_state)
         return;
-    events_state = -1;
-    if (!elmon_opt.events_path)
+    /* Opening: a fork in the middle (the watchdog opens, another thread
+     * forks) leaves the child a state it must start over from. */
+    events_state = EVENTS_OPENING;
+    if (!elmon_opt.events_path) {
+        events_state = -1;
         return;
+    }
     char path[4096];
     int fd = elmon_open_out(elmon_opt.events_path, path, sizeof path);
     if (fd < 0) {
@@ -53,6 +58,7 @@ static void events_open(void)
         elmon_buf_quote_value(&b, elmon_opt.events_path, 200);
         elmon_buf_printf(&b, " cannot be created (%s); writing no events", elmon_open_out_why(fd));
         elmon_warn("%s", mem);
+        events_state = -1;
         return;
     }
     events_fd = fd;
@@ -153,6 +159,8 @@ static void events_atfork_child(void)
         events_fd = -1;
         events_state = 0;
     }
+    if (events_state == EVENTS_OPENING)
+        events_state = 0;
 }
 
 static const char *events_off(void)
