@@ -1174,6 +1174,74 @@ START_TEST(report_flood_bounded)
 }
 END_TEST
 
+/* The window ends on time, spans or not: a span every 5000 turns (about
+ * every 5.5 s, each wait 1 ms) for about 75 s, with ELMON_REPORTS_PER_MIN=1.
+ * The first window's left_out record comes 60 s (within the tick's second
+ * and some slack) after the span that opened it, by the watchdog's tick:
+ * the span record after it began after it was written, so no span's report
+ * ended the window.  The log's line says "in the last 60 s" (or 61 or 62:
+ * the window's real length, the tick's second included), the span
+ * after the window is written again, and the records add up to the
+ * summary's count. */
+START_TEST(report_window_ends_at_60s)
+{
+    char *ev = strf("ELMON_EVENTS=%s/window.jsonl", dir), *log = strf("ELMON_LOG=%s/window.log", dir);
+    char *argv[] = {LOOPFIX, "-n", "70000", "-b", "2", "-e", "5000", "-k", "sleep", NULL};
+    char *env[] = {ev, log, "ELMON_REPORTS_PER_MIN=1", "ELMON_BLOCK_MS=1", "ELMON_STATS=0", NULL};
+    struct run r;
+    run_fix(argv, env, 300000, &r);
+    char **l = lines_of(dir, "window.jsonl", NULL);
+    assert_records_whole(l);
+    const char *why = span_records_complete(l);
+    ck_assert_msg(!why, "%s", why);
+    ck_assert_int_eq(count_type(l, "summary"), 1);
+    int written = 0, by_tick = 0, after = 0;
+    double left_out = 0, spans = -1, dropped = 0, summary_left_out = -1, window_s = 0;
+    for (int i = 0; l[i]; i++) {
+        if (json_is(l[i], "type", "block")) {
+            written++;
+        } else if (json_is(l[i], "type", "left_out")) {
+            left_out += json_num(l[i], "reports_left_out");
+            if (!json_is(l[i + 1] ? l[i + 1] : "", "type", "summary") && !by_tick++) {
+                window_s = (json_num(l[i], "end_unix_ns") - json_num(l[i], "start_unix_ns")) / 1e9;
+                ck_assert_ptr_nonnull(l[i + 1]);
+                ck_assert_msg(json_num(l[i + 1], "start_unix_ns") > json_num(l[i], "end_unix_ns"),
+                              "the window was ended by a span's report, not by the tick: %.300s", l[i + 1]);
+                after = (json_is(l[i + 1], "type", "block") || json_is(l[i + 1], "type", "block_begin"));
+            }
+        } else if (json_is(l[i], "type", "summary")) {
+            spans = json_num(l[i], "blocks_warning") + json_num(l[i], "blocks_critical");
+            dropped = json_num(l[i], "spans_dropped");
+            summary_left_out = json_num(l[i], "reports_left_out");
+        }
+    }
+    fprintf(stderr, "report_window_ends_at_60s: %.0f spans in %.0f ms, %d written, %.0f left out, first window "
+            "%.2f s, %.0f dropped\n", spans, r.wall_ms, written, left_out, window_s, dropped);
+    ck_assert_int_eq(by_tick, 1);
+    ck_assert_msg(window_s >= 59.9 && window_s < 62.5, "a window of %.2f s", window_s);
+    ck_assert_msg(after, "no span written after the first window ended");
+    ck_assert(left_out == summary_left_out);
+    ck_assert_msg(written + left_out + dropped == spans, "%d written + %.0f left out + %.0f dropped != %.0f spans",
+                  written, left_out, dropped, spans);
+    char *logp = strf("%s/window.log", dir);
+    char **g = read_lines(logp, NULL);
+    ck_assert_ptr_nonnull(g);
+    /* The tick's second: the line says how long its window really was. */
+    int minute_lines = 0;
+    for (int i = 0; g[i]; i++) {
+        const char *p = strstr(g[i], " span reports left out in the last ");
+        double s = p ? atof(p + strlen(" span reports left out in the last ")) : 0;
+        minute_lines += s >= 60 && s <= 62 && strstr(g[i], " s (limit 1 per loop");
+    }
+    ck_assert_msg(minute_lines == 1, "%d lines for a window of 60 s", minute_lines);
+    free_lines(g);
+    free_lines(l);
+    free(logp);
+    run_free(&r);
+    free(ev), free(log);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("faults");
@@ -1214,6 +1282,7 @@ int main(void)
     TCase *fd = tcase_create("flood");
     tcase_add_checked_fixture(fd, setup, teardown);
     tcase_add_loop_test(fd, report_flood_bounded, 0, 2);
+    tcase_add_test(fd, report_window_ends_at_60s);
     suite_add_tcase(s, fd);
     return run_suite(s);
 }
