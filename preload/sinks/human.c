@@ -87,7 +87,7 @@ static void roll(uint64_t now_ns)
     for (int i = 0; i < n_rolled; i++)
         left_out_line(&rolled[i].lo);
     if (rolled_more_loops)
-        elmon_logf("%llu span reports of %llu more loops left out in the last 60 s (ELMON_REPORTS_PER_MIN, "
+        elmon_logf("%llu span reports of %llu more loops left out in the last minute (ELMON_REPORTS_PER_MIN, "
                    "ELMON_REPORT_BYTES_PER_MIN); they are still counted in the summary and the metrics",
                    (unsigned long long)rolled_more_spans, (unsigned long long)rolled_more_loops);
 }
