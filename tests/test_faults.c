@@ -27,6 +27,7 @@
 #include "support.h"
 
 #define FIX ELMON_BIN_DIR "/fault_fix"
+#define LOOPFIX ELMON_BIN_DIR "/loopfix"
 #define ENVLIB ELMON_BIN_DIR "/libfault_env.so"
 #define RECEIVER ELMON_SRC_DIR "/tests/otlp-receiver/receiver.js"
 
@@ -1024,6 +1025,228 @@ START_TEST(setuid_writes_nothing)
 }
 END_TEST
 
+/* ----------------------------------------------------------------- flood */
+
+enum { FLOOD_LOOPS = 2, FLOOD_REPORTS = 20, FLOOD_BYTES = 20000 };
+
+/* One loop thread's share of a flood: what its summary counts, and what
+ * each text output wrote and said it left out. */
+struct flood_loop {
+    int tid;
+    double spans, dropped, summary_left_out;   /* the summary's */
+    int ev_written, ev_left_out_records;
+    double ev_left_out;
+    int log_written, log_left_out_lines;
+    double log_left_out;
+};
+
+static struct flood_loop *flood_find(struct flood_loop *f, int tid)
+{
+    for (int i = 0; i < FLOOD_LOOPS; i++)
+        if (f[i].tid == tid)
+            return &f[i];
+    return NULL;
+}
+
+/* ELMON_BLOCK_MS=1 and two loop threads that block 2 ms on every turn for
+ * about 5 s: some 1500 spans each.  _i 0: ELMON_REPORTS_PER_MIN=20, so each
+ * output writes exactly 20 span reports per loop in the one window the run
+ * fits in; _i 1: no count limit and ELMON_REPORT_BYTES_PER_MIN=20000, so
+ * each output's span records stay within 20000 bytes (plus the few bytes a
+ * block may have over the block_begin it was charged for).  Either way
+ * the summaries count every span, each loop has one left_out record in
+ * the events file and one left-out line in the log, written plus left out
+ * plus dropped is the summary's count, and every block_begin written is
+ * closed by its block. */
+START_TEST(report_flood_bounded)
+{
+    int by_bytes = _i == 1;
+    char *ev = strf("ELMON_EVENTS=%s/flood.jsonl", dir), *log = strf("ELMON_LOG=%s/flood.log", dir);
+    char *lim = by_bytes ? strdup("ELMON_REPORTS_PER_MIN=0") : strf("ELMON_REPORTS_PER_MIN=%d", FLOOD_REPORTS);
+    char *bytes = by_bytes ? strf("ELMON_REPORT_BYTES_PER_MIN=%d", FLOOD_BYTES) : strdup("ELMON_REPORT_BYTES_PER_MIN=");
+    char *argv[] = {LOOPFIX, "-n", "1500", "-b", "2", "-e", "1", "-k", "sleep", "-t", "2", NULL};
+    char *env[] = {ev, log, lim, bytes, "ELMON_BLOCK_MS=1", "ELMON_STATS=0", NULL};
+    struct run r;
+    run_fix(argv, env, 120000, &r);
+    /* One window: the run is far shorter than 60 s. */
+    ck_assert_msg(r.wall_ms < 50000, "the flood took %.0f ms, more than one window", r.wall_ms);
+
+    struct flood_loop f[FLOOD_LOOPS] = {{0}};
+    char **l = lines_of(dir, "flood.jsonl", NULL);
+    assert_records_whole(l);
+    const char *why = span_records_complete(l);
+    ck_assert_msg(!why, "%s", why);
+    ck_assert_int_eq(count_type(l, "summary"), FLOOD_LOOPS);
+    int n = 0;
+    for (int i = 0; l[i]; i++)
+        if (json_is(l[i], "type", "summary")) {
+            f[n].tid = (int)json_num(l[i], "tid");
+            f[n].spans = json_num(l[i], "blocks_warning") + json_num(l[i], "blocks_critical");
+            f[n].dropped = json_num(l[i], "spans_dropped");
+            f[n].summary_left_out = json_num(l[i], "reports_left_out");
+            n++;
+        }
+    double span_bytes = 0;
+    int written = 0;
+    for (int i = 0; l[i]; i++) {
+        struct flood_loop *k = flood_find(f, (int)json_num(l[i], "tid"));
+        ck_assert_msg(k, "a record of no loop: %.300s", l[i]);
+        if (json_is(l[i], "type", "block")) {
+            k->ev_written++;
+            written++;
+        }
+        if (json_is(l[i], "type", "block") || json_is(l[i], "type", "block_begin"))
+            span_bytes += (double)strlen(l[i]) + 1;
+        if (json_is(l[i], "type", "left_out")) {
+            k->ev_left_out_records++;
+            k->ev_left_out += json_num(l[i], "reports_left_out");
+            ck_assert_msg(json_num(l[i], "end_unix_ns") >= json_num(l[i], "start_unix_ns"), "%s", l[i]);
+        }
+    }
+
+    /* The log: a span's first line names it ("loop blocked 2.0 ms" at its
+     * end, "loop blocked for 1 ms so far" at its begin), then its frames,
+     * indented. */
+    char *logp = strf("%s/flood.log", dir);
+    char **g = read_lines(logp, NULL);
+    ck_assert_ptr_nonnull(g);
+    double log_span_bytes = 0;
+    int in_span = 0, log_written = 0;
+    for (int i = 0; g[i]; i++) {
+        int tid;
+        if (in_span && strncmp(g[i], "    ", 4) == 0) {
+            log_span_bytes += (double)strlen(g[i]) + 1;
+            continue;
+        }
+        in_span = 0;
+        if (sscanf(g[i], "elmon: pid %*d tid %d", &tid) != 1)
+            continue;
+        struct flood_loop *k = flood_find(f, tid);
+        ck_assert_msg(k, "a log line of no loop: %.300s", g[i]);
+        const char *left = strstr(g[i], " span reports left out in the last ");
+        if (strstr(g[i], ": loop blocked ")) {
+            in_span = 1;
+            log_span_bytes += (double)strlen(g[i]) + 1;
+            if (!strstr(g[i], " so far, still blocked")) {
+                k->log_written++;
+                log_written++;
+            }
+        } else if (left) {
+            const char *p = left;
+            while (p > g[i] && p[-1] >= '0' && p[-1] <= '9')
+                p--;
+            k->log_left_out_lines++;
+            k->log_left_out += atof(p);
+        }
+    }
+
+    for (int i = 0; i < FLOOD_LOOPS; i++) {
+        struct flood_loop *k = &f[i];
+        fprintf(stderr, "report_flood_bounded[%s] tid %d: %.0f spans (%.0f dropped); events file %d written, "
+                "%.0f left out in %d records (summary: %.0f); log %d written, %.0f left out in %d lines\n",
+                by_bytes ? "bytes" : "count", k->tid, k->spans, k->dropped, k->ev_written, k->ev_left_out,
+                k->ev_left_out_records, k->summary_left_out, k->log_written, k->log_left_out,
+                k->log_left_out_lines);
+        ck_assert_msg(k->spans >= 1000, "tid %d: only %.0f spans, no flood", k->tid, k->spans);
+        if (!by_bytes) {
+            ck_assert_int_eq(k->ev_written, FLOOD_REPORTS);
+            ck_assert_int_eq(k->log_written, FLOOD_REPORTS);
+        }
+        ck_assert_int_eq(k->ev_left_out_records, 1);
+        ck_assert_int_eq(k->log_left_out_lines, 1);
+        ck_assert(k->ev_left_out == k->summary_left_out);
+        ck_assert_msg(k->ev_written + k->ev_left_out + k->dropped == k->spans,
+                      "tid %d events file: %d written + %.0f left out + %.0f dropped != %.0f spans", k->tid,
+                      k->ev_written, k->ev_left_out, k->dropped, k->spans);
+        ck_assert_msg(k->log_written + k->log_left_out + k->dropped == k->spans,
+                      "tid %d log: %d written + %.0f left out + %.0f dropped != %.0f spans", k->tid, k->log_written,
+                      k->log_left_out, k->dropped, k->spans);
+    }
+    fprintf(stderr, "report_flood_bounded[%s]: span records %.0f bytes in the events file, %.0f in the log\n",
+            by_bytes ? "bytes" : "count", span_bytes, log_span_bytes);
+    if (by_bytes) {
+        ck_assert_msg(span_bytes <= FLOOD_BYTES + 64.0 * written, "events file: %.0f bytes of span records",
+                      span_bytes);
+        ck_assert_msg(log_span_bytes <= FLOOD_BYTES + 64.0 * log_written, "log: %.0f bytes of span lines",
+                      log_span_bytes);
+        ck_assert_int_gt(written, 0);
+    }
+    free_lines(g);
+    free_lines(l);
+    free(logp);
+    run_free(&r);
+    free(ev), free(log), free(lim), free(bytes);
+}
+END_TEST
+
+/* The window ends on time, spans or not: a span every 5000 turns (about
+ * every 5.5 s, each wait 1 ms) for about 75 s, with ELMON_REPORTS_PER_MIN=1.
+ * The first window's left_out record comes 60 s (within the tick's second
+ * and some slack) after the span that opened it, by the watchdog's tick:
+ * the span record after it began after it was written, so no span's report
+ * ended the window.  The log's line says "in the last 60 s" (or 61 or 62:
+ * the window's real length, the tick's second included), the span
+ * after the window is written again, and the records add up to the
+ * summary's count. */
+START_TEST(report_window_ends_at_60s)
+{
+    char *ev = strf("ELMON_EVENTS=%s/window.jsonl", dir), *log = strf("ELMON_LOG=%s/window.log", dir);
+    char *argv[] = {LOOPFIX, "-n", "70000", "-b", "2", "-e", "5000", "-k", "sleep", NULL};
+    char *env[] = {ev, log, "ELMON_REPORTS_PER_MIN=1", "ELMON_BLOCK_MS=1", "ELMON_STATS=0", NULL};
+    struct run r;
+    run_fix(argv, env, 300000, &r);
+    char **l = lines_of(dir, "window.jsonl", NULL);
+    assert_records_whole(l);
+    const char *why = span_records_complete(l);
+    ck_assert_msg(!why, "%s", why);
+    ck_assert_int_eq(count_type(l, "summary"), 1);
+    int written = 0, by_tick = 0, after = 0;
+    double left_out = 0, spans = -1, dropped = 0, summary_left_out = -1, window_s = 0;
+    for (int i = 0; l[i]; i++) {
+        if (json_is(l[i], "type", "block")) {
+            written++;
+        } else if (json_is(l[i], "type", "left_out")) {
+            left_out += json_num(l[i], "reports_left_out");
+            if (!json_is(l[i + 1] ? l[i + 1] : "", "type", "summary") && !by_tick++) {
+                window_s = (json_num(l[i], "end_unix_ns") - json_num(l[i], "start_unix_ns")) / 1e9;
+                ck_assert_ptr_nonnull(l[i + 1]);
+                ck_assert_msg(json_num(l[i + 1], "start_unix_ns") > json_num(l[i], "end_unix_ns"),
+                              "the window was ended by a span's report, not by the tick: %.300s", l[i + 1]);
+                after = (json_is(l[i + 1], "type", "block") || json_is(l[i + 1], "type", "block_begin"));
+            }
+        } else if (json_is(l[i], "type", "summary")) {
+            spans = json_num(l[i], "blocks_warning") + json_num(l[i], "blocks_critical");
+            dropped = json_num(l[i], "spans_dropped");
+            summary_left_out = json_num(l[i], "reports_left_out");
+        }
+    }
+    fprintf(stderr, "report_window_ends_at_60s: %.0f spans in %.0f ms, %d written, %.0f left out, first window "
+            "%.2f s, %.0f dropped\n", spans, r.wall_ms, written, left_out, window_s, dropped);
+    ck_assert_int_eq(by_tick, 1);
+    ck_assert_msg(window_s >= 59.9 && window_s < 62.5, "a window of %.2f s", window_s);
+    ck_assert_msg(after, "no span written after the first window ended");
+    ck_assert(left_out == summary_left_out);
+    ck_assert_msg(written + left_out + dropped == spans, "%d written + %.0f left out + %.0f dropped != %.0f spans",
+                  written, left_out, dropped, spans);
+    char *logp = strf("%s/window.log", dir);
+    char **g = read_lines(logp, NULL);
+    ck_assert_ptr_nonnull(g);
+    /* The tick's second: the line says how long its window really was. */
+    int minute_lines = 0;
+    for (int i = 0; g[i]; i++) {
+        const char *p = strstr(g[i], " span reports left out in the last ");
+        double s = p ? atof(p + strlen(" span reports left out in the last ")) : 0;
+        minute_lines += s >= 60 && s <= 62 && strstr(g[i], " s (limit 1 per loop");
+    }
+    ck_assert_msg(minute_lines == 1, "%d lines for a window of 60 s", minute_lines);
+    free_lines(g);
+    free_lines(l);
+    free(logp);
+    run_free(&r);
+    free(ev), free(log);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("faults");
@@ -1061,5 +1284,10 @@ int main(void)
     tcase_add_test(fl, planted_symlinks_not_followed);
     tcase_add_test(fl, setuid_writes_nothing);
     suite_add_tcase(s, fl);
+    TCase *fd = tcase_create("flood");
+    tcase_add_checked_fixture(fd, setup, teardown);
+    tcase_add_loop_test(fd, report_flood_bounded, 0, 2);
+    tcase_add_test(fd, report_window_ends_at_60s);
+    suite_add_tcase(s, fd);
     return run_suite(s);
 }

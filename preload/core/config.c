@@ -197,6 +197,14 @@ void elmon_config_load(void)
         elmon_opt.critical_ms = elmon_opt.block_ms;
     }
     elmon_opt.events_path = elmon_env_str("ELMON_EVENTS");
+    /* Defaults no normal run reaches (two spans a second on one loop for a
+     * minute; at most 1 MiB of span records a minute), which bound each
+     * text output to about 60 MiB an hour when ELMON_BLOCK_MS is set far
+     * too low (docs/VARIABLES.md). */
+    elmon_opt.reports_per_min = elmon_env_uint("ELMON_REPORTS_PER_MIN", ELMON_DEFAULT_REPORTS_PER_MIN, 0, 600000,
+                                               "span reports per loop per minute");
+    elmon_opt.report_bytes_per_min = elmon_env_uint("ELMON_REPORT_BYTES_PER_MIN", ELMON_DEFAULT_REPORT_BYTES_PER_MIN, 0,
+                                                    1ull << 40, "bytes per minute");
     elmon_opt.verbose = elmon_env_bool("ELMON_VERBOSE", 0);
     /* Read for real by the constructor; here only so a bad value is named. */
     elmon_env_bool("ELMON_DISABLE", 0);

@@ -32,10 +32,19 @@ void elmon_env_snapshot(void);
  * ("nginx: worker process"), leaving it pointing mid-title. */
 const char *elmon_program(void);
 
+/* The text outputs' report budget by default: ELMON_REPORTS_PER_MIN and
+ * ELMON_REPORT_BYTES_PER_MIN (docs/VARIABLES.md has the bound they give). */
+#define ELMON_DEFAULT_REPORTS_PER_MIN 120
+#define ELMON_DEFAULT_REPORT_BYTES_PER_MIN (1024ull * 1024)
+
 /* Settings of the core, read once by elmon_config_load(). */
 struct elmon_config {
     uint64_t block_ms, critical_ms;
     const char *events_path;    /* NULL: no events file */
+    /* The text outputs' report budget (sinks/budget.h), per 60 s window:
+     * span reports of one loop thread, and bytes of span records of one
+     * output (the events file, the human log); 0: no limit. */
+    uint64_t reports_per_min, report_bytes_per_min;
     int verbose;
 };
 extern struct elmon_config elmon_opt;

@@ -1,11 +1,13 @@
 /*
  * The events sink: the JSON Lines file of ELMON_EVENTS (schema in
- * docs/EVENTS.md), one block_begin or block record per span report and
- * one summary per loop thread.
+ * docs/EVENTS.md), one block_begin or block record per span report within
+ * the report budget (budget.h), one left_out record per loop and window
+ * with spans left out, and one summary per loop thread.
  *
- * Owns: the events descriptor and the record buffer.  Runs on: the
- * watchdog and the exiting thread, always under the pipeline's writer
- * lock (a locked sink), which also guards the buffer.
+ * Owns: the events descriptor, the record buffer and the file's report
+ * budget.  Runs on: the watchdog and the exiting thread, always under the
+ * pipeline's writer lock (a locked sink, ticks included), which also
+ * guards the buffer and the budget.
  * May not: write a record in more than one write(2) (parent and child
  * sharing a file must not interleave), or write half a record.
  */
@@ -15,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "budget.h"
+#include "clock.h"
 #include "config.h"
 #include "dl.h"
 #include "fold.h"
@@ -31,6 +35,7 @@ static int events_fd = -1;
 static int events_state;         /* 0 not opened yet, 1 open, -1 failed or off, EVENTS_OPENING */
 static int events_lost_warned;
 static char record[256 * 1024];  /* one record; under the writer lock */
+static struct elmon_budget budget; /* under the writer lock */
 
 static const char *severity(int critical)
 {
@@ -103,9 +108,36 @@ static double ms(uint64_t ns)
     return (double)ns / 1e6;
 }
 
+static uint64_t unix_now_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* A left_out record: its own small buffer, as it may be written between a
+ * span's rendering and its write. */
+static void left_out_record(const struct elmon_left_out *lo, void *arg)
+{
+    (void)arg;
+    char mem[1024];
+    struct elmon_buf out;
+    elmon_buf_init(&out, mem, sizeof mem);
+    json_common(&out, "left_out", lo->pid, lo->tid, lo->thread, lo->poller);
+    elmon_buf_printf(&out, ",\"start_unix_ns\":%llu,\"end_unix_ns\":%llu,\"reports_left_out\":%llu}",
+                     (unsigned long long)lo->start_unix_ns, (unsigned long long)unix_now_ns(),
+                     (unsigned long long)lo->left_out);
+    events_write(&out);
+}
+
 static void events_span(const struct elmon_span_report *r, int flags)
 {
     (void)flags;
+    events_open();
+    if (events_fd < 0)
+        return;
+    uint64_t now_ns = elmon_mono_ns();
+    elmon_budget_roll(&budget, now_ns, left_out_record, NULL);
     struct elmon_buf out;
     elmon_buf_init(&out, record, sizeof record);
     int begin = r->phase == ELMON_SPAN_BEGIN;
@@ -119,32 +151,37 @@ static void events_span(const struct elmon_span_report *r, int flags)
         elmon_buf_printf(&out, ",\"end\":\"%s\"", elmon_end_name(r->end));
     elmon_span_json_members(&out, r);
     elmon_buf_puts(&out, "}");
+    /* A record too long is dropped with a warning by events_write. */
+    if (!out.truncated && !elmon_budget_admit(&budget, r, out.len + 1, now_ns))
+        return;
     events_write(&out);
 }
 
 static void events_summary(const struct elmon_loop_snapshot *s, int exited)
 {
+    /* Before the summary, the left_out record of its last window. */
+    uint64_t left_out = 0;
+    elmon_budget_loop_end(&budget, s->tid, elmon_mono_ns(), left_out_record, NULL, &left_out);
     struct elmon_buf out;
     elmon_buf_init(&out, record, sizeof record);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     uint64_t total = s->busy_ns + s->idle_ns;
     json_common(&out, "summary", s->pid, s->tid, s->thread, s->poller);
     elmon_buf_printf(&out,
                      ",\"start_unix_ns\":%llu,\"end_unix_ns\":%llu,\"exited\":%s,\"loops\":%llu,\"turns\":%llu"
                      ",\"busy_s\":%.6f,\"idle_s\":%.6f,\"utilization\":%.4f"
                      ",\"lag_p50_ms\":%.3f,\"lag_p90_ms\":%.3f,\"lag_p99_ms\":%.3f,\"lag_max_ms\":%.3f"
-                     ",\"blocks_warning\":%llu,\"blocks_critical\":%llu,\"spans_dropped\":%llu"
+                     ",\"blocks_warning\":%llu,\"blocks_critical\":%llu,\"spans_dropped\":%llu,\"reports_left_out\":%llu"
                      ",\"events\":%llu,\"fds\":%llu,\"status\":\"%s\"}",
                      (unsigned long long)s->start_unix_ns,
-                     (unsigned long long)((uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec),
+                     (unsigned long long)unix_now_ns(),
                      exited ? "true" : "false", (unsigned long long)s->n_loops, (unsigned long long)s->n_turns,
                      (double)s->busy_ns / 1e9, (double)s->idle_ns / 1e9,
                      total ? (double)s->busy_ns / (double)total : 0.0,
                      ms(elmon_hist_quantile(&s->lag, 0.50)), ms(elmon_hist_quantile(&s->lag, 0.90)),
                      ms(elmon_hist_quantile(&s->lag, 0.99)), ms(s->lag.max_ns),
                      (unsigned long long)s->n_warning, (unsigned long long)s->n_critical,
-                     (unsigned long long)s->n_spans_dropped, (unsigned long long)s->n_events,
+                     (unsigned long long)s->n_spans_dropped, (unsigned long long)left_out,
+                     (unsigned long long)s->n_events,
                      (unsigned long long)s->n_fds, elmon_status_name(s->recent_max_lag_ns));
     events_write(&out);
 }
@@ -154,6 +191,8 @@ static void events_summary(const struct elmon_loop_snapshot *s, int exited)
  * never runs a loop creates nothing. */
 static void events_atfork_child(void)
 {
+    /* The child's loops are its own, and so is its budget. */
+    elmon_budget_reset(&budget);
     if (events_fd >= 0 && elmon_opt.events_path && strstr(elmon_opt.events_path, "%p")) {
         elmon_own_release(events_fd);
         events_fd = -1;
@@ -161,6 +200,14 @@ static void events_atfork_child(void)
     }
     if (events_state == EVENTS_OPENING)
         events_state = 0;
+}
+
+/* Once a second: a window that has run its 60 s ends, with its left_out
+ * records, even when no span comes to end it. */
+static void events_tick(void)
+{
+    if (events_fd >= 0)
+        elmon_budget_roll(&budget, elmon_mono_ns(), left_out_record, NULL);
 }
 
 static const char *events_off(void)
@@ -175,5 +222,6 @@ const struct elmon_sink elmon_sink_events = {
     .off = events_off,
     .span = events_span,
     .summary = events_summary,
+    .tick = events_tick,
     .atfork_child = events_atfork_child,
 };

@@ -34,7 +34,7 @@ struct elmon_sink {
     void (*start)(void);                                        /* watchdog, once */
     void (*span)(const struct elmon_span_report *r, int flags);
     void (*summary)(const struct elmon_loop_snapshot *s, int exited);
-    void (*tick)(void);                                         /* watchdog, once a second */
+    void (*tick)(void);                                         /* watchdog, once a second (a locked sink's under the writer lock) */
     void (*atfork_child)(void);
     void (*shutdown)(int fast);                                 /* exiting thread */
 };
