@@ -23,7 +23,7 @@
 #include "snapshot.h"
 #include "span.h"
 
-#define ELMON_EXPORT_API_VERSION 2
+#define ELMON_EXPORT_API_VERSION 3
 #define ELMON_EXPORTER_SONAME "libelmon-exporter.so"
 
 /* What each signal is sent to (OTEL_METRICS_EXPORTER, OTEL_LOGS_EXPORTER). */
@@ -63,6 +63,12 @@ struct elmon_export_core {
     /* Lag histogram geometry (hist.h). */
     uint64_t (*hist_bucket_lo)(unsigned i);
     uint64_t (*hist_bucket_hi)(unsigned i);
+    /* libelmon's own descriptors (preload/core/ownfd.h), for the
+     * exporter's sockets: adopt_fd moves one out of the host's reach and
+     * returns the number to use (-1: closed, no room); release_fd closes it
+     * if it is still libelmon's. */
+    int (*adopt_fd)(int fd);
+    void (*release_fd)(int fd);
 };
 
 struct elmon_exporter_ops {

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "dl.h"
 #include "otlp.h"
+#include "ownfd.h"
 #include "hist.h"
 #include "log.h"
 #include "loop.h"
@@ -121,6 +122,8 @@ static const struct elmon_export_core core_api = {
     .thread_start = elmon_thread_start,
     .hist_bucket_lo = elmon_hist_bucket_lo,
     .hist_bucket_hi = elmon_hist_bucket_hi,
+    .adopt_fd = elmon_own_adopt,
+    .release_fd = elmon_own_release,
 };
 
 /* How the exporter and its libraries (libcurl, OpenSSL, nghttp2, zlib) bind
