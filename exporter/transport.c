@@ -309,6 +309,15 @@ static int attempt(struct otlp_transport *t, const struct otlp_target *tg, int s
         size_t k = strlen(detail);
         while (k && (detail[k - 1] == '\n' || detail[k - 1] == '\r'))
             detail[--k] = 0;
+        if (rc == CURLE_OPERATION_TIMEDOUT && status >= 200 && status < 300) {
+            /* A peer trickling its body: said as such, since a bare
+             * "Timeout was reached" reads as a collector that never
+             * answered.  Not retried: the attempt had all the time left,
+             * and over http the 200 says the collector has the data. */
+            snprintf(res->error, sizeof res->error, "HTTP status %ld, then the response did not end within the export "
+                     "timeout (%s)", status, k ? detail : curl_easy_strerror(rc));
+            return -1;
+        }
         if (k && strcmp(detail, curl_easy_strerror(rc)) != 0)
             snprintf(res->error, sizeof res->error, "%s (%s)", curl_easy_strerror(rc), detail);
         else
