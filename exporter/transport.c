@@ -12,7 +12,17 @@
 #include "now.h"
 #include "transport.h"
 
-#define RESPONSE_KEEP (64 * 1024)   /* bytes of a response body kept; the rest is read and dropped */
+/* The most of a response body the exporter reads; past it the transfer is
+ * cut and its connection closed.  A collector's answer is an
+ * Export*ServiceResponse: empty, or a partial_success holding a count and
+ * one error message, a line of text from every collector we know of (the
+ * warning prints 256 bytes of it).  16 KiB holds a message sixty times that
+ * long, so a partial success within reason is still decoded, and it is
+ * libcurl's own write chunk (CURL_MAX_WRITE_SIZE), so the cut comes within
+ * one read of the bound.  Reading on, as this once did to the end with the
+ * first 64 KiB kept, let a peer answering 200 with an endless body hold the
+ * exporter thread at half a core until the export timeout, every export. */
+#define RESPONSE_BODY_MAX_BYTES (16 * 1024)
 
 static uint64_t mono_ns(void)
 {
@@ -101,7 +111,9 @@ void otlp_transport_abandon(struct otlp_transport *t)
 
 struct response {
     struct otlp_bytes body;
-    size_t total;
+    size_t total;              /* body bytes received, kept or not (out of memory) */
+    int cut;                   /* the body would pass RESPONSE_BODY_MAX_BYTES: the transfer was ended */
+    int long_body;             /* this response's Content-Length passes RESPONSE_BODY_MAX_BYTES */
     char retry_after[64];
     int grpc_status;
     char grpc_message[128];
@@ -112,13 +124,16 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
     struct response *r = arg;
     size_t n = size * nmemb;
+    if (n > RESPONSE_BODY_MAX_BYTES - r->total) {
+        /* Returning short ends the transfer (CURLE_WRITE_ERROR), which
+         * attempt() reads as a response whose body is not kept. */
+        r->cut = 1;
+        return 0;
+    }
     r->total += n;
-    if (r->body.len < RESPONSE_KEEP) {
-        size_t keep = n < RESPONSE_KEEP - r->body.len ? n : RESPONSE_KEEP - r->body.len;
-        if (otlp_bytes_reserve(&r->body, r->body.len + keep) == 0) {
-            memcpy(r->body.p + r->body.len, p, keep);
-            r->body.len += keep;
-        }
+    if (r->body.len + n == r->total && otlp_bytes_reserve(&r->body, r->body.len + n) == 0) {
+        memcpy(r->body.p + r->body.len, p, n);
+        r->body.len += n;
     }
     return n;
 }
@@ -146,6 +161,27 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
     size_t n = size * nmemb;
     const char *v;
     size_t vn;
+    if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+        /* A status line: a new response (after a 1xx, the final one).  By
+         * now libcurl has its status for CURLINFO_RESPONSE_CODE. */
+        r->long_body = 0;
+    } else if ((n == 2 && p[0] == '\r' && p[1] == '\n') || (n == 1 && p[0] == '\n')) {
+        /* The end of the headers.  A body longer than the bound would be
+         * cut unread anyway: end the transfer now rather than wait, up to
+         * the export timeout, for a body (10^12 bytes, say) that may never
+         * come.  The status and headers are all in hand. */
+        if (r->long_body) {
+            r->cut = 1;
+            return 0;
+        }
+    } else if (header_is(p, n, "content-length", &v, &vn)) {
+        char num[24];
+        snprintf(num, sizeof num, "%.*s", (int)(vn < sizeof num - 1 ? vn : sizeof num - 1), v);
+        char *end;
+        errno = 0;
+        unsigned long long len = strtoull(num, &end, 10);
+        r->long_body = end != num && (errno == ERANGE || len > RESPONSE_BODY_MAX_BYTES);
+    }
     if (header_is(p, n, "retry-after", &v, &vn))
         snprintf(r->retry_after, sizeof r->retry_after, "%.*s", (int)vn, v);
     else if (header_is(p, n, "grpc-status", &v, &vn))
@@ -163,6 +199,21 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 }
 
 static const char *const signal_names[] = {"metrics", "logs"};
+
+/* After a transfer cut mid-response: the peer may still be sending, and
+ * its connection must not be read again.  libcurl closes an HTTP/1.1
+ * connection whose transfer ended early, but an HTTP/2 one (https by ALPN)
+ * would only have its stream reset and stay in the handle's cache; a fresh
+ * handle closes every connection of the old one.  Out of memory, the old
+ * handle is kept, cut connection and all: the next export still works. */
+static void drop_connections(struct otlp_transport *t, int signal)
+{
+    CURL *fresh = curl_easy_init();
+    if (!fresh)
+        return;
+    curl_easy_cleanup(t->easy[signal]);
+    t->easy[signal] = fresh;
+}
 
 /* One attempt.  Returns 1 delivered, 0 retryable failure, -1 final failure. */
 static int attempt(struct otlp_transport *t, const struct otlp_target *tg, int signal, const uint8_t *body,
@@ -246,13 +297,27 @@ static int attempt(struct otlp_transport *t, const struct otlp_target *tg, int s
     for (struct curl_slist *h = hdrs; h; h = h->next)
         explicit_bzero(h->data, strlen(h->data));
     curl_slist_free_all(hdrs);
+    if (r->cut)
+        drop_connections(t, signal);
     res->http_status = status;
     res->grpc_status = r->grpc_status;
 
-    if (rc != CURLE_OK && !(status >= 200 && status < 300 && rc == CURLE_WRITE_ERROR)) {
+    /* Cut by on_body or on_header at the bound: the response is judged by
+     * its status and headers, its body is not decoded. */
+    int cut = rc == CURLE_WRITE_ERROR && r->cut;
+    if (rc != CURLE_OK && !cut) {
         size_t k = strlen(detail);
         while (k && (detail[k - 1] == '\n' || detail[k - 1] == '\r'))
             detail[--k] = 0;
+        if (rc == CURLE_OPERATION_TIMEDOUT && status >= 200 && status < 300) {
+            /* A peer trickling its body: said as such, since a bare
+             * "Timeout was reached" reads as a collector that never
+             * answered.  Not retried: the attempt had all the time left,
+             * and over http the 200 says the collector has the data. */
+            snprintf(res->error, sizeof res->error, "HTTP status %ld, then the response did not end within the export "
+                     "timeout (%s)", status, k ? detail : curl_easy_strerror(rc));
+            return -1;
+        }
         if (k && strcmp(detail, curl_easy_strerror(rc)) != 0)
             snprintf(res->error, sizeof res->error, "%s (%s)", curl_easy_strerror(rc), detail);
         else
@@ -265,6 +330,13 @@ static int attempt(struct otlp_transport *t, const struct otlp_target *tg, int s
         if (status != 200) {
             snprintf(res->error, sizeof res->error, "HTTP status %ld", status);
             return otlp_http_retryable(status) ? 0 : -1;
+        }
+        if (r->grpc_status < 0 && cut) {
+            /* The status is in the trailers after the body.  Not retried:
+             * a peer sending that much would do it again. */
+            snprintf(res->error, sizeof res->error, "response over %d bytes, cut before its grpc-status",
+                     RESPONSE_BODY_MAX_BYTES);
+            return -1;
         }
         if (r->grpc_status < 0) {
             snprintf(res->error, sizeof res->error, "no grpc-status in the response");
@@ -335,6 +407,7 @@ void otlp_send(struct otlp_transport *t, const struct otlp_target *tg, int signa
             left_ms = 1;
         r.body.len = 0;
         r.total = 0;
+        r.cut = r.long_body = 0;
         r.retry_after[0] = 0;
         r.grpc_status = -1;
         r.grpc_message[0] = 0;
@@ -350,7 +423,7 @@ void otlp_send(struct otlp_transport *t, const struct otlp_target *tg, int signa
                 rb += 5;
                 rn -= 5;
             }
-            if (r.total <= RESPONSE_KEEP && otlp_partial_success(signal, rb, rn, &rejected, msg, sizeof msg) > 0)
+            if (!r.cut && r.body.len == r.total && otlp_partial_success(signal, rb, rn, &rejected, msg, sizeof msg) > 0)
                 c->warn("OTLP %s export to %s partially rejected: %lld %s rejected%s%s (not retried)",
                         signal_names[signal], where, (long long)rejected,
                         signal == OTLP_METRICS ? "data points" : "log records", msg[0] ? ": " : "", msg);

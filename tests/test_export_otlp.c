@@ -4,15 +4,23 @@
  * official OpenTelemetry protos and dumps flat JSON records.  Every field
  * the exporter sends is checked for http/protobuf and gRPC, with and
  * without gzip; then faults, memory, turn cost, exit time, Node.js and
- * Python hosts over http and https, and fork.
+ * Python hosts over http and https, and fork; and hostile collectors (a
+ * raw TCP peer in this file: endless, huge and trickled response bodies).
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <check.h>
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -805,6 +813,517 @@ START_TEST(black_hole_costs_no_turn_time_and_bounded_exit)
 }
 END_TEST
 
+/* --- hostile collectors: a raw TCP peer on 127.0.0.1 --- */
+
+/* What the peer answers every request with.  Its own thread serves one
+ * connection at a time (the exporter sends one request at a time). */
+enum peer_mode {
+    PEER_CHUNKED,     /* HTTP/1.1 200, Transfer-Encoding: chunked, 16 KiB chunks without end */
+    PEER_HUGE,        /* HTTP/1.1 200, Content-Length: 10^12, then nothing */
+    PEER_HUGE_TRICKLE,/* the same, then one body byte every 100 ms */
+    PEER_TRICKLE,     /* HTTP/1.1 200 without a length (the body ends at close), one byte every 20 ms */
+    PEER_H2,          /* h2c (prior knowledge), :status 200 and DATA without end, within the flow control
+                       * windows the client grants */
+    PEER_PARTIAL,     /* HTTP/1.1 200, a partial_success of partial_bytes in all, then close */
+};
+
+struct peer {
+    enum peer_mode mode;
+    size_t partial_bytes;
+    int lfd, port;
+    pthread_t thread;
+    int stop;                  /* atomic */
+    /* Written by the peer's thread, read after peer_stop joined it. */
+    int n_conns;               /* connections accepted */
+    int n_dropped;             /* of those, closed by the client while the peer still had a body to send */
+    double max_held_ms;        /* the longest a client held one (accept to its close) */
+    long long body_bytes;      /* body bytes handed to the kernel, all connections */
+};
+
+struct peer_conn {
+    int fd;
+    int responded, request_done, done;
+    double next_write_ms;
+    uint8_t in[65536];
+    size_t in_len;
+    uint8_t out[32768];        /* one body chunk or DATA frame, and the h2 control frames that follow */
+    size_t out_len, out_off;
+    /* h2 */
+    int preface_seen;
+    uint32_t stream;
+    int64_t conn_window, stream_window, initial_window;
+};
+
+static void h2_frame(struct peer_conn *c, uint8_t type, uint8_t flags, uint32_t stream, const void *p, size_t n)
+{
+    if (c->out_len + 9 + n > sizeof c->out)
+        return;
+    uint8_t *o = c->out + c->out_len;
+    o[0] = (uint8_t)(n >> 16), o[1] = (uint8_t)(n >> 8), o[2] = (uint8_t)n;
+    o[3] = type, o[4] = flags;
+    o[5] = (uint8_t)(stream >> 24), o[6] = (uint8_t)(stream >> 16), o[7] = (uint8_t)(stream >> 8),
+    o[8] = (uint8_t)stream;
+    if (p)
+        memcpy(o + 9, p, n);
+    else
+        memset(o + 9, 'x', n);
+    c->out_len += 9 + n;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The client's frames: its settings (acknowledged), window updates, the
+ * request's end.  0, or -1 when it gave the stream or the connection up. */
+static int h2_read(struct peer_conn *c)
+{
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    size_t at = 0;
+    if (!c->preface_seen) {
+        if (c->in_len < 24)
+            return 0;
+        if (memcmp(c->in, preface, 24) != 0)
+            return -1;
+        c->preface_seen = 1;
+        at = 24;
+    }
+    while (c->in_len - at >= 9) {
+        const uint8_t *f = c->in + at;
+        size_t n = (size_t)f[0] << 16 | (size_t)f[1] << 8 | f[2];
+        uint8_t type = f[3], flags = f[4];
+        uint32_t stream = be32(f + 5) & 0x7fffffffu;
+        if (9 + n > sizeof c->in)
+            return -1;
+        if (c->in_len - at < 9 + n)
+            break;
+        const uint8_t *p = f + 9;
+        if (type == 4 && !(flags & 1)) {                 /* SETTINGS */
+            for (size_t i = 0; i + 6 <= n; i += 6)
+                if (((unsigned)p[i] << 8 | p[i + 1]) == 4) {   /* INITIAL_WINDOW_SIZE */
+                    int64_t v = be32(p + i + 2);
+                    c->stream_window += v - c->initial_window;
+                    c->initial_window = v;
+                }
+            h2_frame(c, 4, 1, 0, NULL, 0);
+        } else if (type == 8 && n == 4) {               /* WINDOW_UPDATE */
+            int64_t inc = be32(p) & 0x7fffffffu;
+            if (stream == 0)
+                c->conn_window += inc;
+            else if (stream == c->stream)
+                c->stream_window += inc;
+        } else if (type == 1 && !c->stream) {           /* HEADERS: the request */
+            c->stream = stream;
+            c->request_done = flags & 1;
+        } else if (type == 0 && stream == c->stream && (flags & 1)) {
+            c->request_done = 1;
+        } else if (type == 6 && !(flags & 1) && n == 8) {   /* PING */
+            h2_frame(c, 6, 1, 0, p, 8);
+        } else if (type == 3 || type == 7) {            /* RST_STREAM, GOAWAY */
+            return -1;
+        }
+        at += 9 + n;
+    }
+    memmove(c->in, c->in + at, c->in_len - at);
+    c->in_len -= at;
+    return 0;
+}
+
+/* The next bytes to send into c->out, when it is empty; the body bytes. */
+static size_t peer_produce(struct peer *pe, struct peer_conn *c, double now)
+{
+    static const char *const heads[] = {
+        [PEER_CHUNKED] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n",
+        [PEER_HUGE] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000000000000\r\n\r\n",
+        [PEER_HUGE_TRICKLE] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000000000000\r\n\r\n",
+        [PEER_TRICKLE] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nConnection: close\r\n\r\n",
+    };
+    if (!c->request_done || now < c->next_write_ms)
+        return 0;
+    if (pe->mode == PEER_H2) {
+        if (!c->responded) {
+            /* :status 200 (HPACK static 8), content-type (static 31) application/grpc */
+            static const uint8_t h[] = {0x88, 0x0f, 0x10, 0x10, 'a', 'p', 'p', 'l', 'i', 'c', 'a', 't', 'i', 'o', 'n',
+                                        '/', 'g', 'r', 'p', 'c'};
+            static const uint8_t msg[] = {0, 0x7f, 0xff, 0xff, 0xff};   /* a 2 GiB message follows */
+            h2_frame(c, 1, 4, c->stream, h, sizeof h);
+            h2_frame(c, 0, 0, c->stream, msg, sizeof msg);
+            c->responded = 1;
+            return sizeof msg;
+        }
+        int64_t n = 16384;
+        if (n > c->conn_window)
+            n = c->conn_window;
+        if (n > c->stream_window)
+            n = c->stream_window;
+        if (n <= 0)
+            return 0;
+        h2_frame(c, 0, 0, c->stream, NULL, (size_t)n);
+        c->conn_window -= n;
+        c->stream_window -= n;
+        return (size_t)n;
+    }
+    if (pe->mode == PEER_PARTIAL) {
+        if (c->responded) {
+            c->done = 1;
+            return 0;
+        }
+        /* ExportMetricsServiceResponse{partial_success{rejected_data_points 3, error_message "xx..."}},
+         * the message as long as makes the body partial_bytes (two-byte lengths: under 16 KiB) */
+        size_t msg = pe->partial_bytes - 8, inner = msg + 5;
+        int k = sprintf((char *)c->out, "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n"
+                        "Content-Length: %zu\r\nConnection: close\r\n\r\n", pe->partial_bytes);
+        uint8_t *b = c->out + k;
+        *b++ = 0x0a, *b++ = (uint8_t)(0x80 | (inner & 0x7f)), *b++ = (uint8_t)(inner >> 7);
+        *b++ = 0x08, *b++ = 3;
+        *b++ = 0x12, *b++ = (uint8_t)(0x80 | (msg & 0x7f)), *b++ = (uint8_t)(msg >> 7);
+        memset(b, 'x', msg);
+        c->out_len = (size_t)k + pe->partial_bytes;
+        c->responded = 1;
+        return pe->partial_bytes;
+    }
+    if (!c->responded) {
+        c->out_len = strlen(heads[pe->mode]);
+        memcpy(c->out, heads[pe->mode], c->out_len);
+        c->responded = 1;
+        return 0;
+    }
+    switch (pe->mode) {
+    case PEER_CHUNKED:
+        c->out_len = (size_t)sprintf((char *)c->out, "4000\r\n");
+        memset(c->out + c->out_len, 'x', 16384);
+        c->out_len += 16384;
+        memcpy(c->out + c->out_len, "\r\n", 2);
+        c->out_len += 2;
+        return 16384;
+    case PEER_HUGE:
+        c->next_write_ms = 1e300;
+        return 0;
+    default:
+        c->out[0] = 'x';
+        c->out_len = 1;
+        c->next_write_ms = now + (pe->mode == PEER_TRICKLE ? 20 : 100);
+        return 1;
+    }
+}
+
+/* One connection until the client closes it or the peer is stopped. */
+static void peer_serve(struct peer *pe, int fd)
+{
+    struct peer_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->conn_window = c->stream_window = c->initial_window = 65535;
+    double t0 = mono_ms();
+    if (pe->mode == PEER_H2)
+        h2_frame(c, 4, 0, 0, NULL, 0);   /* the server preface: empty SETTINGS */
+    int gone = 0;
+    while (!gone && !__atomic_load_n(&pe->stop, __ATOMIC_ACQUIRE)) {
+        double now = mono_ms();
+        if (c->out_off == c->out_len) {
+            c->out_off = c->out_len = 0;
+            __atomic_add_fetch(&pe->body_bytes, (long long)peer_produce(pe, c, now), __ATOMIC_RELAXED);
+            if (c->done)
+                break;
+        }
+        int wait = 50;
+        if (c->out_off == c->out_len && c->request_done && c->next_write_ms > now && c->next_write_ms - now < wait)
+            wait = (int)(c->next_write_ms - now) + 1;
+        struct pollfd p = {fd, POLLIN | (c->out_off < c->out_len ? POLLOUT : 0), 0};
+        if (poll(&p, 1, wait) < 0 && errno != EINTR)
+            break;
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+            uint8_t scratch[16384];
+            int keep = pe->mode == PEER_H2 || !c->request_done;
+            uint8_t *to = keep ? c->in + c->in_len : scratch;
+            size_t room = keep ? sizeof c->in - c->in_len : sizeof scratch;
+            ssize_t k = room ? recv(fd, to, room, MSG_DONTWAIT) : 0;
+            if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
+                gone = 1;
+                break;
+            }
+            if (k > 0 && keep) {
+                c->in_len += (size_t)k;
+                if (pe->mode == PEER_H2) {
+                    if (h2_read(c) < 0)
+                        gone = 1;
+                } else if (memmem(c->in, c->in_len, "\r\n\r\n", 4)) {
+                    c->request_done = 1;   /* the request's head; its body is read and dropped */
+                }
+            }
+        }
+        if (!gone && c->out_off < c->out_len && (p.revents & POLLOUT)) {
+            ssize_t k = send(fd, c->out + c->out_off, c->out_len - c->out_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (k > 0)
+                c->out_off += (size_t)k;
+            else if (k < 0 && errno != EAGAIN && errno != EINTR)
+                gone = 1;
+        }
+    }
+    double held = mono_ms() - t0;
+    if (gone && c->responded)
+        pe->n_dropped++;
+    if (held > pe->max_held_ms)
+        pe->max_held_ms = held;
+    close(fd);
+    free(c);
+}
+
+static void *peer_main(void *arg)
+{
+    struct peer *pe = arg;
+    while (!__atomic_load_n(&pe->stop, __ATOMIC_ACQUIRE)) {
+        struct pollfd p = {pe->lfd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        int fd = accept(pe->lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        pe->n_conns++;
+        peer_serve(pe, fd);
+    }
+    return NULL;
+}
+
+static void peer_start(struct peer *pe, enum peer_mode mode, size_t partial_bytes)
+{
+    memset(pe, 0, sizeof *pe);
+    pe->mode = mode;
+    pe->partial_bytes = partial_bytes;
+    pe->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(pe->lfd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(bind(pe->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(pe->lfd, 16), 0);
+    ck_assert_int_eq(getsockname(pe->lfd, (struct sockaddr *)&a, &len), 0);
+    pe->port = ntohs(a.sin_port);
+    ck_assert_int_eq(pthread_create(&pe->thread, NULL, peer_main, pe), 0);
+}
+
+static void peer_stop(struct peer *pe)
+{
+    __atomic_store_n(&pe->stop, 1, __ATOMIC_RELEASE);
+    pthread_join(pe->thread, NULL);
+    close(pe->lfd);
+}
+
+/* CPU time (user + system) of the thread of pid named name, in ms, or -1
+ * if there is none.  In clock ticks (10 ms): the kernel keeps no finer
+ * per-thread figure that another process may read (schedstat is off here,
+ * and a thread's CPU clock is readable only from its own process). */
+static double thread_cpu_ms(pid_t pid, const char *name)
+{
+    char path[320];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    double ms = -1;
+    for (struct dirent *e; ms < 0 && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char comm[64] = "", stat[1024] = "";
+        snprintf(path, sizeof path, "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (!fgets(comm, sizeof comm, f))
+            comm[0] = 0;
+        fclose(f);
+        comm[strcspn(comm, "\n")] = 0;
+        if (strcmp(comm, name) != 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/task/%s/stat", (int)pid, e->d_name);
+        if (!(f = fopen(path, "r")))
+            continue;
+        size_t n = fread(stat, 1, sizeof stat - 1, f);
+        fclose(f);
+        stat[n] = 0;
+        /* after "(comm)": state is field 3, utime and stime fields 14 and 15 */
+        const char *p = strrchr(stat, ')');
+        unsigned long long ut, st;
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+            ms = (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    }
+    closedir(d);
+    return ms;
+}
+
+struct hostile_run {
+    double cpu_ms, window_ms;   /* the exporter thread's CPU over the measured window */
+    int status;                 /* the host's wait status (SIGTERM: it ran through the window) */
+    char *err;                  /* its stdout and stderr */
+    struct peer pe;
+};
+
+/* A host (loopfix, which would run ~25 s) exporting metrics every second
+ * to a hostile peer of mode: the exporter thread's CPU time from 1.5 s
+ * after start (libcurl, OpenSSL and the first connection set up) over the
+ * next 10 s, then the host is stopped (SIGTERM) and the peer with it. */
+static void hostile_run(enum peer_mode mode, int grpc, const char *timeout, struct hostile_run *h)
+{
+    peer_start(&h->pe, mode, 0);
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", h->pe.port),
+                   grpc ? "OTEL_EXPORTER_OTLP_PROTOCOL=grpc" : "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+                   strf("OTEL_EXPORTER_OTLP_TIMEOUT=%s", timeout), "OTEL_METRIC_EXPORT_INTERVAL=1000",
+                   "OTEL_LOGS_EXPORTER=none", "ELMON_LOG=stderr", NULL};
+    char *argv[] = {LOOPFIX, "-n", "20000", NULL};
+    char *out = strf("%s/host.out", dir);
+    pid_t pid = spawn_prog(argv, env, 1, out);
+    ck_assert_int_gt(pid, 0);
+    usleep(1500000);
+    double c0 = thread_cpu_ms(pid, "elmon-otlp"), t0 = mono_ms();
+    usleep(10000000);
+    double c1 = thread_cpu_ms(pid, "elmon-otlp"), t1 = mono_ms();
+    h->status = stop_prog(pid, 20000);
+    peer_stop(&h->pe);
+    ck_assert_msg(c0 >= 0 && c1 >= 0, "no elmon-otlp thread in the host (%.0f, %.0f)", c0, c1);
+    h->cpu_ms = c1 - c0;
+    h->window_ms = t1 - t0;
+    char **l = read_lines(out, NULL);
+    size_t n = 1;
+    for (int i = 0; l && l[i]; i++)
+        n += strlen(l[i]) + 1;
+    h->err = calloc(1, n);
+    for (int i = 0; l && l[i]; i++)
+        strcat(strcat(h->err, l[i]), "\n");
+    free_lines(l);
+    free(out);
+    free(env[0]);
+    free(env[2]);
+}
+
+/* Report a hostile run's figures, and check what every one must show:
+ * the host ran through the window, and the exporter thread used less than
+ * 5% of a core in it (against a healthy collector it uses ~0.1%; this
+ * bound leaves room for a loaded 2-core machine). */
+static void hostile_check(const char *what, struct hostile_run *h)
+{
+    fprintf(stderr, "%s: exporter thread CPU %.0f ms in %.0f ms (%.2f%% of a core); %d connections, %d dropped "
+                    "by the client, the longest held %.0f ms, %lld body bytes sent\n",
+            what, h->cpu_ms, h->window_ms, 100 * h->cpu_ms / h->window_ms, h->pe.n_conns, h->pe.n_dropped,
+            h->pe.max_held_ms, h->pe.body_bytes);
+    ck_assert_msg(WIFSIGNALED(h->status) && WTERMSIG(h->status) == SIGTERM,
+                  "the host did not run through the measured window: status 0x%x: %.2000s", h->status, h->err);
+    ck_assert_msg(h->cpu_ms < 0.05 * h->window_ms, "%s: the exporter thread used %.0f ms of CPU in %.0f ms", what,
+                  h->cpu_ms, h->window_ms);
+}
+
+/* A collector that answers 200 and then sends a body without end (HTTP/1.1
+ * chunked; gRPC: DATA frames on h2c, as fast as the flow control windows
+ * allow): the exporter reads at most RESPONSE_BODY_MAX_BYTES of it, drops
+ * the connection and is done, so its thread's CPU stays flat and every
+ * export gets through in its interval.  Over http a 200 is delivered
+ * (no warning, as garbage_response_survived); over gRPC the status is in the
+ * trailers that never come: one warning naming the cut, the rest counted.
+ * Before the cap the exporter read until the export timeout (10 s),
+ * burning a third of a core. */
+START_TEST(endless_body_cut_and_connection_dropped)
+{
+    int grpc = _i;
+    struct hostile_run h;
+    hostile_run(grpc ? PEER_H2 : PEER_CHUNKED, grpc, "10000", &h);
+    hostile_check(grpc ? "endless gRPC body" : "endless chunked body", &h);
+    /* an export each second, each on a connection the client closed */
+    ck_assert_msg(h.pe.n_conns >= 5 && h.pe.n_dropped >= h.pe.n_conns - 1,
+                  "%d connections in ~11.5 s at one export a second, %d closed by the client", h.pe.n_conns,
+                  h.pe.n_dropped);
+    ck_assert_msg(h.pe.max_held_ms < 2000, "a connection was held %.0f ms", h.pe.max_held_ms);
+    int len = 0;
+    const char *w = export_warning(h.err, NULL, &len);
+    if (!grpc) {
+        ck_assert_msg(!w, "a warning about a delivered export: %.*s", len, w);
+    } else {
+        const char *cut = w ? strstr(w, "failed after 1 attempt: response over 16384 bytes, cut before its grpc-status")
+                            : NULL;
+        ck_assert_msg(cut && cut < w + len, "no warning of the cut response: %.2000s", h.err);
+        ck_assert_msg(occurrences(h.err, "elmon: warning: OTLP metrics export to") == 1, "%.3000s", h.err);
+    }
+    free(h.err);
+}
+END_TEST
+
+/* 200 with Content-Length: 10^12, then nothing (_i 0) or a byte every
+ * 100 ms (_i 1): a body that long is never read, so the response ends at
+ * its headers and the export is delivered at once, not held until the
+ * export timeout (10 s) by a body that is not coming. */
+START_TEST(huge_content_length_not_waited_for)
+{
+    struct hostile_run h;
+    hostile_run(_i ? PEER_HUGE_TRICKLE : PEER_HUGE, 0, "10000", &h);
+    hostile_check(_i ? "Content-Length 10^12, trickled" : "Content-Length 10^12, nothing sent", &h);
+    ck_assert_msg(h.pe.n_conns >= 5 && h.pe.n_dropped >= h.pe.n_conns - 1,
+                  "%d connections in ~11.5 s at one export a second, %d closed by the client", h.pe.n_conns,
+                  h.pe.n_dropped);
+    ck_assert_msg(h.pe.max_held_ms < 2000, "a connection was held %.0f ms", h.pe.max_held_ms);
+    int len = 0;
+    const char *w = export_warning(h.err, NULL, &len);
+    ck_assert_msg(!w, "a warning about a delivered export: %.*s", len, w);
+    free(h.err);
+}
+END_TEST
+
+/* 200 and then a body without a length, one byte every 20 ms: never over
+ * the cap, so the export timeout (1.5 s) ends each export; the thread
+ * sleeps between the bytes.  One warning, which says the collector
+ * answered 200 and its response did not end (not a bare "Timeout was
+ * reached", which reads as a collector that never answered), the rest
+ * counted. */
+START_TEST(trickled_body_bounded_by_export_timeout)
+{
+    struct hostile_run h;
+    hostile_run(PEER_TRICKLE, 0, "1500", &h);
+    hostile_check("body trickled a byte every 20 ms", &h);
+    /* each export held for its timeout, the next an interval after */
+    ck_assert_msg(h.pe.n_conns >= 3 && h.pe.n_dropped >= h.pe.n_conns - 1,
+                  "%d connections in ~11.5 s, %d closed by the client", h.pe.n_conns, h.pe.n_dropped);
+    ck_assert_msg(h.pe.max_held_ms < 1500 + 1000, "a connection was held %.0f ms with a 1500 ms export timeout",
+                  h.pe.max_held_ms);
+    ck_assert_msg(occurrences(h.err, "elmon: warning:") == 1, "%.3000s", h.err);
+    ck_assert_msg(strstr(h.err, "failed after 1 attempt: HTTP status 200, then the response did not end within the "
+                                "export timeout"),
+                  "%.3000s", h.err);
+    free(h.err);
+}
+END_TEST
+
+/* The bound is on the body, not on what it says: a partial_success of
+ * exactly RESPONSE_BODY_MAX_BYTES (16384) is decoded and warned, one byte
+ * more is not read at all (its Content-Length says so) and the export
+ * counts as delivered, without a warning. */
+START_TEST(partial_success_decoded_up_to_the_bound)
+{
+    size_t bytes = _i ? 16385 : 16384;
+    struct peer pe;
+    peer_start(&pe, PEER_PARTIAL, bytes);
+    char *env[] = {strf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", pe.port), "OTEL_METRIC_EXPORT_INTERVAL=300",
+                   "OTEL_LOGS_EXPORTER=none", "ELMON_LOG=stderr", NULL};
+    static const char *const args[] = {"-n", "1500", NULL};
+    struct run r;
+    run_loopfix(env, args, &r, 60000);
+    peer_stop(&pe);
+    fprintf(stderr, "partial_success of %zu bytes: %d connections, %lld body bytes sent\n", bytes, pe.n_conns,
+            pe.body_bytes);
+    ck_assert_int_ge(pe.n_conns, 2);
+    int len = 0;
+    const char *w = export_warning(r.err, NULL, &len);
+    if (bytes <= 16384) {
+        const char *p = w ? strstr(w, "partially rejected: 3 data points rejected: xxxxxxxx") : NULL;
+        ck_assert_msg(p && p < w + len, "the partial success within the bound was not decoded: %.2000s", r.err);
+        ck_assert_int_eq(pe.n_dropped, 0);   /* read to its end */
+    } else {
+        ck_assert_msg(!w, "a warning about a delivered export: %.*s", len, w);
+    }
+    run_free(&r);
+    free(env[0]);
+}
+END_TEST
+
 /* --- configuration as the user sees it --- */
 
 START_TEST(local_mode_and_disabled_send_nothing)
@@ -1404,5 +1923,10 @@ int main(void)
     TCase *sig = receiver_tcase(s, "per_signal");
     tcase_add_loop_test(sig, per_signal_overrides, 0, 4);
     tcase_add_loop_test(sig, per_signal_timeout_http, 0, 2);
+    TCase *hp = receiver_tcase(s, "hostile_peer");
+    tcase_add_loop_test(hp, endless_body_cut_and_connection_dropped, 0, 2);
+    tcase_add_loop_test(hp, huge_content_length_not_waited_for, 0, 2);
+    tcase_add_test(hp, trickled_body_bounded_by_export_timeout);
+    tcase_add_loop_test(hp, partial_success_decoded_up_to_the_bound, 0, 2);
     return run_suite(s);
 }
