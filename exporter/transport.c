@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include "now.h"
 #include "transport.h"
 
@@ -98,15 +100,79 @@ int otlp_transport_init(struct otlp_transport *t)
         if (!t->easy[s])
             return -ENOMEM;
     }
+    /* Out of memory here, transfers run through curl_easy_perform: the
+     * old way, with the wakeup pair below polled. */
+    t->multi = curl_multi_init();
     return 0;
 }
 
+/* The multi handle (and with it libcurl's wakeup socketpair) is never
+ * cleaned up, here or at exit: curl_multi_cleanup would close that pair,
+ * whose numbers a host that closed every descriptor may have reused. */
 void otlp_transport_abandon(struct otlp_transport *t)
 {
     for (int s = 0; s < OTLP_NSIGNALS; s++)
         t->easy[s] = NULL;
+    t->multi = NULL;
     memset(&t->gz, 0, sizeof t->gz);
     memset(&t->frame, 0, sizeof t->frame);
+}
+
+/* The exporter's sockets are libelmon's own descriptors (core/ownfd.h):
+ * moved above the host's range, and out of reach of a host that closes
+ * every descriptor it did not open.  libcurl would otherwise go on
+ * writing requests to whatever the host opened at the old number. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)purpose;
+    const struct otlp_transport *t = arg;
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd >= 0 && t->core && t->core->adopt_fd)
+        fd = t->core->adopt_fd(fd);
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+static int close_socket(void *arg, curl_socket_t fd)
+{
+    const struct otlp_transport *t = arg;
+    if (t->core && t->core->release_fd)
+        t->core->release_fd(fd);
+    else
+        close(fd);
+    return 0;
+}
+
+/* One transfer through the transport's multi handle.  curl_multi_wait,
+ * not curl_multi_poll (which curl_easy_perform uses): _poll also watches
+ * and reads the multi's wakeup socketpair, which libcurl makes itself,
+ * bound past libelmon's interposition, so it cannot be adopted; a host
+ * that closed every descriptor could have its own socket at that number.
+ * _wait never touches it. */
+static CURLcode perform(struct otlp_transport *t, CURL *e)
+{
+    CURLM *m = t->multi;
+    if (!m)
+        return curl_easy_perform(e);
+    if (curl_multi_add_handle(m, e) != CURLM_OK)
+        return CURLE_OUT_OF_MEMORY;
+    int running = 1;
+    CURLMcode mc;
+    for (;;) {
+        mc = curl_multi_perform(m, &running);
+        if (mc != CURLM_OK || !running)
+            break;
+        mc = curl_multi_wait(m, NULL, 0, 1000, NULL);
+        if (mc != CURLM_OK)
+            break;
+    }
+    CURLcode rc = mc == CURLM_OK ? CURLE_OK : CURLE_OUT_OF_MEMORY;
+    int left;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(m, &left)))
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == e)
+            rc = msg->data.result;
+    curl_multi_remove_handle(m, e);
+    return rc;
 }
 
 struct response {
@@ -203,16 +269,12 @@ static const char *const signal_names[] = {"metrics", "logs"};
 /* After a transfer cut mid-response: the peer may still be sending, and
  * its connection must not be read again.  libcurl closes an HTTP/1.1
  * connection whose transfer ended early, but an HTTP/2 one (https by ALPN)
- * would only have its stream reset and stay in the handle's cache; a fresh
- * handle closes every connection of the old one.  Out of memory, the old
- * handle is kept, cut connection and all: the next export still works. */
+ * would only have its stream reset and stay in the multi handle's cache:
+ * the next attempt makes a fresh connection and prunes every idle one
+ * (CURLOPT_MAXAGE_CONN 0), closing it. */
 static void drop_connections(struct otlp_transport *t, int signal)
 {
-    CURL *fresh = curl_easy_init();
-    if (!fresh)
-        return;
-    curl_easy_cleanup(t->easy[signal]);
-    t->easy[signal] = fresh;
+    t->prune[signal] = 1;
 }
 
 /* One attempt.  Returns 1 delivered, 0 retryable failure, -1 final failure. */
@@ -240,6 +302,15 @@ static int attempt(struct otlp_transport *t, const struct otlp_target *tg, int s
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(e, CURLOPT_XFERINFODATA, r);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, t);
+    if (t->prune[signal]) {
+        t->prune[signal] = 0;
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 0L);
+    }
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     /* curl_easy_strerror() alone says "Failure when receiving data from the
      * peer" for a handshake the collector refused for want of a client
@@ -287,7 +358,7 @@ static int attempt(struct otlp_transport *t, const struct otlp_target *tg, int s
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 
-    CURLcode rc = curl_easy_perform(e);
+    CURLcode rc = perform(t, e);
     explicit_bzero(line, sizeof line);
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
@@ -322,8 +393,11 @@ static int attempt(struct otlp_transport *t, const struct otlp_target *tg, int s
             snprintf(res->error, sizeof res->error, "%s (%s)", curl_easy_strerror(rc), detail);
         else
             snprintf(res->error, sizeof res->error, "%s", curl_easy_strerror(rc));
-        if (rc == CURLE_ABORTED_BY_CALLBACK)
+        if (rc == CURLE_ABORTED_BY_CALLBACK) {
+            /* Only on_progress aborts: the exit's flush deadline passed. */
+            res->cut_at_exit = 1;
             return -1;
+        }
         return 0;   /* network failures are retried */
     }
     if (grpc) {
@@ -456,6 +530,14 @@ void otlp_send(struct otlp_transport *t, const struct otlp_target *tg, int signa
         return;
     }
 fail:;
+    /* The process is exiting and its flush deadline (ELMON_EXPORT_FLUSH_MS)
+     * cut this export: what the user chose, said as a fact, not a
+     * collector's failure. */
+    if (res->cut_at_exit) {
+        c->logf("OTLP %s export to %s cut short at exit by the flush deadline (ELMON_EXPORT_FLUSH_MS); dropped",
+                signal_names[signal], where);
+        return;
+    }
     const char *why = res->error[0] ? res->error : "unknown error";
     otlp_failure_cause(why, t->last_cause[signal], sizeof t->last_cause[signal]);
     if (t->failed_in_row[signal]++) {

@@ -14,7 +14,9 @@
 #include "otlp_config.h"
 
 struct otlp_transport {
-    void *easy[OTLP_NSIGNALS];       /* CURL *, kept for connection reuse */
+    void *easy[OTLP_NSIGNALS];       /* CURL *, one per signal */
+    void *multi;                     /* CURLM *, holds the connections for reuse; never cleaned up */
+    int prune[OTLP_NSIGNALS];        /* the last transfer was cut: the next one drops idle connections */
     struct otlp_bytes gz;            /* compressed body */
     struct otlp_bytes frame;         /* gRPC frame */
     /* Waits for ms, returning early (non-zero) when the exporter is told
@@ -44,6 +46,7 @@ struct otlp_send_result {
     long http_status;                /* last one, 0 if none */
     int grpc_status;                 /* -1 if none */
     char error[512];                 /* why the last attempt failed, no secrets */
+    int cut_at_exit;                 /* the exit's flush deadline ended it */
 };
 
 int otlp_transport_init(struct otlp_transport *t);
