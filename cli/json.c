@@ -342,6 +342,18 @@ void json_put_str(FILE *f, const char *s)
     struct elmon_buf b;
     elmon_buf_init(&b, mem, cap);
     elmon_buf_json_str(&b, s);
-    fwrite(b.p, 1, b.len, f);
+    /* The shared writer escapes C0 and DEL; C1 controls (U+0080-U+009F)
+     * are valid JSON raw, yet some terminals act on them (U+009B is CSI)
+     * when the output is only looked at: escaped here too.  The writer's
+     * output is valid UTF-8, so a 0xc2 byte always leads a character. */
+    for (size_t i = 0; i < b.len; i++) {
+        unsigned char c = (unsigned char)b.p[i];
+        if (c == 0xc2 && i + 1 < b.len && (unsigned char)b.p[i + 1] <= 0x9f) {
+            fprintf(f, "\\u%04x", (unsigned char)b.p[i + 1]);
+            i++;
+        } else {
+            fputc(c, f);
+        }
+    }
     free(mem);
 }

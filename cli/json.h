@@ -33,7 +33,8 @@ const char *jv_str(const struct jval *o, const char *key, const char *def);
 double jv_num(const struct jval *o, const char *key, double def);
 int jv_bool(const struct jval *o, const char *key, int def);
 
-/* s as a JSON string literal (quotes included; invalid UTF-8 as U+FFFD). */
+/* s as a JSON string literal (quotes included; invalid UTF-8 as U+FFFD;
+ * C0, DEL and C1 controls as \u escapes, never raw). */
 void json_put_str(FILE *f, const char *s);
 
 #endif
