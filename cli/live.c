@@ -152,8 +152,13 @@ static int terminated(const char *s, size_t n)
  * checked is everything a printer relies on: the layout, the counts that
  * index loops[], the strings printed (NUL inside their arrays), the ids
  * and the shares printed as percentages.  Figures of any value are shown
- * as they are; times in the future count as now. */
-static const char *stats_invalid(const struct elmon_stats_file *s, int pid, char *why, size_t n)
+ * as they are; times in the future count as now.
+ *
+ * The header (up to cmdline) is written once, before the file is
+ * published, and needs no seqlock: it is checked on any copy, so that
+ * garbage with an odd "seq" is named at once instead of being waited on
+ * as a writer mid-update.  The rest only on a consistent copy. */
+static const char *header_invalid(const struct elmon_stats_file *s, int pid, char *why, size_t n)
 {
     if (memcmp(s->magic, ELMON_STATS_MAGIC, sizeof s->magic) != 0)
         return "no ELMSTATS magic: not a stats file";
@@ -170,7 +175,14 @@ static const char *stats_invalid(const struct elmon_stats_file *s, int pid, char
         return "comm is not NUL-terminated";
     else if (!terminated(s->cmdline, sizeof s->cmdline))
         return "cmdline is not NUL-terminated";
-    else if (!terminated(s->last_culprit, sizeof s->last_culprit))
+    else
+        return NULL;
+    return why;
+}
+
+static const char *figures_invalid(const struct elmon_stats_file *s, char *why, size_t n)
+{
+    if (!terminated(s->last_culprit, sizeof s->last_culprit))
         return "last_culprit is not NUL-terminated";
     else if (s->n_loops > ELMON_STATS_MAX_LOOPS)
         snprintf(why, n, "n_loops %u, more than the %d entries of loops[]", s->n_loops, ELMON_STATS_MAX_LOOPS);
@@ -224,7 +236,13 @@ static int live_attach(struct live *lv, const char *dir, int pid)
         return LIVE_STALE;
     }
     lv->fd = fd;
-    return 0;
+    /* The header now, so that garbage costs no wait for a refresh. */
+    static struct elmon_stats_file head;
+    char why[sizeof lv->why];
+    if (live_pread(lv, &head, offsetof(struct elmon_stats_file, wanted_until_ns), 0) < 0)
+        return LIVE_BAD;
+    const char *bad = header_invalid(&head, pid, why, sizeof why);
+    return bad ? live_bad(lv, "%s", bad) : LIVE_OK;
 }
 
 /* Close it; lv->bad and lv->why stay for the message. */
@@ -246,24 +264,23 @@ static int live_copy(struct live *lv)
     const off_t seq_at = (off_t)offsetof(struct elmon_stats_file, seq);
     for (int i = 0; i < 2000; i++) {
         uint32_t s1, s2;
-        if (live_pread(lv, &s1, sizeof s1, seq_at) < 0)
+        if (live_pread(lv, &s1, sizeof s1, seq_at) < 0 || live_pread(lv, &tmp, sizeof tmp, 0) < 0)
             return LIVE_BAD;
-        if (!(s1 & 1)) {
-            if (live_pread(lv, &tmp, sizeof tmp, 0) < 0)
-                return LIVE_BAD;
-            __atomic_thread_fence(__ATOMIC_ACQUIRE);
-            if (live_pread(lv, &s2, sizeof s2, seq_at) < 0)
-                return LIVE_BAD;
-            if (s2 == s1 && tmp.seq == s1) {
-                char why[sizeof lv->why];
-                const char *bad = stats_invalid(&tmp, lv->pid, why, sizeof why);
-                if (bad)
-                    return live_bad(lv, "%s", bad);
-                lv->copy = tmp;
-                lv->have_copy = 1;
-                lv->fresh = lv->copy.updated_mono_ns >= lv->asked_ns;
-                return LIVE_OK;
-            }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (live_pread(lv, &s2, sizeof s2, seq_at) < 0)
+            return LIVE_BAD;
+        char why[sizeof lv->why];
+        const char *bad = header_invalid(&tmp, lv->pid, why, sizeof why);
+        if (bad)
+            return live_bad(lv, "%s", bad);
+        if (!(s1 & 1) && s2 == s1 && tmp.seq == s1) {
+            bad = figures_invalid(&tmp, why, sizeof why);
+            if (bad)
+                return live_bad(lv, "%s", bad);
+            lv->copy = tmp;
+            lv->have_copy = 1;
+            lv->fresh = lv->copy.updated_mono_ns >= lv->asked_ns;
+            return LIVE_OK;
         }
         usleep(500);
     }
