@@ -32,10 +32,6 @@ size_t esc_unit(const char *s, char out[ESC_UNIT_MAX])
 {
     const unsigned char *u = (const unsigned char *)s;
     unsigned c = u[0], cp;
-    if (c == '\\') {
-        memcpy(out, "\\\\", 3);
-        return 1;
-    }
     if (c < 0x20 || c == 0x7f) {
         snprintf(out, ESC_UNIT_MAX, "\\x%02x", c);
         return 1;

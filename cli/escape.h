@@ -11,10 +11,12 @@
  *   C0 (0x00-0x1f) and DEL (0x7f)     \xHH       ESC shows as \x1b
  *   C1 as UTF-8 (U+0080-U+009F)       \u00HH
  *   a byte that is not valid UTF-8    \xHH       (overlong, surrogate, cut)
- *   a backslash                       \\         so an escape is never ambiguous
  *   any other valid UTF-8 character   as it is
  * An escape sequence is harmless once its ESC is escaped; what follows it
- * is printable.  JSON output escapes through json_put_str instead.
+ * is printable.  A backslash stays one: libelmon already writes names it
+ * escaped itself (Python code names) as "\x1b" text, and doubling it would
+ * show those as "\\x1b"; telling "\x1b" text from an escaped ESC is not
+ * what this is for.  JSON output escapes through json_put_str instead.
  */
 #ifndef ELMON_CLI_ESCAPE_H
 #define ELMON_CLI_ESCAPE_H
