@@ -67,7 +67,8 @@ static int elmon(struct run *r, int timeout_ms, ...)
     int rc = run_vargs((char *[]){ELMON_CLI, NULL}, timeout_ms, r, ap);
     va_end(ap);
     ck_assert_int_eq(rc, 0);
-    ck_assert_msg(WIFEXITED(r->status) || r->timed_out, "elmon crashed:\n%s", r->err);
+    ck_assert_msg(WIFEXITED(r->status) || r->timed_out, "elmon crashed (signal %d, %s):\n%s", WTERMSIG(r->status),
+                  strsignal(WTERMSIG(r->status)), r->err);
     return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
 }
 
