@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include "events.h"
 #include "culprit.h"
-#include "escape.h"
 #include "fold.h"
 #include "json.h"
 #include "span.h"

@@ -31,7 +31,6 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
-#include "escape.h"
 #include "json.h"
 #include "now.h"
 #include "statsfile.h"

@@ -8,7 +8,7 @@
 #include <getopt.h>
 #include <string.h>
 #include "cli.h"
-#include "escape.h"
+#include "json.h"
 
 int cmd_report(int argc, char **argv)
 {

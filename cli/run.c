@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
-#include "escape.h"
+#include "json.h"
 #include "thresholds.h"
 
 #ifndef ELMON_INSTALL_LIBDIR

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 #include "cli.h"
-#include "escape.h"
 #include "fold.h"
 #include "json.h"
 
