@@ -718,7 +718,7 @@ static void top_frame(FILE *f, struct live *v, size_t n, int tty, int rows_max)
     for (size_t i = 0; i < k && (rows_max <= 0 || (int)i < rows_max); i++) {
         const struct live *lv = rows[i].lv;
         const struct elmon_stats_loop *l = rows[i].l;
-        /* Host strings escaped and cut to their columns (escape.h). */
+        /* Host strings escaped and cut to their columns (json.h). */
         char comm[16], culprit_cut[61];
         esc_cut(comm, sizeof comm, lv->copy.comm);
         const char *culprit = lv->copy.last_culprit[0] ? esc_cut(culprit_cut, sizeof culprit_cut, lv->copy.last_culprit)

@@ -206,7 +206,7 @@ void summary_json(FILE *f, const struct ev_set *set, const struct summary_info *
 }
 
 /* Text for an XML attribute or element: XML-escaped, and host text
- * escaped as for a terminal (escape.h), since `--junit -` may be one and
+ * escaped as for a terminal (json.h), since `--junit -` may be one and
  * XML 1.0 cannot carry most C0 controls nor invalid UTF-8 at all.  Newline
  * and tab stay: the failure text is one frame per line. */
 static void xml_put(FILE *f, const char *s)
