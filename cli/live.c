@@ -38,7 +38,7 @@
 #define REFRESH_WAIT_NS 2500000000ull   /* a refresh comes within a second; allow for load */
 #define FRESH_ENOUGH_NS 1500000000ull   /* figures someone else keeps fresh: no wait */
 #define PID_LIMIT 4194304               /* the kernel's PID_MAX_LIMIT: no pid or tid above it */
-#define STATS_SIZE sizeof(struct elmon_stats_file)
+#define STATS_FILE_BYTES sizeof(struct elmon_stats_file)
 
 struct live {
     int pid;
@@ -129,7 +129,7 @@ static int live_cut(struct live *lv, ssize_t got, size_t want)
     if (got < 0)
         return live_bad(lv, "read failed: %s", strerror(errno));
     if (fstat(lv->fd, &st) == 0)
-        return live_bad(lv, "cut short: %lld bytes, a stats file has %zu", (long long)st.st_size, STATS_SIZE);
+        return live_bad(lv, "cut short: %lld bytes, a stats file has %zu", (long long)st.st_size, STATS_FILE_BYTES);
     return live_bad(lv, "cut short: %zd bytes where %zu were wanted", got, want);
 }
 
@@ -163,9 +163,9 @@ static const char *header_invalid(const struct elmon_stats_file *s, int pid, cha
         return "no ELMSTATS magic: not a stats file";
     if (s->version != ELMON_STATS_VERSION)
         snprintf(why, n, "layout version %u, this elmon reads version %d", s->version, ELMON_STATS_VERSION);
-    else if (s->size != STATS_SIZE)
+    else if (s->size != STATS_FILE_BYTES)
         snprintf(why, n, "its header gives %u bytes, the layout of version %d has %zu", s->size,
-                 ELMON_STATS_VERSION, STATS_SIZE);
+                 ELMON_STATS_VERSION, STATS_FILE_BYTES);
     else if (s->pid != pid)
         snprintf(why, n, "written for pid %d", s->pid);
     else if (s->uid != (uint32_t)geteuid())
@@ -254,16 +254,20 @@ static void live_detach(struct live *lv)
 
 /* Copy the figures under the seqlock into lv->copy, checked; LIVE_OK,
  * LIVE_BAD, or LIVE_BUSY if the writer never let go (it died mid-write):
- * lv->copy then keeps the previous copy.  Each pread is a system call, a
- * barrier the writer's stores through its mapping are ordered against as
- * a memcpy from the mapping was. */
+ * lv->copy then keeps the previous copy.  The kernel makes each pread's
+ * loads on this thread, so a fence between two preads orders them as the
+ * seqlock needs (seq, then the figures, then seq again), as the fences
+ * around a memcpy from a mapping did. */
 static int live_copy(struct live *lv)
 {
     static struct elmon_stats_file tmp;   /* 5 KB, off the stack */
     const off_t seq_at = (off_t)offsetof(struct elmon_stats_file, seq);
     for (int i = 0; i < 2000; i++) {
         uint32_t s1, s2;
-        if (live_pread(lv, &s1, sizeof s1, seq_at) < 0 || live_pread(lv, &tmp, sizeof tmp, 0) < 0)
+        if (live_pread(lv, &s1, sizeof s1, seq_at) < 0)
+            return LIVE_BAD;
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (live_pread(lv, &tmp, sizeof tmp, 0) < 0)
             return LIVE_BAD;
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if (live_pread(lv, &s2, sizeof s2, seq_at) < 0)
@@ -310,8 +314,8 @@ static int live_ask(struct live *lv)
     if (now + ELMON_STATS_WANTED_NS <= prev)
         return LIVE_OK;
     struct stat st;
-    if (fstat(lv->fd, &st) < 0 || st.st_size < (off_t)STATS_SIZE)
-        return live_cut(lv, 0, STATS_SIZE);
+    if (fstat(lv->fd, &st) < 0 || st.st_size < (off_t)STATS_FILE_BYTES)
+        return live_cut(lv, 0, STATS_FILE_BYTES);
     uint64_t until = now + ELMON_STATS_WANTED_NS;
     ssize_t put;
     while ((put = pwrite(lv->fd, &until, sizeof until, at)) < 0 && errno == EINTR)
