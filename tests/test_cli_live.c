@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -474,13 +475,19 @@ static pid_t hold_stats(const void *content, size_t len, int set_pid, char *path
 {
     int ready[2];
     ck_assert_int_eq(pipe(ready), 0);
+    pid_t test = getpid();
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         /* Check's runner handlers are inherited across fork (no exec
-         * here): its SIGTERM handler would stop the whole test. */
+         * here): its SIGTERM handler would stop the whole test.  Check
+         * runs no teardown after a failed check, so the holder also goes
+         * when the test does. */
         signal(SIGTERM, SIG_DFL);
         setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != test)
+            _exit(1);   /* the test ended before the line above */
         close(ready[0]);
         char mine[800];
         snprintf(mine, sizeof mine, "%s/%d.stats", stats_dir, (int)getpid());
