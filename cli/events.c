@@ -306,7 +306,7 @@ static int load_file(struct ev_set *set, const char *path)
     fclose(f);
     if (malformed || foreign)
         fprintf(stderr, "elmon: warning: %s: skipped %zu malformed or truncated and %zu foreign lines (first at line %zu)\n",
-                path, malformed, foreign, first_bad);
+                esc(path), malformed, foreign, first_bad);
     set->n_malformed += malformed;
     set->n_foreign += foreign;
     return 0;
@@ -346,7 +346,7 @@ int ev_load_path(struct ev_set *set, const char *path)
     for (size_t i = 0; i < n; i++) {
         int r = load_file(set, names[i]);
         if (r < 0) {
-            fprintf(stderr, "elmon: warning: %s: %s\n", names[i], strerror(-r));
+            fprintf(stderr, "elmon: warning: %s: %s\n", esc(names[i]), strerror(-r));
             rc = r;
         }
         free(names[i]);

@@ -1,10 +1,18 @@
 /*
  * elmon stat PID / elmon top [PID...]: the live figures libelmon publishes
- * in each monitored process's stats file (layout and rules: preload/stats.h).
+ * in each monitored process's stats file (layout and rules:
+ * common/statsfile.h).
  *
  * Reading is the only thing that makes the process refresh its figures:
  * each look moves the file's wanted_until_ns forward, and the first look
  * waits for the next refresh (at most a second and a bit).
+ *
+ * The file is read with pread, never mapped: anyone who can write it (the
+ * user, any process of theirs) can truncate it at any moment, and a read
+ * through a mapping past the new end raises SIGBUS, which a size check
+ * made beforehand cannot prevent.  A short pread is just an error.  Every
+ * field printed is checked first: a file that is cut short or garbage gets
+ * one line saying so, and the other files still show.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -13,10 +21,10 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
@@ -28,15 +36,23 @@
 #include "statsfile.h"
 
 #define REFRESH_WAIT_NS 2500000000ull   /* a refresh comes within a second; allow for load */
+#define FRESH_ENOUGH_NS 1500000000ull   /* figures someone else keeps fresh: no wait */
+#define PID_LIMIT 4194304               /* the kernel's PID_MAX_LIMIT: no pid or tid above it */
+#define STATS_FILE_BYTES sizeof(struct elmon_stats_file)
 
 struct live {
     int pid;
+    int fd;                         /* the file, read and written with pread/pwrite; -1 none */
+    int bad;                        /* the file cannot be read as a stats file: why says why */
+    char why[200];
     char path[4200];
-    struct elmon_stats_file *map;
-    struct elmon_stats_file copy;
+    struct elmon_stats_file copy;   /* the last consistent, checked copy */
+    int have_copy;                  /* copy holds one */
     uint64_t asked_ns;
     int fresh;                      /* copy holds figures refreshed after our ask */
 };
+
+static volatile sig_atomic_t stop_requested;
 
 static uint64_t mono_ns(void)
 {
@@ -92,102 +108,257 @@ static long proc_uid(int pid, char *comm, size_t n)
     return (long)st.st_uid;
 }
 
-enum { LIVE_OK = 0, LIVE_NONE = -1, LIVE_STALE = -2, LIVE_BAD = -3 };
+enum { LIVE_OK = 0, LIVE_NONE = -1, LIVE_STALE = -2, LIVE_BAD = -3, LIVE_BUSY = -4 };
 
-/* Map pid's stats file and ask for fresh figures.  A stale file (its
- * process is gone or exec'ed) is removed. */
+static int live_bad(struct live *lv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int live_bad(struct live *lv, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(lv->why, sizeof lv->why, fmt, ap);
+    va_end(ap);
+    lv->bad = 1;
+    lv->fresh = 0;
+    return LIVE_BAD;
+}
+
+/* A short read or write: the file is smaller than a stats file now. */
+static int live_cut(struct live *lv, ssize_t got, size_t want)
+{
+    struct stat st;
+    if (got < 0)
+        return live_bad(lv, "read failed: %s", strerror(errno));
+    if (fstat(lv->fd, &st) == 0)
+        return live_bad(lv, "cut short: %lld bytes, a stats file has %zu", (long long)st.st_size, STATS_FILE_BYTES);
+    return live_bad(lv, "cut short: %zd bytes where %zu were wanted", got, want);
+}
+
+/* Read n bytes at off; 0, or LIVE_BAD when the file is shorter. */
+static int live_pread(struct live *lv, void *out, size_t n, off_t off)
+{
+    ssize_t got;
+    while ((got = pread(lv->fd, out, n, off)) < 0 && errno == EINTR)
+        ;
+    return got == (ssize_t)n ? 0 : live_cut(lv, got, n);
+}
+
+static int terminated(const char *s, size_t n)
+{
+    return memchr(s, 0, n) != NULL;
+}
+
+/* Why s is not a stats file of pid this elmon can show, or NULL.  What is
+ * checked is everything a printer relies on: the layout, the counts that
+ * index loops[], the strings printed (NUL inside their arrays), the ids
+ * and the shares printed as percentages.  Figures of any value are shown
+ * as they are; times in the future count as now.
+ *
+ * The header (up to cmdline) is written once, before the file is
+ * published, and needs no seqlock: it is checked on any copy, so that
+ * garbage with an odd "seq" is named at once instead of being waited on
+ * as a writer mid-update.  The rest only on a consistent copy. */
+static const char *header_invalid(const struct elmon_stats_file *s, int pid, char *why, size_t n)
+{
+    if (memcmp(s->magic, ELMON_STATS_MAGIC, sizeof s->magic) != 0)
+        return "no ELMSTATS magic: not a stats file";
+    if (s->version != ELMON_STATS_VERSION)
+        snprintf(why, n, "layout version %u, this elmon reads version %d", s->version, ELMON_STATS_VERSION);
+    else if (s->size != STATS_FILE_BYTES)
+        snprintf(why, n, "its header gives %u bytes, the layout of version %d has %zu", s->size,
+                 ELMON_STATS_VERSION, STATS_FILE_BYTES);
+    else if (s->pid != pid)
+        snprintf(why, n, "written for pid %d", s->pid);
+    else if (s->uid != (uint32_t)geteuid())
+        snprintf(why, n, "written by uid %u", s->uid);
+    else if (!terminated(s->comm, sizeof s->comm))
+        return "comm is not NUL-terminated";
+    else if (!terminated(s->cmdline, sizeof s->cmdline))
+        return "cmdline is not NUL-terminated";
+    else
+        return NULL;
+    return why;
+}
+
+static const char *figures_invalid(const struct elmon_stats_file *s, char *why, size_t n)
+{
+    if (!terminated(s->last_culprit, sizeof s->last_culprit))
+        return "last_culprit is not NUL-terminated";
+    else if (s->n_loops > ELMON_STATS_MAX_LOOPS)
+        snprintf(why, n, "n_loops %u, more than the %d entries of loops[]", s->n_loops, ELMON_STATS_MAX_LOOPS);
+    else if (s->n_loops_total < s->n_loops || s->n_loops_total > PID_LIMIT)
+        snprintf(why, n, "n_loops_total %u with %u entries in use", s->n_loops_total, s->n_loops);
+    else if (s->last_span_ongoing != 0 && s->last_span_ongoing != 1)
+        snprintf(why, n, "last_span_ongoing %d, not 0 or 1", s->last_span_ongoing);
+    else if (s->last_span_tid < 0 || s->last_span_tid > PID_LIMIT)
+        snprintf(why, n, "last_span_tid %d", s->last_span_tid);
+    else
+        why[0] = 0;
+    if (why[0])
+        return why;
+    for (uint32_t i = 0; i < s->n_loops; i++) {
+        const struct elmon_stats_loop *l = &s->loops[i];
+        if (!terminated(l->thread, sizeof l->thread) || !terminated(l->poller, sizeof l->poller) ||
+            !terminated(l->status, sizeof l->status))
+            snprintf(why, n, "loops[%u]: a name is not NUL-terminated", i);
+        else if (l->tid <= 0 || l->tid > PID_LIMIT)
+            snprintf(why, n, "loops[%u]: tid %d", i, l->tid);
+        else if (l->utilization_ppm > 1000000)
+            snprintf(why, n, "loops[%u]: utilization %u ppm, more than all of the time", i, l->utilization_ppm);
+        if (why[0])
+            return why;
+    }
+    return NULL;
+}
+
+/* Open pid's stats file and check it.  A stale file (its process is gone
+ * or exec'ed) is removed; one this elmon cannot read is LIVE_BAD, with
+ * lv->why. */
 static int live_attach(struct live *lv, const char *dir, int pid)
 {
     memset(lv, 0, sizeof *lv);
     lv->pid = pid;
+    lv->fd = -1;
     snprintf(lv->path, sizeof lv->path, "%s/%d.stats", dir, pid);
+    /* O_NONBLOCK: a FIFO planted under the name must not hang the open. */
     int fd = open(lv->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
-        return LIVE_NONE;
+        return errno == ENOENT ? LIVE_NONE : live_bad(lv, "cannot open: %s", strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-        st.st_size < (off_t)sizeof *lv->map) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
         close(fd);
-        return LIVE_BAD;
+        return live_bad(lv, "not a regular file of yours");
     }
+    /* Whatever it holds: a file its process no longer maps is a leftover. */
     if (!maps_file(pid, &st)) {
         close(fd);
         unlink(lv->path);
         return LIVE_STALE;
     }
-    void *m = mmap(NULL, sizeof *lv->map, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED)
+    lv->fd = fd;
+    /* The header now, so that garbage costs no wait for a refresh. */
+    static struct elmon_stats_file head;
+    char why[sizeof lv->why];
+    if (live_pread(lv, &head, offsetof(struct elmon_stats_file, wanted_until_ns), 0) < 0)
         return LIVE_BAD;
-    lv->map = m;
-    if (memcmp(lv->map->magic, ELMON_STATS_MAGIC, sizeof lv->map->magic) != 0 ||
-        lv->map->version != ELMON_STATS_VERSION || lv->map->size != sizeof *lv->map) {
-        munmap(m, sizeof *lv->map);
-        lv->map = NULL;
-        return LIVE_BAD;
-    }
-    return LIVE_OK;
+    const char *bad = header_invalid(&head, pid, why, sizeof why);
+    return bad ? live_bad(lv, "%s", bad) : LIVE_OK;
 }
 
-static void live_ask(struct live *lv)
+/* Close it; lv->bad and lv->why stay for the message. */
+static void live_detach(struct live *lv)
 {
-    uint64_t now = mono_ns();
-    uint64_t prev = __atomic_load_n(&lv->map->wanted_until_ns, __ATOMIC_RELAXED);
-    uint64_t upd = __atomic_load_n(&lv->map->updated_mono_ns, __ATOMIC_RELAXED);
-    /* Figures someone keeps fresh already need no wait. */
-    lv->asked_ns = prev > now && upd + 1500000000ull > now ? upd : now;
-    if (now + ELMON_STATS_WANTED_NS > prev)
-        __atomic_store_n(&lv->map->wanted_until_ns, now + ELMON_STATS_WANTED_NS, __ATOMIC_RELEASE);
+    if (lv->fd >= 0)
+        close(lv->fd);
+    lv->fd = -1;
 }
 
-/* Copy the figures under the seqlock; 0, or -1 if the writer never let go
- * (it died mid-write). */
+/* Copy the figures under the seqlock into lv->copy, checked; LIVE_OK,
+ * LIVE_BAD, or LIVE_BUSY if the writer never let go (it died mid-write):
+ * lv->copy then keeps the previous copy.  The kernel makes each pread's
+ * loads on this thread, so a fence between two preads orders them as the
+ * seqlock needs (seq, then the figures, then seq again), as the fences
+ * around a memcpy from a mapping did. */
 static int live_copy(struct live *lv)
 {
+    static struct elmon_stats_file tmp;   /* 5 KB, off the stack */
+    const off_t seq_at = (off_t)offsetof(struct elmon_stats_file, seq);
     for (int i = 0; i < 2000; i++) {
-        uint32_t s1 = __atomic_load_n(&lv->map->seq, __ATOMIC_ACQUIRE);
-        if (!(s1 & 1)) {
-            memcpy(&lv->copy, lv->map, sizeof lv->copy);
-            __atomic_thread_fence(__ATOMIC_ACQUIRE);
-            if (__atomic_load_n(&lv->map->seq, __ATOMIC_RELAXED) == s1) {
-                lv->fresh = lv->copy.updated_mono_ns >= lv->asked_ns;
-                return 0;
-            }
+        uint32_t s1, s2;
+        if (live_pread(lv, &s1, sizeof s1, seq_at) < 0)
+            return LIVE_BAD;
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (live_pread(lv, &tmp, sizeof tmp, 0) < 0)
+            return LIVE_BAD;
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (live_pread(lv, &s2, sizeof s2, seq_at) < 0)
+            return LIVE_BAD;
+        char why[sizeof lv->why];
+        const char *bad = header_invalid(&tmp, lv->pid, why, sizeof why);
+        if (bad)
+            return live_bad(lv, "%s", bad);
+        if (!(s1 & 1) && s2 == s1 && tmp.seq == s1) {
+            bad = figures_invalid(&tmp, why, sizeof why);
+            if (bad)
+                return live_bad(lv, "%s", bad);
+            lv->copy = tmp;
+            lv->have_copy = 1;
+            lv->fresh = lv->copy.updated_mono_ns >= lv->asked_ns;
+            return LIVE_OK;
         }
         usleep(500);
     }
-    return -1;
+    return LIVE_BUSY;
 }
 
+/* Move wanted_until_ns forward.  It is written with pwrite of that field
+ * alone, where a reader used to store through a mapping: the writer loads
+ * it atomically, and a torn value costs at most one refresh early or late.
+ * Only into a file still whole, since a pwrite past the end would make a
+ * truncated file long again. */
+static int live_ask(struct live *lv)
+{
+    struct {
+        uint64_t wanted_until_ns;
+        uint32_t seq, n_loops, n_loops_total, pad;
+        uint64_t updated_mono_ns;
+    } head;
+    _Static_assert(offsetof(struct elmon_stats_file, updated_mono_ns) -
+                       offsetof(struct elmon_stats_file, wanted_until_ns) == offsetof(__typeof__(head), updated_mono_ns),
+                   "wanted_until_ns to updated_mono_ns read in one pread");
+    const off_t at = (off_t)offsetof(struct elmon_stats_file, wanted_until_ns);
+    if (live_pread(lv, &head, sizeof head, at) < 0)
+        return LIVE_BAD;
+    uint64_t now = mono_ns(), prev = head.wanted_until_ns, upd = head.updated_mono_ns;
+    /* Figures someone keeps fresh already need no wait. */
+    lv->asked_ns = prev > now && upd + FRESH_ENOUGH_NS > now ? upd : now;
+    if (now + ELMON_STATS_WANTED_NS <= prev)
+        return LIVE_OK;
+    struct stat st;
+    if (fstat(lv->fd, &st) < 0 || st.st_size < (off_t)STATS_FILE_BYTES)
+        return live_cut(lv, 0, STATS_FILE_BYTES);
+    uint64_t until = now + ELMON_STATS_WANTED_NS;
+    ssize_t put;
+    while ((put = pwrite(lv->fd, &until, sizeof until, at)) < 0 && errno == EINTR)
+        ;
+    if (put != (ssize_t)sizeof until)
+        return live_bad(lv, "cannot ask for fresh figures: %s", put < 0 ? strerror(errno) : "short write");
+    return LIVE_OK;
+}
+
+/* Refreshed since our ask?  A file that cannot be read counts as done:
+ * the copy after the wait says what is wrong. */
 static int live_is_fresh(struct live *lv)
 {
-    return __atomic_load_n(&lv->map->updated_mono_ns, __ATOMIC_ACQUIRE) >= lv->asked_ns;
+    uint64_t upd;
+    const off_t at = (off_t)offsetof(struct elmon_stats_file, updated_mono_ns);
+    if (pread(lv->fd, &upd, sizeof upd, at) != (ssize_t)sizeof upd)
+        return 1;
+    return upd >= lv->asked_ns;
 }
 
-static void live_detach(struct live *lv)
-{
-    if (lv->map)
-        munmap(lv->map, sizeof *lv->map);
-    lv->map = NULL;
-}
-
-/* Ask every process, wait (bounded) until each has refreshed, copy. */
+/* Ask every readable file, wait (bounded) until each has refreshed, copy.
+ * Checks each copy; one found bad (cut short, garbage) is marked so. */
 static void live_refresh(struct live *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        live_ask(&v[i]);
+        if (!v[i].bad)
+            live_ask(&v[i]);
     uint64_t deadline = mono_ns() + REFRESH_WAIT_NS;
-    for (;;) {
+    while (!stop_requested) {
         size_t waiting = 0;
         for (size_t i = 0; i < n; i++)
-            waiting += !live_is_fresh(&v[i]);
+            waiting += !v[i].bad && !live_is_fresh(&v[i]);
         if (!waiting || mono_ns() >= deadline)
             break;
         usleep(20000);
     }
-    for (size_t i = 0; i < n; i++)
-        if (live_copy(&v[i]) < 0)
-            v[i].fresh = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].bad || live_copy(&v[i]) != LIVE_BUSY)
+            continue;
+        v[i].fresh = 0;
+        if (!v[i].have_copy)
+            live_bad(&v[i], "never consistent: its writer stopped in the middle of an update");
+    }
 }
 
 static int stats_dir_or_fail(const char *who, char *dir, size_t n)
@@ -196,7 +367,7 @@ static int stats_dir_or_fail(const char *who, char *dir, size_t n)
     if (rc == -ENOENT)
         return 1;   /* nothing monitored has ever run: no files */
     if (rc < 0) {
-        fprintf(stderr, "elmon %s: %s: %s\n", who, dir,
+        fprintf(stderr, "elmon %s: %s: %s\n", who, esc(dir),
                 rc == -EPERM ? "not a private directory of this user; not reading it" : strerror(-rc));
         return -1;
     }
@@ -208,6 +379,14 @@ static double ms(uint64_t ns)
     return (double)ns / 1e6;
 }
 
+/* Seconds since a CLOCK_MONOTONIC time; one in the future (the process
+ * in another time namespace) counts as now. */
+static double age_s(uint64_t mono)
+{
+    uint64_t now = mono_ns();
+    return now > mono ? (double)(now - mono) / 1e9 : 0;
+}
+
 /* The last span's duration; one still running has lasted until now. */
 static uint64_t span_ms(const struct elmon_stats_file *s, uint64_t now_unix)
 {
@@ -215,26 +394,30 @@ static uint64_t span_ms(const struct elmon_stats_file *s, uint64_t now_unix)
     return s->last_span_ongoing && so_far > s->last_span_ms ? so_far : s->last_span_ms;
 }
 
+/* Every string of the file printed as text goes through esc() or
+ * esc_cut(): the process names its threads and itself. */
 static void print_stat_text(FILE *f, const struct live *lv)
 {
     const struct elmon_stats_file *s = &lv->copy;
-    double age = s->updated_mono_ns ? (double)(mono_ns() - s->updated_mono_ns) / 1e9 : -1;
-    fprintf(f, "pid %d (%s): %u loop thread%s", s->pid, s->comm, s->n_loops_total,
+    fprintf(f, "pid %d (%s): %u loop thread%s", s->pid, esc(s->comm), s->n_loops_total,
             s->n_loops_total == 1 ? "" : "s");
-    if (age >= 0)
-        fprintf(f, ", figures %.1f s old%s\n", age, lv->fresh ? "" : " (the process did not refresh them)");
+    if (s->updated_mono_ns)
+        fprintf(f, ", figures %.1f s old%s\n", age_s(s->updated_mono_ns),
+                lv->fresh ? "" : " (the process did not refresh them)");
     else
         fprintf(f, ", no figures yet (the process did not refresh them)\n");
-    fprintf(f, "  %s\n", s->cmdline);
+    fprintf(f, "  %s\n", esc(s->cmdline));
     fprintf(f, "%-24s %-12s %-9s %9s %9s %9s %6s %8s %10s\n", "THREAD (TID)", "POLLER", "STATUS", "LAG ms",
             "MAX ms", "P99 ms", "UTIL", "TURNS/s", "SPANS W/C");
-    for (uint32_t i = 0; i < s->n_loops && i < ELMON_STATS_MAX_LOOPS; i++) {
+    for (uint32_t i = 0; i < s->n_loops; i++) {
         const struct elmon_stats_loop *l = &s->loops[i];
-        char thread[64], spans[48];
-        snprintf(thread, sizeof thread, "%.31s (%d)", l->thread, l->tid);
+        char thread[160], spans[48], poller[17], status[17];
+        /* The whole escaped name: the column widens rather than hide it. */
+        snprintf(thread, sizeof thread, "%s (%d)", esc(l->thread), l->tid);
         snprintf(spans, sizeof spans, "%llu/%llu", (unsigned long long)l->n_warning,
                  (unsigned long long)l->n_critical);
-        fprintf(f, "%-24s %-12.16s %-9.16s %9.1f %9.1f %9.2f %5.1f%% %8.1f %10s\n", thread, l->poller, l->status,
+        fprintf(f, "%-24s %-12s %-9s %9.1f %9.1f %9.2f %5.1f%% %8.1f %10s\n", thread,
+                esc_cut(poller, sizeof poller, l->poller), esc_cut(status, sizeof status, l->status),
                 ms(l->lag_now_ns), ms(l->lag_max_ns), ms(l->lag_p99_ns), l->utilization_ppm / 1e4,
                 l->turns_per_s_milli / 1e3, spans);
     }
@@ -243,7 +426,7 @@ static void print_stat_text(FILE *f, const struct live *lv)
         double ago = now > s->last_span_unix_ns ? (double)(now - s->last_span_unix_ns) / 1e9 : 0;
         fprintf(f, "last blocking span: %llu ms%s, began %.1f s ago on tid %d: %s\n",
                 (unsigned long long)span_ms(s, now), s->last_span_ongoing ? " so far (still running)" : "", ago,
-                s->last_span_tid, s->last_culprit[0] ? s->last_culprit : "(culprit not captured)");
+                s->last_span_tid, s->last_culprit[0] ? esc(s->last_culprit) : "(culprit not captured)");
     } else {
         fprintf(f, "last blocking span: none\n");
     }
@@ -257,8 +440,8 @@ static void print_stat_json(FILE *f, const struct live *lv)
     fputs(",\"cmdline\":", f);
     json_put_str(f, s->cmdline);
     fprintf(f, ",\"fresh\":%s,\"age_s\":%.3f,\"loops_total\":%u,\"loops\":[", lv->fresh ? "true" : "false",
-            s->updated_mono_ns ? (double)(mono_ns() - s->updated_mono_ns) / 1e9 : -1.0, s->n_loops_total);
-    for (uint32_t i = 0; i < s->n_loops && i < ELMON_STATS_MAX_LOOPS; i++) {
+            s->updated_mono_ns ? age_s(s->updated_mono_ns) : -1.0, s->n_loops_total);
+    for (uint32_t i = 0; i < s->n_loops; i++) {
         const struct elmon_stats_loop *l = &s->loops[i];
         fprintf(f, "%s{\"tid\":%d,\"thread\":", i ? "," : "", l->tid);
         json_put_str(f, l->thread);
@@ -291,7 +474,7 @@ static int parse_pid(const char *s)
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v <= 0 || v > 4194304)
+    if (errno || *end || end == s || v <= 0 || v > PID_LIMIT)
         return -1;
     return (int)v;
 }
@@ -305,14 +488,18 @@ static int explain_missing(const char *dir, int pid, int stale)
         fprintf(stderr, "elmon stat: no process %d%s\n", pid, stale ? " (its stale stats file was removed)" : "");
     else if (uid != (long)geteuid())
         fprintf(stderr, "elmon stat: process %d (%s) belongs to another user (uid %ld); elmon reads only your own processes\n",
-                pid, comm, uid);
+                pid, esc(comm), uid);
     else
         fprintf(stderr, "elmon stat: process %d (%s) is not monitored by libelmon (no live stats in %s: not started under libelmon, no event loop yet, or ELMON_STATS=0)\n",
-                pid, comm, dir);
+                pid, esc(comm), esc(dir));
     return ELMON_EXIT_FAILURE;
 }
 
-static volatile sig_atomic_t stop_requested;
+/* The one line for a stats file that cannot be shown. */
+static void print_bad(FILE *f, const char *who, const struct live *lv)
+{
+    fprintf(f, "elmon %s: %s: unreadable stats file: %s\n", who, esc(lv->path), lv->why);
+}
 
 static void on_stop(int sig)
 {
@@ -341,6 +528,17 @@ static int wait_key(int ms, int tty)
             return c;
     }
     return 0;
+}
+
+/* Attach and take the first checked copy: LIVE_OK, or what live_attach
+ * said, or LIVE_BAD with lv->why. */
+static int live_open(struct live *lv, const char *dir, int pid)
+{
+    int rc = live_attach(lv, dir, pid);
+    if (rc != LIVE_OK)
+        return rc;
+    live_refresh(lv, 1);
+    return lv->bad ? LIVE_BAD : LIVE_OK;
 }
 
 int cmd_stat(int argc, char **argv)
@@ -385,17 +583,18 @@ int cmd_stat(int argc, char **argv)
     int drc = stats_dir_or_fail("stat", dir, sizeof dir);
     if (drc < 0)
         return ELMON_EXIT_FAILURE;
-    struct live lv;
-    int rc = drc ? LIVE_NONE : live_attach(&lv, dir, pid);
+    if (watch > 0)
+        catch_stop_signals();
+    static struct live lv;
+    int rc = drc ? LIVE_NONE : live_open(&lv, dir, pid);
     if (rc == LIVE_BAD) {
-        fprintf(stderr, "elmon stat: %s is not a stats file this elmon reads (another version, or not ours)\n",
-                lv.path);
+        print_bad(stderr, "stat", &lv);
+        live_detach(&lv);
         return ELMON_EXIT_FAILURE;
     }
     if (rc != LIVE_OK)
         return explain_missing(dir, pid, rc == LIVE_STALE);
-    if (watch > 0)
-        catch_stop_signals();
+    int status = ELMON_EXIT_OK;
     for (int first = 1; !stop_requested; first = 0) {
         /* Between looks, a process that ended or exec'ed is noticed. */
         char comm[64];
@@ -403,7 +602,16 @@ int cmd_stat(int argc, char **argv)
             printf("elmon stat: process %d has exited\n", pid);
             break;
         }
-        live_refresh(&lv, 1);
+        if (!first)
+            live_refresh(&lv, 1);
+        /* Cut short or overwritten while watched: said once, and no
+         * figures of it are shown. */
+        if (lv.bad) {
+            fflush(stdout);
+            print_bad(stderr, "stat", &lv);
+            status = ELMON_EXIT_FAILURE;
+            break;
+        }
         if (json)
             print_stat_json(stdout, &lv);
         else
@@ -416,7 +624,7 @@ int cmd_stat(int argc, char **argv)
         wait_key((int)(watch * 1000), 0);
     }
     live_detach(&lv);
-    return ELMON_EXIT_OK;
+    return status;
 }
 
 struct top_row {
@@ -444,7 +652,8 @@ static int wanted_pid(int pid, char **pids, int n)
 }
 
 /* Every live stats file of the user (stale ones removed), or of the pids
- * asked for.  Returns how many are attached in *out (malloc'd). */
+ * asked for, in *out (malloc'd): those that can be read, and those that
+ * cannot (lv->bad), which the frame names.  Returns how many. */
 static size_t top_scan(const char *dir, char **pids, int n_pids, struct live **out)
 {
     *out = NULL;
@@ -469,7 +678,8 @@ static size_t top_scan(const char *dir, char **pids, int n_pids, struct live **o
                 break;
             v = nv;
         }
-        if (live_attach(&v[n], dir, pid) == LIVE_OK)
+        int rc = live_attach(&v[n], dir, pid);
+        if (rc == LIVE_OK || rc == LIVE_BAD)
             n++;
     }
     closedir(d);
@@ -479,49 +689,62 @@ static size_t top_scan(const char *dir, char **pids, int n_pids, struct live **o
 
 static void top_frame(FILE *f, struct live *v, size_t n, int tty, int rows_max)
 {
-    size_t n_rows = 0, n_loops = 0;
+    size_t n_rows = 0, n_loops = 0, n_procs = 0;
     for (size_t i = 0; i < n; i++)
-        n_rows += v[i].copy.n_loops ? v[i].copy.n_loops : 1;
+        if (!v[i].bad) {
+            n_rows += v[i].copy.n_loops ? v[i].copy.n_loops : 1;
+            n_procs++;
+        }
     struct top_row *rows = calloc(n_rows ? n_rows : 1, sizeof *rows);
     if (!rows)
         return;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
+        if (v[i].bad)
+            continue;
         n_loops += v[i].copy.n_loops_total;
         if (!v[i].copy.n_loops)
             rows[k++] = (struct top_row){&v[i], NULL};
-        for (uint32_t j = 0; j < v[i].copy.n_loops && j < ELMON_STATS_MAX_LOOPS; j++)
+        for (uint32_t j = 0; j < v[i].copy.n_loops; j++)
             rows[k++] = (struct top_row){&v[i], &v[i].copy.loops[j]};
     }
-    qsort(rows, k, sizeof *rows, by_lag);
+    if (k)
+        qsort(rows, k, sizeof *rows, by_lag);
     char stamp[16];
     time_t now = time(NULL);
     strftime(stamp, sizeof stamp, "%H:%M:%S", localtime(&now));
     if (tty)
         fputs("\033[H\033[2J", f);
-    fprintf(f, "elmon top - %s - %zu process%s, %zu loop thread%s%s\n", stamp, n, n == 1 ? "" : "es", n_loops,
-            n_loops == 1 ? "" : "s", tty ? " - q quits" : "");
+    fprintf(f, "elmon top - %s - %zu process%s, %zu loop thread%s%s\n", stamp, n_procs, n_procs == 1 ? "" : "es",
+            n_loops, n_loops == 1 ? "" : "s", tty ? " - q quits" : "");
     fprintf(f, "%7s %-15s %-22s %-9s %9s %9s %6s %8s %9s  %s\n", "PID", "COMMAND", "THREAD (TID)", "STATUS",
             "LAG ms", "MAX ms", "UTIL", "TURNS/s", "SPANS", "LAST CULPRIT");
     for (size_t i = 0; i < k && (rows_max <= 0 || (int)i < rows_max); i++) {
         const struct live *lv = rows[i].lv;
         const struct elmon_stats_loop *l = rows[i].l;
-        const char *culprit = lv->copy.last_culprit[0] ? lv->copy.last_culprit
+        /* Host strings escaped and cut to their columns (json.h). */
+        char comm[16], culprit_cut[61];
+        esc_cut(comm, sizeof comm, lv->copy.comm);
+        const char *culprit = lv->copy.last_culprit[0] ? esc_cut(culprit_cut, sizeof culprit_cut, lv->copy.last_culprit)
                               : lv->copy.last_span_unix_ns ? "(not captured)" : "-";
         if (!l) {
-            fprintf(f, "%7d %-15.15s %-22s %-9s %9s %9s %6s %8s %9s  %s\n", lv->pid, lv->copy.comm, "-", "-", "-",
+            fprintf(f, "%7d %-15s %-22s %-9s %9s %9s %6s %8s %9s  %s\n", lv->pid, comm, "-", "-", "-",
                     "-", "-", "-", "-", culprit);
             continue;
         }
-        char thread[64], spans[48];
-        snprintf(thread, sizeof thread, "%.15s (%d)", l->thread, l->tid);
+        char thread[64], name[16], spans[48], status[10];
+        snprintf(thread, sizeof thread, "%s (%d)", esc_cut(name, sizeof name, l->thread), l->tid);
         snprintf(spans, sizeof spans, "%llu", (unsigned long long)(l->n_warning + l->n_critical));
-        fprintf(f, "%7d %-15.15s %-22s %-9.9s %9.1f %9.1f %5.1f%% %8.1f %9s  %.60s\n", lv->pid, lv->copy.comm,
-                thread, lv->fresh ? l->status : "stale", ms(l->lag_now_ns), ms(l->lag_max_ns),
-                l->utilization_ppm / 1e4, l->turns_per_s_milli / 1e3, spans, culprit);
+        fprintf(f, "%7d %-15s %-22s %-9s %9.1f %9.1f %5.1f%% %8.1f %9s  %s\n", lv->pid, comm, thread,
+                lv->fresh ? esc_cut(status, sizeof status, l->status) : "stale", ms(l->lag_now_ns),
+                ms(l->lag_max_ns), l->utilization_ppm / 1e4, l->turns_per_s_milli / 1e3, spans, culprit);
     }
     if (!k)
         fprintf(f, "(no monitored process of yours is running)\n");
+    /* In the frame, not on stderr: a terminal's next frame would clear it. */
+    for (size_t i = 0; i < n; i++)
+        if (v[i].bad)
+            print_bad(f, "top", &v[i]);
     fflush(f);
     free(rows);
 }

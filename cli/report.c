@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <string.h>
 #include "cli.h"
+#include "json.h"
 
 int cmd_report(int argc, char **argv)
 {
@@ -43,15 +44,15 @@ int cmd_report(int argc, char **argv)
         size_t before = set.n_files;
         int rc = ev_load_path(&set, argv[i]);
         if (rc < 0)
-            fprintf(stderr, "elmon report: %s: %s\n", argv[i], strerror(-rc));
+            fprintf(stderr, "elmon report: %s: %s\n", esc(argv[i]), strerror(-rc));
         else if (set.n_files == before)
-            fprintf(stderr, "elmon report: %s: no events files (*.jsonl) in it\n", argv[i]);
+            fprintf(stderr, "elmon report: %s: no events files (*.jsonl) in it\n", esc(argv[i]));
         else
             read_any = 1;
     }
     if (set.newer) {
         fprintf(stderr, "elmon report: %s is newer than this elmon reads (version %d); upgrade elmon to read it\n",
-                set.newer_where, ELMON_EVENTS_SCHEMA);
+                esc(set.newer_where), ELMON_EVENTS_SCHEMA);
         ev_free(&set);
         return ELMON_EXIT_FAILURE;
     }

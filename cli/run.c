@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "json.h"
 #include "thresholds.h"
 
 #ifndef ELMON_INSTALL_LIBDIR
@@ -175,7 +176,7 @@ static int events_pattern(const char *dir, char *out, size_t n)
 static int prepend_preload(const char *lib)
 {
     if (strpbrk(lib, ": \t")) {
-        fprintf(stderr, "elmon run: %s: LD_PRELOAD cannot carry a path with ':' or blanks; set ELMON_LIBRARY to another path\n", lib);
+        fprintf(stderr, "elmon run: %s: LD_PRELOAD cannot carry a path with ':' or blanks; set ELMON_LIBRARY to another path\n", esc(lib));
         return -1;
     }
     const char *old = getenv("LD_PRELOAD");
@@ -241,7 +242,7 @@ static int spawn_and_wait(char **argv, double *wall_s)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     *wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (k == (ssize_t)sizeof exec_errno) {
-        fprintf(stderr, "elmon run: %s: %s\n", argv[0], strerror(exec_errno));
+        fprintf(stderr, "elmon run: %s: %s\n", esc(argv[0]), strerror(exec_errno));
         return exec_errno == ENOENT ? ELMON_EXIT_NOT_FOUND : ELMON_EXIT_CANNOT_EXEC;
     }
     if (WIFSIGNALED(st))
@@ -382,7 +383,7 @@ int cmd_run(int argc, char **argv)
     if (find_library(lib, sizeof lib) < 0) {
         const char *env = getenv("ELMON_LIBRARY");
         if (env && *env)
-            fprintf(stderr, "elmon run: ELMON_LIBRARY=%s cannot be read\n", env);
+            fprintf(stderr, "elmon run: ELMON_LIBRARY=%s cannot be read\n", esc(env));
         else
             fprintf(stderr, "elmon run: libelmon.so not found next to elmon (set ELMON_LIBRARY)\n");
         return ELMON_EXIT_RUN_ERROR;
@@ -390,7 +391,7 @@ int cmd_run(int argc, char **argv)
     char dir[PATH_MAX], pattern[PATH_MAX * 2];
     int rc = make_out_dir(out_want, dir, sizeof dir);
     if (rc < 0) {
-        fprintf(stderr, "elmon run: cannot create the events directory %s: %s\n", out_want ? out_want : dir,
+        fprintf(stderr, "elmon run: cannot create the events directory %s: %s\n", esc(out_want ? out_want : dir),
                 strerror(-rc));
         return ELMON_EXIT_RUN_ERROR;
     }
@@ -401,7 +402,7 @@ int cmd_run(int argc, char **argv)
     char **before = list_events(dir, &n_before);
     si.events_dir = dir;
     if (!quiet)
-        fprintf(stderr, "elmon: events in %s/\n", dir);
+        fprintf(stderr, "elmon: events in %s/\n", esc(dir));
     fflush(NULL);
 
     int status = spawn_and_wait(command, &si.wall_s);
@@ -417,12 +418,12 @@ int cmd_run(int argc, char **argv)
         snprintf(path, sizeof path, "%s/%s", dir, now[i]);
         int r = ev_load_path(&set, path);
         if (r < 0)
-            fprintf(stderr, "elmon run: %s: %s\n", path, strerror(-r));
+            fprintf(stderr, "elmon run: %s: %s\n", esc(path), strerror(-r));
     }
     free_list(before, n_before);
     free_list(now, n_now);
     if (set.newer) {
-        fprintf(stderr, "elmon run: %s is newer than this elmon reads (%d); summary skipped\n", set.newer_where,
+        fprintf(stderr, "elmon run: %s is newer than this elmon reads (%d); summary skipped\n", esc(set.newer_where),
                 ELMON_EVENTS_SCHEMA);
         ev_free(&set);
         return ELMON_EXIT_RUN_ERROR;
@@ -432,10 +433,10 @@ int cmd_run(int argc, char **argv)
         fputc('\n', stderr);
         summary_text(stderr, &set, &si);
         if (status > 128 && status < 128 + NSIG)
-            fprintf(stderr, "elmon: %s was killed by signal %d (%s)\n", command[0], status - 128,
+            fprintf(stderr, "elmon: %s was killed by signal %d (%s)\n", esc(command[0]), status - 128,
                     strsignal(status - 128));
         else
-            fprintf(stderr, "elmon: %s exited with status %d\n", command[0], status);
+            fprintf(stderr, "elmon: %s exited with status %d\n", esc(command[0]), status);
     }
     int failed = 0;
     if (junit && summary_to_file(junit, &set, &si, summary_junit) < 0)

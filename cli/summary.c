@@ -70,7 +70,7 @@ void summary_text(FILE *f, const struct ev_set *set, const struct summary_info *
     fprintf(f, "elmon: %zu process%s, %zu loop thread%s", n_pids, n_pids == 1 ? "" : "es",
             set->n_loops, set->n_loops == 1 ? "" : "s");
     if (si->events_dir)
-        fprintf(f, "; events in %s", si->events_dir);
+        fprintf(f, "; events in %s", esc(si->events_dir));
     fputc('\n', f);
     if (!set->n_loops) {
         fprintf(f, "  (no event loop ran: nothing called epoll_wait, poll or select as a loop)\n");
@@ -81,19 +81,25 @@ void summary_text(FILE *f, const struct ev_set *set, const struct summary_info *
             "TURNS", "UTIL", "P50 ms", "P99 ms", "MAX ms", "WARN", "CRIT", budget ? "BUDGET" : "STATUS");
     for (size_t i = 0; i < set->n_loops; i++) {
         const struct ev_loop *l = &set->loops[i];
-        char thread[96];
-        snprintf(thread, sizeof thread, "%.60s (%d)", l->thread, l->tid);
+        /* Names and the status come from the files: escaped, and cut to
+         * their columns on whole escapes and characters, the name before
+         * its tid so that the tid stays in the 22 columns. */
+        char thread[48], name[24], process[17], status[64], tid[16];
+        int k = snprintf(tid, sizeof tid, " (%d)", l->tid);
+        esc_cut(name, k < 22 ? (size_t)(22 - k + 1) : 1, l->thread);
+        snprintf(thread, sizeof thread, "%s%s", name, tid);
+        esc_cut(process, sizeof process, l->process);
         double w, c;
         ev_loop_counts(l, &w, &c);
-        const char *verdict = l->has_summary ? l->status : "no summary";
+        const char *verdict = l->has_summary ? esc_cut(status, sizeof status, l->status) : "no summary";
         if (budget)
             verdict = ev_loop_over_budget(l, &si->budget, NULL) ? "FAILED" : "ok";
         if (l->has_summary)
-            fprintf(f, "%-16.16s %7d  %-22.22s %9.0f %5.1f%% %8.2f %8.2f %8.2f %5.0f %5.0f  %s\n", l->process,
+            fprintf(f, "%-16s %7d  %-22s %9.0f %5.1f%% %8.2f %8.2f %8.2f %5.0f %5.0f  %s\n", process,
                     l->pid, thread, l->turns, 100.0 * l->utilization, l->lag_p50_ms, l->lag_p99_ms,
                     l->lag_max_ms, w, c, verdict);
         else
-            fprintf(f, "%-16.16s %7d  %-22.22s %9s %6s %8s %8s %8s %5.0f %5.0f  %s\n", l->process, l->pid,
+            fprintf(f, "%-16s %7d  %-22s %9s %6s %8s %8s %8s %5.0f %5.0f  %s\n", process, l->pid,
                     thread, "-", "-", "-", "-", "-", w, c, verdict);
     }
     int any_unfinished = 0;
@@ -107,7 +113,7 @@ void summary_text(FILE *f, const struct ev_set *set, const struct summary_info *
         fprintf(f, "  %5s %10s %9s  %s\n", "COUNT", "TOTAL ms", "MAX ms", "CULPRIT");
         for (size_t i = 0; i < set->n_culprits && i < TOP_CULPRITS; i++) {
             const struct ev_culprit *cu = &set->culprits[i];
-            fprintf(f, "  %5zu %10.1f %9.1f  %s\n", cu->count, cu->total_ms, cu->max_ms, cu->name);
+            fprintf(f, "  %5zu %10.1f %9.1f  %s\n", cu->count, cu->total_ms, cu->max_ms, esc(cu->name));
         }
     }
     if (budget) {
@@ -199,22 +205,27 @@ void summary_json(FILE *f, const struct ev_set *set, const struct summary_info *
     fputs("]}\n", f);
 }
 
-/* Text for an XML attribute or element: escaped, and without the control
- * characters XML 1.0 cannot carry at all. */
+/* Text for an XML attribute or element: XML-escaped, and host text
+ * escaped as for a terminal (json.h), since `--junit -` may be one and
+ * XML 1.0 cannot carry most C0 controls nor invalid UTF-8 at all.  Newline
+ * and tab stay: the failure text is one frame per line. */
 static void xml_put(FILE *f, const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
+    while (s && *s) {
+        char unit[ESC_UNIT_MAX];
+        if (*s == '\n' || *s == '\t') {
+            unit[0] = *s++;
+            unit[1] = 0;
+        } else {
+            s += esc_unit(s, unit);
+        }
+        switch (unit[1] ? 0 : unit[0]) {
         case '<': fputs("&lt;", f); break;
         case '>': fputs("&gt;", f); break;
         case '&': fputs("&amp;", f); break;
         case '"': fputs("&quot;", f); break;
         case '\'': fputs("&apos;", f); break;
-        default:
-            if (*p < 0x20 && *p != '\n' && *p != '\t' && *p != '\r')
-                fputc('?', f);
-            else
-                fputc(*p, f);
+        default: fputs(unit, f);
         }
     }
 }
@@ -318,7 +329,8 @@ void summary_folded(FILE *f, const struct ev_set *set)
         size_t j = i;
         for (; j < n && strcmp(v[j].stack, v[i].stack) == 0; j++)
             weight += v[j].weight;
-        fprintf(f, "%s %ld\n", v[i].stack, weight);
+        /* Machine-read, yet often paged or catted: no raw control either. */
+        fprintf(f, "%s %ld\n", esc(v[i].stack), weight);
         i = j;
     }
     free(v);

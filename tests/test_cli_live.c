@@ -2,7 +2,10 @@
  * The live stats file and `elmon stat`: a Python asyncio program under
  * libelmon before, during and after a 3 s blocking handler; a process
  * without libelmon, one of another user, one that is gone; stale files;
- * a directory that is not private.
+ * a directory that is not private; a stats file truncated while `stat` and
+ * `top` read it, and garbage ones (files held mapped by child processes
+ * of this test, so that elmon takes them for live ones); thread, process
+ * and command-line names carrying escape sequences.
  *
  * Status follows the largest lag of the last 10 s, so "after" waits up to
  * 20 s for it to fall back below critical; "during" asks 1.2 s into a 3 s
@@ -18,9 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "json.h"
 #include "statsfile.h"
@@ -31,7 +38,7 @@
 
 static char *dir;
 static char stats_dir[600];
-static pid_t started[4];   /* stopped by teardown, even after a failed check */
+static pid_t started[24];   /* stopped by teardown, even after a failed check */
 static int n_started;
 
 static void setup(void)
@@ -42,6 +49,7 @@ static void setup(void)
     snprintf(stats_dir, sizeof stats_dir, "%s/stats", dir);
     ck_assert_int_eq(mkdir(stats_dir, 0700), 0);
     setenv("ELMON_STATS_DIR", stats_dir, 1);
+    n_started = 0;
 }
 
 static void teardown(void)
@@ -60,7 +68,8 @@ static int elmon(struct run *r, int timeout_ms, ...)
     int rc = run_vargs((char *[]){ELMON_CLI, NULL}, timeout_ms, r, ap);
     va_end(ap);
     ck_assert_int_eq(rc, 0);
-    ck_assert_msg(WIFEXITED(r->status) || r->timed_out, "elmon crashed:\n%s", r->err);
+    ck_assert_msg(WIFEXITED(r->status) || r->timed_out, "elmon crashed (signal %d, %s):\n%s", WTERMSIG(r->status),
+                  strsignal(WTERMSIG(r->status)), r->err);
     return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
 }
 
@@ -413,6 +422,355 @@ START_TEST(directory_not_private)
 }
 END_TEST
 
+/* A byte a terminal would act on: C0 but newline, DEL, or C1 as UTF-8
+ * (U+0080-U+009F).  The offset of the first in s, or -1. */
+static long raw_control_at(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (long i = 0; u[i]; i++)
+        if ((u[i] < 0x20 && u[i] != '\n') || u[i] == 0x7f || (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f))
+            return i;
+    return -1;
+}
+
+#define ck_assert_no_raw_control(what, s)                                                                   \
+    do {                                                                                                    \
+        long at_ = raw_control_at(s);                                                                       \
+        ck_assert_msg(at_ < 0, "%s: raw control byte 0x%02x at offset %ld in:\n%.*s", what,                 \
+                      at_ < 0 ? 0 : (unsigned char)(s)[at_], at_, (int)(at_ < 0 ? 0 : at_ + 40), s);        \
+    } while (0)
+
+/* A stats file as libelmon writes it, for whatever process ends up
+ * holding it: one loop, figures refreshed just now and wanted for a
+ * minute, so that a reader finds them fresh without waiting for the
+ * next 1.5 s (live.c) and has to wait after that. */
+static void valid_stats(struct elmon_stats_file *f)
+{
+    memset(f, 0, sizeof *f);
+    memcpy(f->magic, ELMON_STATS_MAGIC, sizeof f->magic);
+    f->version = ELMON_STATS_VERSION;
+    f->size = sizeof *f;
+    f->uid = (uint32_t)geteuid();
+    snprintf(f->comm, sizeof f->comm, "holder");
+    snprintf(f->cmdline, sizeof f->cmdline, "holder --of-a-stats-file");
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    f->updated_mono_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    f->wanted_until_ns = f->updated_mono_ns + 60000000000ull;
+    f->n_loops = f->n_loops_total = 1;
+    f->loops[0].tid = (int32_t)getpid();
+    snprintf(f->loops[0].thread, sizeof f->loops[0].thread, "holder-loop");
+    snprintf(f->loops[0].poller, sizeof f->loops[0].poller, "epoll_wait");
+    snprintf(f->loops[0].status, sizeof f->loops[0].status, "healthy");
+}
+
+/* A child of this test holding a stats file as a monitored process does:
+ * it writes len bytes of content as DIR/ITSPID.stats (its pid put into the
+ * header when set_pid), maps the file and waits to be stopped.  elmon
+ * reads a file its process maps as a live one, so these bytes are what it
+ * reads, not a stale leftover it removes.  The mapping is read-only and
+ * never touched: truncating the file cannot hurt the holder.  Its pid;
+ * path gets the file's. */
+static pid_t hold_stats(const void *content, size_t len, int set_pid, char *path, size_t n)
+{
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t test = getpid();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* Check's runner handlers are inherited across fork (no exec
+         * here): its SIGTERM handler would stop the whole test.  Check
+         * runs no teardown after a failed check, so the holder also goes
+         * when the test does. */
+        signal(SIGTERM, SIG_DFL);
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != test)
+            _exit(1);   /* the test ended before the line above */
+        close(ready[0]);
+        char mine[800];
+        snprintf(mine, sizeof mine, "%s/%d.stats", stats_dir, (int)getpid());
+        unsigned char *bytes = malloc(len + 1);
+        memcpy(bytes, content, len);
+        int32_t me = (int32_t)getpid();
+        if (set_pid && len >= offsetof(struct elmon_stats_file, pid) + sizeof me)
+            memcpy(bytes + offsetof(struct elmon_stats_file, pid), &me, sizeof me);
+        int fd = open(mine, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, bytes, len) != (ssize_t)len)
+            _exit(1);
+        if (mmap(NULL, sizeof(struct elmon_stats_file), PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+            _exit(1);
+        close(fd);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(ready[1]);
+    char c;
+    ck_assert_msg(read(ready[0], &c, 1) == 1, "the holder of a stats file did not start");
+    close(ready[0]);
+    started[n_started++] = pid;
+    snprintf(path, n, "%s/%d.stats", stats_dir, (int)pid);
+    return pid;
+}
+
+/* Truncate path to size_bytes after delay_ms, from a child, while this
+ * test runs elmon. */
+static pid_t truncate_later(const char *path, off_t size_bytes, int delay_ms)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        usleep((useconds_t)delay_ms * 1000);
+        _exit(truncate(path, size_bytes) == 0 ? 0 : 1);
+    }
+    return pid;
+}
+
+static int count_lines_with(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Truncated to nothing and to half while `elmon stat --watch` and `elmon
+ * top` read it: the figures fresh for the first 1.5 s are shown several
+ * times, the truncation at 2.2 s falls in the wait for the next refresh
+ * (REFRESH_WAIT_NS, polled), and the file is then reported once, cut
+ * short, rather than read through a mapping past its end (SIGBUS). */
+START_TEST(truncated_while_read)
+{
+    struct elmon_stats_file f;
+    const off_t sizes_bytes[] = {0, (off_t)sizeof f / 2};
+    for (size_t i = 0; i < sizeof sizes_bytes / sizeof sizes_bytes[0]; i++) {
+        char path[800], p[32], want[1000];
+        valid_stats(&f);
+        pid_t holder = hold_stats(&f, sizeof f, 1, path, sizeof path);
+        snprintf(p, sizeof p, "%d", (int)holder);
+        pid_t cutter = truncate_later(path, sizes_bytes[i], 2200);
+        struct run r;
+        int rc = elmon(&r, 20000, "stat", "--watch", "0.2", p, NULL);
+        int cut_status;
+        waitpid(cutter, &cut_status, 0);
+        ck_assert_msg(WIFEXITED(cut_status) && WEXITSTATUS(cut_status) == 0, "truncate failed");
+        ck_assert_msg(!r.timed_out, "stat --watch went on after the truncation:\n%s", r.err);
+        ck_assert_msg(rc == 1, "stat exit status %d after truncation to %lld bytes\n%s", rc,
+                      (long long)sizes_bytes[i], r.err);
+        ck_assert_msg(count_lines_with(r.out, "pid ") >= 2, "fewer than two looks before the truncation:\n%s", r.out);
+        snprintf(want, sizeof want, ".stats: unreadable stats file: cut short: %lld bytes, a stats file has %zu\n",
+                 (long long)sizes_bytes[i], sizeof f);
+        ck_assert_msg(strstr(r.err, want) && count_lines_with(r.err, "\n") == 1, "stat after truncation to %lld: %s",
+                      (long long)sizes_bytes[i], r.err);
+        run_free(&r);
+        stop_prog(holder, 3000);
+        unlink(path);
+
+        /* top goes on, the file named as cut short in each frame after. */
+        valid_stats(&f);
+        holder = hold_stats(&f, sizeof f, 1, path, sizeof path);
+        char out[800];
+        snprintf(out, sizeof out, "%s/top.%zu.out", dir, i);
+        pid_t top = spawn_prog((char *[]){ELMON_CLI, "top", "-d", "0.2", NULL}, NULL, 0, out);
+        ck_assert_int_gt(top, 0);
+        started[n_started++] = top;
+        cutter = truncate_later(path, sizes_bytes[i], 2200);
+        waitpid(cutter, &cut_status, 0);
+        usleep(3800000);   /* the look in progress ends by 4.7 s, the next begins */
+        int ws = stop_prog(top, 5000);
+        ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "top after truncation to %lld: wait status %#x%s",
+                      (long long)sizes_bytes[i], ws,
+                      WIFSIGNALED(ws) && WTERMSIG(ws) == SIGBUS ? " (SIGBUS)" : "");
+        int n;
+        char **lines = read_lines(out, &n);
+        ck_assert_ptr_nonnull(lines);
+        int rows = 0, cut = 0;
+        snprintf(want, sizeof want, "elmon top: %s: unreadable stats file: cut short: %lld bytes", path,
+                 (long long)sizes_bytes[i]);
+        for (int k = 0; k < n; k++) {
+            rows += strstr(lines[k], "holder-loop") != NULL;
+            cut += strstr(lines[k], want) != NULL;
+        }
+        free_lines(lines);
+        ck_assert_msg(rows >= 2 && cut >= 1, "top: %d frames with the loop, %d naming the cut file", rows, cut);
+        stop_prog(holder, 3000);
+        unlink(path);
+    }
+}
+END_TEST
+
+/* Garbage stats files, each held by a process of its own: each named in
+ * one line with what is wrong, while a real monitored process still
+ * shows in the same frame. */
+static struct garbage {
+    const char *what, *why;   /* the case, and what elmon must say of it */
+    size_t len_bytes;
+    int set_pid;
+    struct elmon_stats_file f;
+} garbage[10];
+static size_t n_garbage;
+
+/* A valid file to spoil; the holder writes len_bytes of it. */
+static struct elmon_stats_file *add_garbage(const char *what, const char *why, size_t len_bytes, int set_pid)
+{
+    ck_assert_uint_lt(n_garbage, sizeof garbage / sizeof garbage[0]);
+    struct garbage *g = &garbage[n_garbage++];
+    g->what = what;
+    g->why = why;
+    g->len_bytes = len_bytes;
+    g->set_pid = set_pid;
+    valid_stats(&g->f);
+    return &g->f;
+}
+
+START_TEST(garbage_files)
+{
+    const size_t whole = sizeof(struct elmon_stats_file);
+    unsigned char *noise = (unsigned char *)add_garbage("random bytes", "no ELMSTATS magic: not a stats file", whole, 0);
+    unsigned seed = 12;
+    for (size_t i = 0; i < whole; i++)
+        noise[i] = (unsigned char)rand_r(&seed);
+    add_garbage("right magic, file short", "cut short: 400 bytes, a stats file has", 400, 1);
+    add_garbage("right magic, header size wrong", "its header gives 1234 bytes", whole, 1)->size = 1234;
+    add_garbage("another layout version", "layout version 99, this elmon reads", whole, 1)->version = 99;
+    struct elmon_stats_file *f = add_garbage("huge loop count", "n_loops 2147483647, more than the 32 entries", whole, 1);
+    f->n_loops = 0x7fffffff;
+    f->n_loops_total = 0xffffffff;
+    add_garbage("huge count of loops alive", "n_loops_total 4294967295 with 1 entries in use", whole, 1)->n_loops_total =
+        0xffffffff;
+    f = add_garbage("comm unterminated", "comm is not NUL-terminated", whole, 1);
+    memset(f->comm, 'A', sizeof f->comm);
+    f = add_garbage("thread unterminated", "loops[0]: a name is not NUL-terminated", whole, 1);
+    memset(f->loops[0].thread, 'B', sizeof f->loops[0].thread);
+    f = add_garbage("culprit unterminated", "last_culprit is not NUL-terminated", whole, 1);
+    f->last_span_unix_ns = 1;
+    memset(f->last_culprit, 'C', sizeof f->last_culprit);
+    add_garbage("another pid's", "written for pid 1", whole, 0)->pid = 1;
+    struct garbage *g = garbage;
+    size_t n_g = n_garbage;
+
+    pid_t py = start_python("1", NULL);
+    ck_assert_msg(wait_stats_file(py, stats_dir) == 0, "no stats file");
+    char paths[10][800];
+    pid_t holders[10];
+    for (size_t i = 0; i < n_g; i++)
+        holders[i] = hold_stats(&g[i].f, g[i].len_bytes, g[i].set_pid, paths[i], sizeof paths[i]);
+
+    struct run r;
+    ck_assert_int_eq(elmon(&r, 30000, "top", "-n", "1", NULL), 0);
+    char row[64];
+    snprintf(row, sizeof row, "\n%7d python3 ", (int)py);
+    ck_assert_msg(strstr(r.out, row) && strstr(r.out, " - 1 process, 1 loop thread"),
+                  "the monitored process is not shown beside the garbage:\n%s", r.out);
+    ck_assert_int_eq(count_lines_with(r.out, "unreadable stats file"), (int)n_g);
+    for (size_t i = 0; i < n_g; i++) {
+        char *line = strf("elmon top: %s: unreadable stats file: %s", paths[i], g[i].why);
+        ck_assert_msg(strstr(r.out, line), "%s: no line '%s' in:\n%s", g[i].what, line, r.out);
+        free(line);
+    }
+    run_free(&r);
+
+    for (size_t i = 0; i < n_g; i++) {
+        char p[32];
+        snprintf(p, sizeof p, "%d", (int)holders[i]);
+        ck_assert_int_eq(elmon(&r, 30000, "stat", p, NULL), 1);
+        char *line = strf("elmon stat: %s: unreadable stats file: %s", paths[i], g[i].why);
+        ck_assert_msg(strncmp(r.err, line, strlen(line)) == 0 && count_lines_with(r.err, "\n") == 1,
+                      "%s: stat said '%s'", g[i].what, r.err);
+        ck_assert_msg(!*r.out, "%s: figures shown from garbage:\n%s", g[i].what, r.out);
+        free(line);
+        run_free(&r);
+    }
+}
+END_TEST
+
+/* A host that names its loop thread "\e]0;pwned\a\e[2J" (a terminal title
+ * change, a screen clear), runs under a program name with "\e[2J" in it,
+ * and has a raw ESC in its command line.  Neither stat nor top nor report
+ * passes a raw control byte on; JSON carries the names faithfully,
+ * escaped. */
+static const char hostile_py[] =
+    "# \x1b[31mred\x1b[0m\n"
+    "import asyncio, ctypes, signal, time\n"
+    "ctypes.CDLL(None).prctl(15, b'\\x1b]0;pwned\\x07\\x1b[2J', 0, 0, 0)\n"
+    "def blocking_handler():\n"
+    "    time.sleep(0.3)\n"
+    "async def main():\n"
+    "    loop = asyncio.get_running_loop()\n"
+    "    stop = loop.create_future()\n"
+    "    loop.add_signal_handler(signal.SIGUSR1, blocking_handler)\n"
+    "    loop.add_signal_handler(signal.SIGTERM, stop.set_result, None)\n"
+    "    print('ready', flush=True)\n"
+    "    await stop\n"
+    "asyncio.run(main())\n";
+#define HOSTILE_THREAD "\x1b]0;pwned\x07\x1b[2J"
+#define HOSTILE_THREAD_ESCAPED "\\x1b]0;pwned\\x07\\x1b[2J"
+
+START_TEST(hostile_names_escaped)
+{
+    char prog[700], events_dir[700], env_events[800];
+    snprintf(prog, sizeof prog, "%s/py\x1b[2Jthon", dir);
+    ck_assert_int_eq(symlink(PYTHON, prog), 0);
+    snprintf(events_dir, sizeof events_dir, "%s/ev", dir);
+    ck_assert_int_eq(mkdir(events_dir, 0700), 0);
+    snprintf(env_events, sizeof env_events, "ELMON_EVENTS=%s/events.%%p.jsonl", events_dir);
+    char *env[] = {env_events, "ELMON_LOG=off", NULL};
+    char out[800];
+    snprintf(out, sizeof out, "%s/hostile.out", dir);
+    pid_t pid = spawn_prog((char *[]){prog, "-c", (char *)hostile_py, NULL}, env, 1, out);
+    ck_assert_int_gt(pid, 0);
+    started[n_started++] = pid;
+    ck_assert_msg(wait_stats_file(pid, stats_dir) == 0, "no stats file");
+    char p[32];
+    snprintf(p, sizeof p, "%d", (int)pid);
+
+    kill(pid, SIGUSR1);   /* one 300 ms span: the culprit and the thread in the events file */
+    struct run r;
+    int spans = 0;
+    for (int i = 0; i < 40 && !spans; i++) {
+        struct jval *v = stat_json(pid);
+        spans = jv_num(v, "blocking_spans", 0) >= 1;
+        if (spans) {
+            const struct jval *l = loop0(v);
+            ck_assert_str_eq(jv_str(l, "thread", ""), HOSTILE_THREAD);
+            ck_assert_msg(strstr(jv_str(v, "cmdline", ""), "\x1b[31mred"), "cmdline %s", jv_str(v, "cmdline", ""));
+        }
+        jv_free(v);
+        if (!spans)
+            usleep(250000);
+    }
+    ck_assert_msg(spans, "the 300 ms span never showed");
+    ck_assert_int_eq(elmon(&r, 30000, "stat", "--json", p, NULL), 0);
+    ck_assert_no_raw_control("stat --json", r.out);
+    run_free(&r);
+
+    ck_assert_int_eq(elmon(&r, 30000, "stat", p, NULL), 0);
+    ck_assert_no_raw_control("stat", r.out);
+    ck_assert_msg(strstr(r.out, HOSTILE_THREAD_ESCAPED " (") && strstr(r.out, "# \\x1b[31mred\\x1b[0m") &&
+                      strstr(r.out, "(py\\x1b[2Jthon)"),
+                  "names not shown escaped:\n%s", r.out);
+    run_free(&r);
+
+    ck_assert_int_eq(elmon(&r, 30000, "top", "-n", "1", NULL), 0);
+    ck_assert_no_raw_control("top", r.out);
+    ck_assert_msg(strstr(r.out, " \\x1b]0;pwned (") && strstr(r.out, " py\\x1b[2Jthon "),
+                  "names not shown escaped, cut to their columns:\n%s", r.out);
+    run_free(&r);
+
+    int ws = stop_prog(pid, 5000);
+    ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "python status %#x", ws);
+    ck_assert_int_eq(run_prog((char *[]){ELMON_CLI, "report", events_dir, NULL}, NULL, 0, 30000, &r), 0);
+    ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "report: %s", r.err);
+    ck_assert_no_raw_control("report", r.out);
+    ck_assert_no_raw_control("report's stderr", r.err);
+    ck_assert_msg(strstr(r.out, "\\x1b]0;pwned") && strstr(r.out, "py\\x1b[2Jthon"), "%s", r.out);
+    run_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli_live");
@@ -426,6 +784,9 @@ int main(void)
     tcase_add_test(tc, another_users_process);
     tcase_add_test(tc, stale_files);
     tcase_add_test(tc, directory_not_private);
+    tcase_add_test(tc, truncated_while_read);
+    tcase_add_test(tc, garbage_files);
+    tcase_add_test(tc, hostile_names_escaped);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

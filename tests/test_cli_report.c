@@ -1,8 +1,8 @@
 /*
  * `elmon report` on events files: real ones written by libelmon, the same
  * cut short and mixed with garbage and foreign lines (counted, skipped,
- * warned about), a newer schema (refused), a span that never ended, and
- * the --json and --folded forms.
+ * warned about), a newer schema (refused), a span that never ended, the
+ * --json and --folded forms, and strings with escape sequences in them.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -247,6 +247,87 @@ START_TEST(many_spans_bounded_memory)
 }
 END_TEST
 
+/* A byte a terminal would act on: C0 but newline, DEL, or C1 as UTF-8
+ * (U+0080-U+009F).  The offset of the first in s, or -1. */
+static long raw_control_at(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (long i = 0; u[i]; i++)
+        if ((u[i] < 0x20 && u[i] != '\n') || u[i] == 0x7f || (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f))
+            return i;
+    return -1;
+}
+
+#define ck_assert_no_raw_control(what, s)                                                                   \
+    do {                                                                                                    \
+        long at_ = raw_control_at(s);                                                                       \
+        ck_assert_msg(at_ < 0, "%s: raw control byte 0x%02x at offset %ld in:\n%.*s", what,                 \
+                      at_ < 0 ? 0 : (unsigned char)(s)[at_], at_, (int)(at_ < 0 ? 0 : at_ + 40), s);        \
+    } while (0)
+
+/* Whoever writes an events file (or names one) chooses its strings: ESC
+ * sequences (a title change, a screen clear), BEL, CR, DEL, C1 controls
+ * (U+009B is CSI) and bytes that are not UTF-8, in the process, the
+ * thread, the status, the culprit, the frames and the file's name.  Text,
+ * --json and --folded and the warnings carry none of them raw; JSON
+ * keeps them, escaped. */
+START_TEST(hostile_strings_escaped)
+{
+    char *path = strf("%s/ev\x1b]0;file\x07.jsonl", events);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("garbage to be warned about, naming the file\n", f);
+    /* Named culprit, frames hostile too. */
+    fputs("{\"v\":2,\"type\":\"block\",\"pid\":7,\"tid\":8,\"thread\":\"\\u001b]0;pwned\\u0007\",\"process\":\"p\\u001b[2Jq\","
+          "\"poller\":\"epoll_wait\",\"turn\":1,\"start_unix_ns\":1,\"duration_ms\":60.0,\"lag_ms\":60.0,"
+          "\"severity\":\"warning\",\"end\":\"wait\",\"cause\":null,\"stack\":[{\"addr\":\"0x1\",\"module\":\"/srv/app\","
+          "\"offset\":\"0x1\",\"function\":\"evil\\u009b2J\x7f\\r\\n\\u001b[5m\"}],\"python\":[],"
+          "\"culprit\":\"culprit\\u001b[2J\\u009b31m\\u0007\xff (app)\"}\n", f);
+    /* No culprit named: the rule takes the hostile frame. */
+    fputs("{\"v\":2,\"type\":\"block\",\"pid\":7,\"tid\":8,\"thread\":\"\\u001b]0;pwned\\u0007\",\"process\":\"p\\u001b[2Jq\","
+          "\"poller\":\"epoll_wait\",\"turn\":2,\"start_unix_ns\":2,\"duration_ms\":70.0,\"lag_ms\":70.0,"
+          "\"severity\":\"warning\",\"end\":\"wait\",\"cause\":null,\"stack\":[{\"addr\":\"0x1\",\"module\":\"/srv/app\","
+          "\"offset\":\"0x1\",\"function\":\"frame\\u001b[2J\"}],\"python\":[],\"culprit\":null}\n", f);
+    fputs("{\"v\":2,\"type\":\"summary\",\"pid\":7,\"tid\":8,\"thread\":\"\\u001b]0;pwned\\u0007\",\"process\":\"p\\u001b[2Jq\","
+          "\"poller\":\"epoll_wait\",\"turns\":10,\"utilization\":0.5,\"lag_p50_ms\":1,\"lag_p90_ms\":2,\"lag_p99_ms\":3,"
+          "\"lag_max_ms\":70,\"blocks_warning\":2,\"blocks_critical\":0,\"status\":\"\\u001b[5mok\"}\n", f);
+    ck_assert_int_eq(fclose(f), 0);
+
+    struct run r;
+    ck_assert_int_eq(report(&r, events, NULL), 0);
+    ck_assert_no_raw_control("report", r.out);
+    ck_assert_no_raw_control("report's warnings", r.err);
+    ck_assert_msg(strstr(r.out, "p\\x1b[2Jq ") && strstr(r.out, "\\x1b]0;pwned\\x07 (8)") &&
+                      strstr(r.out, "\\x1b[5mok\n") && strstr(r.out, "culprit\\x1b[2J\\u009b31m\\x07\\xff (app)\n") &&
+                      strstr(r.out, "frame\\x1b[2J"),
+                  "not shown escaped:\n%s", r.out);
+    ck_assert_msg(strstr(r.err, "ev\\x1b]0;file\\x07.jsonl: skipped 1 malformed"), "%s", r.err);
+    run_free(&r);
+
+    ck_assert_int_eq(report(&r, "--json", events, NULL), 0);
+    ck_assert_no_raw_control("report --json", r.out);
+    struct jval *v = jv_parse(r.out, strlen(r.out));
+    ck_assert_msg(v != NULL, "not JSON:\n%s", r.out);
+    const struct jval *l = jv_get(v, "loops")->items[0];
+    ck_assert_str_eq(jv_str(l, "thread", ""), "\x1b]0;pwned\x07");
+    ck_assert_str_eq(jv_str(l, "process", ""), "p\x1b[2Jq");
+    const struct jval *cu = jv_get(v, "culprits");
+    int faithful = 0;
+    for (size_t i = 0; i < cu->n; i++)
+        faithful += strcmp(jv_str(cu->items[i], "culprit", ""), "culprit\x1b[2J\xc2\x9b" "31m\x07\xef\xbf\xbd (app)") == 0;
+    ck_assert_msg(faithful == 1, "the culprit not carried, escaped, in JSON:\n%s", r.out);
+    jv_free(v);
+    run_free(&r);
+
+    ck_assert_int_eq(report(&r, "--folded", events, NULL), 0);
+    ck_assert_no_raw_control("report --folded", r.out);
+    ck_assert_msg(strstr(r.out, "p\\x1b[2Jq;evil\\u009b2J\\x7f::\\x1b[5m 60\n") && strstr(r.out, "p\\x1b[2Jq;frame\\x1b[2J 70\n"),
+                  "%s", r.out);
+    run_free(&r);
+    free(path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli_report");
@@ -259,6 +340,7 @@ int main(void)
     tcase_add_test(tc, unreadable_inputs);
     tcase_add_test(tc, span_that_never_ended);
     tcase_add_test(tc, many_spans_bounded_memory);
+    tcase_add_test(tc, hostile_strings_escaped);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -4,7 +4,8 @@
  * xmllint, the summary checked against the events files, a shell script
  * starting two monitored programs, signal forwarding, the default events
  * directory, --help, and the environment `run` hands COMMAND: each
- * libelmon option as its variable, libelmon.so prepended to LD_PRELOAD.
+ * libelmon option as its variable, libelmon.so prepended to LD_PRELOAD;
+ * escape sequences in the names the summary prints.
  *
  * An 80 ms nanosleep is 80 ms plus a wake-up delay: the --fail-over 100
  * case leaves 20 ms for it, which a loaded 2-core machine gives a sleeping
@@ -590,6 +591,68 @@ START_TEST(fail_over_lowers_block_ms)
 }
 END_TEST
 
+/* A byte a terminal would act on: C0 but newline, DEL, or C1 as UTF-8
+ * (U+0080-U+009F).  The offset of the first in s, or -1. */
+static long raw_control_at(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (long i = 0; u[i]; i++)
+        if ((u[i] < 0x20 && u[i] != '\n') || u[i] == 0x7f || (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f))
+            return i;
+    return -1;
+}
+
+/* COMMAND is a program whose name holds "\e[2J" (a screen clear) and
+ * whose loop thread names itself "\e]0;pwned\a\r" (a title change, a
+ * carriage return), then blocks 200 ms: the summary on stderr (the name
+ * cut to its column on a whole escape) and the JUnit report on stdout
+ * carry the names escaped, the report still valid against the schema.
+ * (Python code names reach the events file already escaped by libelmon;
+ * the thread name comes raw from the kernel.) */
+START_TEST(hostile_names_in_summary)
+{
+    char *prog = strf("%s/py\x1b[2Jthon", dir);
+    ck_assert_int_eq(symlink("/usr/bin/python3", prog), 0);
+    static const char script[] =
+        "import asyncio, ctypes, time\n"
+        "ctypes.CDLL(None).prctl(15, b'\\x1b]0;pwned\\x07\\r', 0, 0, 0)\n"
+        "def evil():\n"
+        "    time.sleep(0.2)\n"
+        "async def main():\n"
+        "    asyncio.get_running_loop().call_soon(evil)\n"
+        "    await asyncio.sleep(0.4)\n"
+        "asyncio.run(main())\n";
+    char *out = strf("%s/out", dir);
+    struct run r;
+    /* --log off: libelmon's own log of a span is not elmon's output (and
+     * names the thread raw: preload/sinks/human.c). */
+    int rc = elmon(&r, 60000, "run", "--log", "off", "--out", out, "--fail-over", "100", "--junit", "-", "--", prog,
+                   "-c", script, NULL);
+    ck_assert_msg(rc == 123, "status %d, stderr:\n%s", rc, r.err);
+    long at = raw_control_at(r.out);
+    ck_assert_msg(at < 0, "JUnit: raw control byte 0x%02x at offset %ld:\n%s", at < 0 ? 0 : (unsigned char)r.out[at], at,
+                  r.out);
+    const char *summary = r.err;
+    at = raw_control_at(summary);
+    ck_assert_msg(at < 0, "summary: raw control byte 0x%02x at offset %ld:\n%s", at < 0 ? 0 : (unsigned char)summary[at],
+                  at, summary);
+    ck_assert_msg(strstr(summary, "\npy\\x1b[2Jthon ") && strstr(summary, "  \\x1b]0;pwned") &&
+                      strstr(summary, "evil (<string>:4)") && strstr(summary, "/py\\x1b[2Jthon exited with status 0"),
+                  "not shown escaped:\n%s", summary);
+    ck_assert_msg(strstr(r.out, "thread \\x1b]0;pwned\\x07\\x0d (tid "), "JUnit:\n%s", r.out);
+    char *junit = strf("%s/junit.xml", dir);
+    FILE *f = fopen(junit, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(r.out, f);
+    ck_assert_int_eq(fclose(f), 0);
+    xmllint_ok(junit);
+    run_free(&r);
+    free(junit);
+    free(out);
+    free(prog);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli_run");
@@ -604,6 +667,7 @@ int main(void)
     tcase_add_test(tc, default_out_dir_and_help);
     tcase_add_test(tc, options_become_child_environment);
     tcase_add_test(tc, fail_over_lowers_block_ms);
+    tcase_add_test(tc, hostile_names_in_summary);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
