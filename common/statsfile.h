@@ -2,14 +2,18 @@
  * The live stats file: the contract between libelmon (stats.c, the writer,
  * inside the monitored process) and `elmon stat` / `elmon top` (the readers,
  * cli/live.c).  Modelled on the JVM's hsperfdata: one small file per
- * process, mapped shared by both sides.
+ * process.  Neither side writes or reads it through a mapping (a file
+ * truncated under a mapping faults with SIGBUS at the next access): the
+ * writer uses pwrite, the readers pread and one pwrite of wanted_until_ns.
+ * The writer also keeps a read-only mapping it never touches, which is how
+ * readers tell a live owner.
  *
  * Where: $ELMON_STATS_DIR, else $XDG_RUNTIME_DIR/elmon, else /tmp/elmon-UID;
  * the directory is created 0700 and used only when it is a real directory
  * owned by the user with no group or other access.  The file is
  * DIR/PID.stats, mode 0600, made with O_EXCL|O_NOFOLLOW|O_CLOEXEC as
  * PID.stats.new when the process's first loop appears, renamed into place
- * once whole and mapped, and removed at exit.  A file whose
+ * once whole, and removed at exit.  A file whose
  * process no longer maps it (the process died or exec'ed) is stale; readers
  * ignore and remove it.
  *

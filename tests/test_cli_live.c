@@ -602,6 +602,37 @@ START_TEST(truncated_while_read)
 }
 END_TEST
 
+/* The monitored process survives its stats file being truncated under
+ * it (any process of the user can): libelmon writes the file with pwrite,
+ * never through a mapping, so its next refresh is no SIGBUS in the host.
+ * Truncated to nothing and to half while a reader keeps the figures
+ * wanted, for longer than the refresh period. */
+START_TEST(host_survives_truncation)
+{
+    pid_t pid = start_python("1", NULL);
+    ck_assert_msg(wait_stats_file(pid, stats_dir) == 0, "no stats file");
+    char path[800];
+    snprintf(path, sizeof path, "%s/%d.stats", stats_dir, (int)pid);
+    const off_t sizes_bytes[] = {0, (off_t)sizeof(struct elmon_stats_file) / 2};
+    for (size_t i = 0; i < sizeof sizes_bytes / sizeof sizes_bytes[0]; i++) {
+        /* Wanted from now on (a cut file may not be readable: the status
+         * does not matter here). */
+        char p[32];
+        snprintf(p, sizeof p, "%d", (int)pid);
+        struct run r;
+        elmon(&r, 30000, "stat", p, NULL);
+        run_free(&r);
+        ck_assert_int_eq(truncate(path, sizes_bytes[i]), 0);
+        usleep(2500000);   /* two refreshes at least */
+        ck_assert_msg(kill(pid, 0) == 0, "the host died after its stats file was cut to %lld bytes",
+                      (long long)sizes_bytes[i]);
+    }
+    int ws = stop_prog(pid, 5000);
+    ck_assert_msg(!(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGBUS), "the host died of SIGBUS");
+    ck_assert_msg(WIFEXITED(ws) || (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGTERM), "host wait status %#x", ws);
+}
+END_TEST
+
 /* Garbage stats files, each held by a process of its own: each named in
  * one line with what is wrong, while a real monitored process still
  * shows in the same frame. */
@@ -785,6 +816,7 @@ int main(void)
     tcase_add_test(tc, stale_files);
     tcase_add_test(tc, directory_not_private);
     tcase_add_test(tc, truncated_while_read);
+    tcase_add_test(tc, host_survives_truncation);
     tcase_add_test(tc, garbage_files);
     tcase_add_test(tc, hostile_names_escaped);
     suite_add_tcase(s, tc);

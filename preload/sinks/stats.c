@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -33,7 +34,39 @@
  * which the exiting thread also sets (atomic) to stop further writes. */
 static int st_state;                     /* 0 not tried, 1 open, -1 off or failed */
 static int st_dirfd = -1;               /* the directory, O_PATH, one of libelmon's own (ownfd.h) */
-static struct elmon_stats_file *st_map;
+/* The file is written with pwrite from this copy, never mapped: another
+ * process of the user that truncates a mapped file would make the next
+ * store through the mapping a SIGBUS in the host.  Readers read it with
+ * pread under the seqlock (seq odd while an update is being written). */
+static struct elmon_stats_file st_mem;
+static struct elmon_stats_file *st_map;  /* &st_mem once the file exists */
+static int st_fd = -1;                   /* the file, one of libelmon's own (ownfd.h) */
+static void *st_marker = MAP_FAILED;     /* PROT_READ, never touched: see stats_create */
+
+/* Bytes [off, off + n) of st_mem into the file; -1 and errno when the file
+ * is no longer ours or the write fails. */
+static int put(size_t off, size_t n)
+{
+    if (!elmon_own_ok(st_fd)) {
+        errno = EBADF;
+        return -1;
+    }
+    const char *p = (const char *)&st_mem + off;
+    while (n) {
+        ssize_t w = pwrite(st_fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        off += (size_t)w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+#define SEQ_OFF offsetof(struct elmon_stats_file, seq)
+#define BODY_OFF (SEQ_OFF + sizeof st_mem.seq)
 static char st_path[4096];              /* for messages; the work is relative to st_dirfd */
 static char st_name[32], st_tmp[40];
 static uint64_t st_prev_mono_ns;         /* the previous refresh */
@@ -124,23 +157,21 @@ static int stats_create(void)
         elmon_warn("no live stats for elmon stat/top: cannot create %.200s (%s)", tmp, strerror(-rc));
         return rc;
     }
-    struct elmon_stats_file *m = MAP_FAILED;
-    /* The blocks are allocated before the file is mapped, not left sparse
-     * by ftruncate: on a full filesystem (the default directory is on the
-     * small /run/user tmpfs) the first store through the mapping would
-     * raise SIGBUS in the watchdog and kill the host. */
+    /* The blocks are allocated before anything is written, not left
+     * sparse: on a full filesystem (the default directory is on the small
+     * /run/user tmpfs) a later write would fail half done. */
+    struct elmon_stats_file *m = &st_mem;
+    memset(m, 0, sizeof *m);
     int err = posix_fallocate(fd, 0, sizeof *m);
     if (err == 0)
-        m = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    else
-        errno = err;
-    /* The mapping is all that is kept: no descriptor a host could take. */
-    elmon_real.close(fd);
-    if (m == MAP_FAILED) {
-        rc = -errno;
+        fd = elmon_own_adopt(fd);
+    if (err || fd < 0) {
+        rc = err ? -err : -EMFILE;
         unlinkat(dfd, st_tmp, 0);
+        if (fd >= 0)
+            elmon_real.close(fd);
         elmon_own_release(dfd);
-        elmon_warn("no live stats for elmon stat/top: cannot allocate or map %.200s (%s)", tmp, strerror(-rc));
+        elmon_warn("no live stats for elmon stat/top: cannot allocate %.200s (%s)", tmp, strerror(-rc));
         return rc;
     }
     m->version = ELMON_STATS_VERSION;
@@ -149,14 +180,33 @@ static int stats_create(void)
     m->uid = (uint32_t)geteuid();
     snprintf(m->comm, sizeof m->comm, "%s", elmon_program());
     read_cmdline(m->cmdline, sizeof m->cmdline);
-    /* The magic last: a reader that sees it sees a complete header. */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+    /* Whole, magic included, before the name appears: a reader that finds
+     * the file finds a complete header. */
     memcpy(m->magic, ELMON_STATS_MAGIC, sizeof m->magic);
+    st_fd = fd;
+    /* A read-only mapping, never read: the readers' sign that a live
+     * process owns the file (a file no process maps is a dead one's
+     * leftover, cli/live.c).  Untouched, it cannot fault when the file is
+     * truncated. */
+    st_marker = mmap(NULL, sizeof *m, PROT_READ, MAP_SHARED, fd, 0);
+    if (st_marker == MAP_FAILED || put(0, sizeof *m) < 0) {
+        rc = -errno;
+        unlinkat(dfd, st_tmp, 0);
+        elmon_own_release(fd);
+        st_fd = -1;
+        elmon_own_release(dfd);
+        if (st_marker != MAP_FAILED)
+            munmap(st_marker, sizeof *m);
+        st_marker = MAP_FAILED;
+        elmon_warn("no live stats for elmon stat/top: cannot write or map %.200s (%s)", tmp, strerror(-rc));
+        return rc;
+    }
     /* rename replaces a leftover PID.stats of a dead process atomically. */
     if (renameat(dfd, st_tmp, dfd, st_name) < 0) {
         rc = -errno;
         unlinkat(dfd, st_tmp, 0);
-        munmap(m, sizeof *m);
+        elmon_own_release(st_fd);
+        st_fd = -1;
         elmon_own_release(dfd);
         elmon_warn("no live stats for elmon stat/top: cannot publish %.200s (%s)", st_path, strerror(-rc));
         return rc;
@@ -179,15 +229,33 @@ static int stats_ensure(void)
     return 0;
 }
 
+/* seq odd, then the update's stores into st_mem, then seq_end writes the
+ * body and seq even.  wanted_until_ns (before seq) is the readers' field:
+ * never written here after the file is made. */
 static void seq_begin(struct elmon_stats_file *m)
 {
-    __atomic_store_n(&m->seq, m->seq + 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+    m->seq++;
+    put(SEQ_OFF, sizeof m->seq);
 }
 
 static void seq_end(struct elmon_stats_file *m)
 {
-    __atomic_store_n(&m->seq, m->seq + 1, __ATOMIC_RELEASE);
+    m->seq++;
+    /* Someone cut the file (truncate needs only the user's rights): made
+     * whole again, header included, rather than left unreadable. */
+    struct stat st;
+    size_t from = fstat(st_fd, &st) == 0 && st.st_size >= (off_t)sizeof *m ? BODY_OFF : 0;
+    if (put(from, sizeof *m - from) == 0)
+        put(SEQ_OFF, sizeof m->seq);
+}
+
+/* What a reader asked for, from the file. */
+static uint64_t wanted_until(void)
+{
+    uint64_t w = 0;
+    if (!elmon_own_ok(st_fd) || pread(st_fd, &w, sizeof w, offsetof(struct elmon_stats_file, wanted_until_ns)) != sizeof w)
+        return 0;
+    return w;
 }
 
 static uint64_t per_interval(uint64_t delta, uint64_t scale, uint64_t dt_ns)
@@ -272,7 +340,7 @@ static void stats_tick(void)
     if (stats_ensure() < 0)
         return;
     uint64_t now = elmon_mono_ns();
-    if (now < __atomic_load_n(&st_map->wanted_until_ns, __ATOMIC_ACQUIRE))
+    if (now < wanted_until())
         refresh(now);
     else
         st_prev_mono_ns = 0;   /* rates restart from the loop's start when wanted again */
@@ -301,8 +369,8 @@ static void stats_span(const struct elmon_span_report *r, int flags)
     seq_end(m);
 }
 
-/* The mapping stays: a watchdog that did not stop in time may still be
- * writing to it, and the process is about to go anyway. */
+/* The descriptor stays open: a watchdog that did not stop in time may
+ * still be writing through it, and the process is about to go anyway. */
 static void stats_shutdown(int fast)
 {
     (void)fast;
@@ -314,12 +382,16 @@ static void stats_shutdown(int fast)
     st_dirfd = -1;
 }
 
-/* The child shares the parent's mapping (MAP_SHARED): drop it without a
- * write, and make a file of its own once it runs a loop. */
+/* The child shares the parent's file: drop it without a write, and make
+ * a file of its own once it runs a loop. */
 static void stats_atfork_child(void)
 {
-    if (st_map)
-        munmap(st_map, sizeof *st_map);
+    if (st_marker != MAP_FAILED)
+        munmap(st_marker, sizeof st_mem);
+    st_marker = MAP_FAILED;
+    if (st_fd >= 0)
+        elmon_own_release(st_fd);
+    st_fd = -1;
     if (st_dirfd >= 0)
         elmon_own_release(st_dirfd);
     st_map = NULL;
