@@ -624,8 +624,10 @@ START_TEST(host_survives_truncation)
         run_free(&r);
         ck_assert_int_eq(truncate(path, sizes_bytes[i]), 0);
         usleep(2500000);   /* two refreshes at least */
-        ck_assert_msg(kill(pid, 0) == 0, "the host died after its stats file was cut to %lld bytes",
-                      (long long)sizes_bytes[i]);
+        int ws = 0;
+        ck_assert_msg(waitpid(pid, &ws, WNOHANG) == 0, "the host died after its stats file was cut to %lld bytes: %s %d",
+                      (long long)sizes_bytes[i], WIFSIGNALED(ws) ? "signal" : "exit status",
+                      WIFSIGNALED(ws) ? WTERMSIG(ws) : WEXITSTATUS(ws));
     }
     int ws = stop_prog(pid, 5000);
     ck_assert_msg(!(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGBUS), "the host died of SIGBUS");
