@@ -129,7 +129,12 @@ static int stats_create(void)
      * servers may have rewritten theirs by now. */
     int dfd = stats_dir_open(dir, sizeof dir);
     if (dfd < 0) {
-        elmon_warn("no live stats for elmon stat/top: directory %.200s unusable (%s)", dir,
+        /* Named by the variable that chose it, as every refused path is. */
+        const char *var = elmon_env_str("ELMON_STATS_DIR") && *elmon_env_str("ELMON_STATS_DIR") ? "ELMON_STATS_DIR"
+                          : elmon_env_str("XDG_RUNTIME_DIR") && elmon_env_str("XDG_RUNTIME_DIR")[0] == '/'
+                              ? "XDG_RUNTIME_DIR"
+                              : "the default /tmp/elmon-UID";
+        elmon_warn("no live stats for elmon stat/top: directory %.200s (from %s) unusable (%s)", dir, var,
                    dfd == -EPERM ? "not a private directory of this user" : elmon_open_out_why(dfd));
         return dfd;
     }
