@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -283,6 +284,98 @@ START_TEST(fd_dup2_c)
     run_free(&r);
     free_env(e);
     free(ev), free(log), free(fold);
+}
+END_TEST
+
+/* Every file libelmon holds open, its own outputs and the module and
+ * debug files libdw reads to name frames, sits at or above the floor
+ * (half the soft RLIMIT_NOFILE, at most 1024), out of the numbers a host
+ * closes and reuses.  A loop blocked for good after a symbolized span;
+ * its descriptors read from /proc/PID/fd (loopfix itself opens no file,
+ * only an epoll, an eventfd and a pipe). */
+START_TEST(library_files_above_host_range)
+{
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    long floor_fd = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur / 2 > 1024 ? 1024 : (long)rl.rlim_cur / 2;
+    char *ev = strf("%s/ev.jsonl", dir);
+    char *e[] = {strf("ELMON_EVENTS=%s", ev), strf("ELMON_LOG=%s/log", dir), strf("ELMON_FOLDED=%s/f", dir),
+                 "ELMON_BLOCK_MS=20", NULL};
+    char *argv[] = {LOOPFIX, "-n", "40", "-b", "60", "-e", "10", "-s", NULL};
+    char *out = strf("%s/loopfix.out", dir);
+    pid_t pid = spawn_prog(argv, e, 1, out);
+    ck_assert_int_gt(pid, 0);
+    int symbolized = 0;
+    for (int waited = 0; !symbolized && waited < 10000; waited += 50) {
+        usleep(50000);
+        char **l = read_lines(ev, NULL);
+        for (int i = 0; l && l[i] && !symbolized; i++)
+            symbolized = strstr(l[i], "\"type\":\"block_begin\"") && strstr(l[i], "\"function\":\"block\"");
+        free_lines(l);
+    }
+    /* What the same program holds bare (the test harness's descriptors
+     * it inherits among them) is not libelmon's. */
+    char *bare_out = strf("%s/bare.out", dir);
+    pid_t bare = spawn_prog(argv, e, 0, bare_out);
+    ck_assert_int_gt(bare, 0);
+    usleep(500000);
+    static char bare_fds[256][256];   /* fd -> what it pointed to, bare */
+    memset(bare_fds, 0, sizeof bare_fds);
+    char bd[64];
+    snprintf(bd, sizeof bd, "/proc/%d/fd", (int)bare);
+    DIR *b = opendir(bd);
+    struct dirent *be;
+    while (b && (be = readdir(b))) {
+        int fd = atoi(be->d_name);
+        char lp[384];
+        snprintf(lp, sizeof lp, "%s/%s", bd, be->d_name);
+        if (fd > 0 && fd < 256)
+            if (readlink(lp, bare_fds[fd], sizeof bare_fds[fd] - 1) < 0)
+                bare_fds[fd][0] = 0;
+    }
+    if (b)
+        closedir(b);
+    stop_prog(bare, 2000);
+    free(bare_out);
+    char report[4096] = "";
+    size_t rl_len = 0;
+    int low = 0, high = 0;
+    char fdd[64];
+    snprintf(fdd, sizeof fdd, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(fdd);
+    struct dirent *de;
+    while (symbolized && d && (de = readdir(d))) {
+        int fd = atoi(de->d_name);
+        char lp[384], target[1024];
+        snprintf(lp, sizeof lp, "%s/%s", fdd, de->d_name);
+        ssize_t k = readlink(lp, target, sizeof target - 1);
+        if (k <= 0 || fd <= 2)
+            continue;
+        target[k] = 0;
+        if ((fd < 256 && strcmp(bare_fds[fd], target) == 0) || strcmp(target, out) == 0)
+            continue;   /* the harness's: inherited bare too, or the run's own output file */
+        if (target[0] != '/')
+            continue;   /* pipe:, anon_inode:, socket: */
+        if (fd < floor_fd) {
+            low++;
+            rl_len += (size_t)snprintf(report + rl_len, sizeof report - rl_len, "%d -> %s; ", fd, target);
+            if (rl_len >= sizeof report)
+                rl_len = sizeof report - 1;
+        } else {
+            high++;
+        }
+    }
+    if (d)
+        closedir(d);
+    stop_prog(pid, 2000);
+    ck_assert_msg(symbolized, "no symbolized span from the loop");
+    ck_assert_msg(low == 0, "%d of libelmon's files below descriptor %ld: %s", low, floor_fd, report);
+    ck_assert_msg(high >= 4, "only %d files at or above %ld (events, log, folded, stats directory and libdw's)", high,
+                  floor_fd);
+    for (int i = 0; i < 3; i++)
+        free(e[i]);
+    free(ev);
+    free(out);
 }
 END_TEST
 
@@ -744,6 +837,7 @@ int main(void)
     tcase_add_loop_test(f, fd_reuse_c, 0, 4);
     tcase_add_test(f, fd_dup2_c);
     tcase_add_test(f, python_fd_reuse);
+    tcase_add_test(f, library_files_above_host_range);
     suite_add_tcase(s, f);
     TCase *c = tcase_create("seccomp");
     tcase_add_checked_fixture(c, setup, teardown);

@@ -30,8 +30,12 @@ struct own {
 };
 
 int elmon_own_lowest = INT_MAX;
+__thread int elmon_own_thread __attribute__((tls_model("initial-exec")));
 static struct own own[ELMON_OWN_MAX] = {[0 ... ELMON_OWN_MAX - 1] = {.fd = -1}};
 static pthread_mutex_t own_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Entries at and above this index are free: a host's close of a high
+ * number scans only the used part. */
+static int own_used;
 
 static int real_close(int fd)
 {
@@ -65,13 +69,26 @@ static struct own *find(int fd)
 {
     if (fd < 0)
         return NULL;
-    for (int i = 0; i < ELMON_OWN_MAX; i++)
+    int n = __atomic_load_n(&own_used, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < n; i++)
         if (__atomic_load_n(&own[i].fd, __ATOMIC_ACQUIRE) == fd)
             return &own[i];
     return NULL;
 }
 
+static int adopt(int fd, int keep_when_full);
+
 int elmon_own_adopt(int fd)
+{
+    return adopt(fd, 0);
+}
+
+int elmon_own_adopt_or_keep(int fd)
+{
+    return adopt(fd, 1);
+}
+
+static int adopt(int fd, int keep_when_full)
 {
     if (fd < 0)
         return -1;
@@ -101,10 +118,13 @@ int elmon_own_adopt(int fd)
         e->ino = st.st_ino;
         __atomic_store_n(&e->lost, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&e->fd, fd, __ATOMIC_RELEASE);
+        int idx = (int)(e - own);
+        if (idx >= own_used)
+            __atomic_store_n(&own_used, idx + 1, __ATOMIC_RELEASE);
         recompute_lowest();
     }
     pthread_mutex_unlock(&own_lock);
-    if (!e) {
+    if (!e && !keep_when_full) {
         /* Not one we could guard: do not keep it. */
         real_close(fd);
         fd = -1;
@@ -147,6 +167,22 @@ void elmon_own_release(int fd)
     pthread_mutex_unlock(&own_lock);
 }
 
+int elmon_own_close(int fd)
+{
+    pthread_mutex_lock(&own_lock);
+    struct own *e = find(fd);
+    int rc = 0, mine = 1;
+    if (e) {
+        mine = !__atomic_load_n(&e->lost, __ATOMIC_ACQUIRE) && same_file(e, fd);
+        __atomic_store_n(&e->fd, -1, __ATOMIC_RELEASE);
+        recompute_lowest();
+    }
+    if (mine)
+        rc = real_close(fd);
+    pthread_mutex_unlock(&own_lock);
+    return rc;
+}
+
 void elmon_own_atfork_child(void)
 {
     pthread_mutex_init(&own_lock, NULL);
@@ -181,8 +217,8 @@ void elmon_own_taken(int fd)
 
 int elmon_own_sorted(unsigned first, unsigned last, int *out)
 {
-    int n = 0;
-    for (int i = 0; i < ELMON_OWN_MAX; i++) {
+    int n = 0, used = __atomic_load_n(&own_used, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < used; i++) {
         int fd = __atomic_load_n(&own[i].fd, __ATOMIC_ACQUIRE);
         if (fd < 0 || (unsigned)fd < first || (unsigned)fd > last || __atomic_load_n(&own[i].lost, __ATOMIC_ACQUIRE))
             continue;

@@ -32,7 +32,9 @@
 
 #include <limits.h>
 
-#define ELMON_OWN_MAX 32
+/* libelmon's outputs need a handful; libdw keeps one or two per module
+ * it symbolized (interpret/symbolize.c). */
+#define ELMON_OWN_MAX 256
 
 /* The lowest adopted number, INT_MAX when none: the close wrappers' one
  * load and compare. */
@@ -51,6 +53,9 @@ int elmon_own_floor(void);
  * itself, still tracked, when it cannot be moved), or -1 with fd closed
  * when the table is full. */
 int elmon_own_adopt(int fd);
+/* The same, but with the table full fd is handed back as it is, unguarded
+ * (libdw's files: a module read without the guard beats one not read). */
+int elmon_own_adopt_or_keep(int fd);
 
 /* 1 while fd is an adopted entry that still holds the file it was adopted
  * with; otherwise 0, and an entry that changed is marked lost. */
@@ -76,6 +81,15 @@ int elmon_own_hides(int fd);
 
 /* dup2/dup3 onto fd by the host: an entry there is lost from now on. */
 void elmon_own_taken(int fd);
+
+/* 1 on libelmon's own threads (hot/registry.c's elmon_thread_start sets
+ * it): a close there of an adopted descriptor is libelmon's own release,
+ * by whatever library does it (libdw closing the files it was handed). */
+extern __thread int elmon_own_thread __attribute__((tls_model("initial-exec")));
+
+/* close(fd) on one of libelmon's threads of an adopted descriptor: forget
+ * it and close it if still ours; the close's result. */
+int elmon_own_close(int fd);
 
 /* The live entries within [first, last], ascending, into out (at least
  * ELMON_OWN_MAX); their number. */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "clock.h"
 #include "config.h"
+#include "ownfd.h"
 #include "registry.h"
 #include "thresholds.h"
 #include "fdtable.h"
@@ -308,6 +309,7 @@ static void *thread_trampoline(void *p)
     struct thread_start ts = *(struct thread_start *)p;
     free(p);
     elmon_tls_untracked = 1;
+    elmon_own_thread = 1;
     return ts.fn(ts.arg);
 }
 

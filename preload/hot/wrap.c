@@ -245,9 +245,13 @@ static inline void closing_range(unsigned first, unsigned last, unsigned flags)
  * range leaves them out; dup2/dup3 onto one gives the host the number. */
 static int close_own_aware(int fd)
 {
-    if (__builtin_expect(elmon_own_maybe(fd), 0) && elmon_own_hides(fd)) {
-        errno = EBADF;
-        return -1;
+    if (__builtin_expect(elmon_own_maybe(fd), 0)) {
+        if (elmon_own_thread)
+            return elmon_own_close(fd);
+        if (elmon_own_hides(fd)) {
+            errno = EBADF;
+            return -1;
+        }
     }
     closing(fd);
     return elmon_real.close(fd);

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "dl.h"
+#include "ownfd.h"
 #include "symbolize.h"
 #include "log.h"
 #include "unittest.h"
@@ -50,6 +51,27 @@ static struct {
 
 static Dwfl *dwfl;
 static Dwfl_Callbacks dwfl_cb;
+
+/* The files libdw reads (modules, their debug files) stay open in it for
+ * as long as their module does: they become libelmon's own descriptors
+ * (core/ownfd.h), out of reach of a host that closes every descriptor;
+ * libdw's own close of one, on the watchdog, releases it. */
+static int (*std_find_elf)(Dwfl_Module *, void **, const char *, Dwarf_Addr, char **, Elf **);
+static int (*std_find_debuginfo)(Dwfl_Module *, void **, const char *, Dwarf_Addr, const char *, const char *,
+                                 GElf_Word, char **);
+
+static int find_elf_own(Dwfl_Module *m, void **ud, const char *name, Dwarf_Addr base, char **file, Elf **elfp)
+{
+    int fd = std_find_elf(m, ud, name, base, file, elfp);
+    return fd >= 0 ? elmon_own_adopt_or_keep(fd) : fd;
+}
+
+static int find_debuginfo_own(Dwfl_Module *m, void **ud, const char *name, Dwarf_Addr base, const char *file,
+                              const char *link, GElf_Word crc, char **debug_file)
+{
+    int fd = std_find_debuginfo(m, ud, name, base, file, link, crc, debug_file);
+    return fd >= 0 ? elmon_own_adopt_or_keep(fd) : fd;
+}
 static char *debuginfo_path;
 static int load_state;              /* 0 not tried, 1 libdw, -1 dladdr only */
 static unsigned long long seen_adds = ~0ull, seen_subs = ~0ull;
@@ -89,7 +111,8 @@ int elmon_sym_load(void)
     *(void **)&dw.linesrc = dlsym(h, "dwarf_linesrc");
     *(void **)&dw.lineno = dlsym(h, "dwarf_lineno");
     *(void **)&dw.lineaddr = dlsym(h, "dwarf_lineaddr");
-    *(void **)&dwfl_cb.find_elf = dlsym(h, "dwfl_linux_proc_find_elf");
+    *(void **)&std_find_elf = dlsym(h, "dwfl_linux_proc_find_elf");
+    dwfl_cb.find_elf = std_find_elf ? find_elf_own : NULL;
     /* Separate debug info is looked up by build-id only
      * (/usr/lib/debug/.build-id/, where Debian's -dbgsym packages put it):
      * dwfl_standard_find_debuginfo would fall back to debuginfod, that is,
@@ -97,7 +120,8 @@ int elmon_sym_load(void)
      * host and under the loader lock that a forking or exiting host then waits
      * on) and, with DEBUGINFOD_URLS set, fetch from the network.  libelmon does
      * neither inside someone else's process. */
-    *(void **)&dwfl_cb.find_debuginfo = dlsym(h, "dwfl_build_id_find_debuginfo");
+    *(void **)&std_find_debuginfo = dlsym(h, "dwfl_build_id_find_debuginfo");
+    dwfl_cb.find_debuginfo = std_find_debuginfo ? find_debuginfo_own : NULL;
     if (!dwfl_cb.find_elf || !dwfl_cb.find_debuginfo)
         goto fail;
     dwfl_cb.debuginfo_path = &debuginfo_path;
