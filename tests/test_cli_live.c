@@ -422,23 +422,6 @@ START_TEST(directory_not_private)
 }
 END_TEST
 
-/* A byte a terminal would act on: C0 but newline, DEL, or C1 as UTF-8
- * (U+0080-U+009F).  The offset of the first in s, or -1. */
-static long raw_control_at(const char *s)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    for (long i = 0; u[i]; i++)
-        if ((u[i] < 0x20 && u[i] != '\n') || u[i] == 0x7f || (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f))
-            return i;
-    return -1;
-}
-
-#define ck_assert_no_raw_control(what, s)                                                                   \
-    do {                                                                                                    \
-        long at_ = raw_control_at(s);                                                                       \
-        ck_assert_msg(at_ < 0, "%s: raw control byte 0x%02x at offset %ld in:\n%.*s", what,                 \
-                      at_ < 0 ? 0 : (unsigned char)(s)[at_], at_, (int)(at_ < 0 ? 0 : at_ + 40), s);        \
-    } while (0)
 
 /* A stats file as libelmon writes it, for whatever process ends up
  * holding it: one loop, figures refreshed just now and wanted for a

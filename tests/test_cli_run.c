@@ -591,16 +591,6 @@ START_TEST(fail_over_lowers_block_ms)
 }
 END_TEST
 
-/* A byte a terminal would act on: C0 but newline, DEL, or C1 as UTF-8
- * (U+0080-U+009F).  The offset of the first in s, or -1. */
-static long raw_control_at(const char *s)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    for (long i = 0; u[i]; i++)
-        if ((u[i] < 0x20 && u[i] != '\n') || u[i] == 0x7f || (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f))
-            return i;
-    return -1;
-}
 
 /* COMMAND is a program whose name holds "\e[2J" (a screen clear) and
  * whose loop thread names itself "\e]0;pwned\a\r" (a title change, a

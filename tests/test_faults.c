@@ -815,7 +815,7 @@ static int wait_for(const char *path, int ms)
 }
 
 /* Event, log, folded and stats files of a running host: mode 0600, the
- * stats directory 0700, and the open descriptors (the three files and the
+ * stats directory 0700, and the open descriptors (the four files and the
  * stats directory) O_CLOEXEC|O_NOFOLLOW (/proc/PID/fdinfo); strace shows
  * each file was created with O_EXCL. */
 START_TEST(files_created_safely)
@@ -857,8 +857,8 @@ START_TEST(files_created_safely)
         stat(target, &st);
         rl += (size_t)snprintf(report + rl, sizeof report - rl, "%s flags 0%o mode 0%o; ", target, flags,
                                st.st_mode & 07777);
-        /* The stats file is only mapped; its directory is held (O_PATH),
-         * for the work done relative to it. */
+        /* The stats file is held for its pwrites, and its directory
+         * (O_PATH) for the work done relative to it. */
         if (!(flags & O_CLOEXEC) || !(flags & O_NOFOLLOW) || (st.st_mode & 07777) != (S_ISDIR(st.st_mode) ? 0700 : 0600))
             n_checked = -1000;
         n_checked++;
@@ -869,7 +869,7 @@ START_TEST(files_created_safely)
     int sd_ok = stat(sd, &sds) == 0 && (sds.st_mode & 07777) == 0700;
     stop_prog(pid, 2000);
     ck_assert_msg(ready, "the host made no stats or folded file");
-    ck_assert_msg(n_checked == 4, "expected 4 safe files: %s", report);
+    ck_assert_msg(n_checked == 5, "expected 5 safe files: %s", report);
     ck_assert_msg(sd_ok, "stats directory mode 0%o", sds.st_mode & 07777);
     for (int i = 0; names[i]; i++) {
         char *p = strf("%s/%s", dir, names[i]);

@@ -570,3 +570,12 @@ void unset_prefix(const char *prefix)
             }
     }
 }
+
+long raw_control_at(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (long i = 0; u[i]; i++)
+        if ((u[i] < 0x20 && u[i] != '\n') || u[i] == 0x7f || (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f))
+            return i;
+    return -1;
+}

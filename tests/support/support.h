@@ -106,4 +106,14 @@ int receiver_start(struct otlp_receiver *r, const char *dir, const char *mode, i
 /* Stop it and return every line it dumped (NULL if none). */
 char **receiver_stop(struct otlp_receiver *r);
 
+/* A byte a terminal would act on: C0 but newline, DEL, or C1 as UTF-8
+ * (U+0080-U+009F).  The offset of the first in s, or -1. */
+long raw_control_at(const char *s);
+#define ck_assert_no_raw_control(what, s)                                                                   \
+    do {                                                                                                    \
+        long at_ = raw_control_at(s);                                                                       \
+        ck_assert_msg(at_ < 0, "%s: raw control byte 0x%02x at offset %ld in:\n%.*s", what,                 \
+                      at_ < 0 ? 0 : (unsigned char)(s)[at_], at_, (int)(at_ < 0 ? 0 : at_ + 40), s);        \
+    } while (0)
+
 #endif
