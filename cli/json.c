@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "buf.h"
+#include "buf.h"
 #include "json.h"
 
 #define MAX_DEPTH 64
@@ -362,27 +363,6 @@ void json_put_str(FILE *f, const char *s)
 
 /* Escaping for a terminal (json.h). */
 
-/* Length of the valid UTF-8 character at s and its code point, or 0: not
- * a lead byte, a continuation missing (a NUL stops the scan: never read
- * past the string), overlong, a surrogate or beyond U+10FFFF. */
-static size_t utf8_char(const unsigned char *s, unsigned *cp_out)
-{
-    unsigned c = s[0], cp, min;
-    size_t n;
-    if (c >= 0xc2 && c <= 0xdf) { n = 2; min = 0x80; cp = c & 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) { n = 3; min = 0x800; cp = c & 0x0f; }
-    else if (c >= 0xf0 && c <= 0xf4) { n = 4; min = 0x10000; cp = c & 0x07; }
-    else return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    *cp_out = cp;
-    return n;
-}
 
 size_t esc_unit(const char *s, char out[ESC_UNIT_MAX])
 {
@@ -397,7 +377,7 @@ size_t esc_unit(const char *s, char out[ESC_UNIT_MAX])
         out[1] = 0;
         return 1;
     }
-    size_t n = utf8_char(u, &cp);
+    size_t n = elmon_utf8_decode(u, 4, &cp);   /* a NUL stops it: never past the string */
     if (!n) {
         snprintf(out, ESC_UNIT_MAX, "\\x%02x", c);
         return 1;

@@ -40,14 +40,15 @@ void elmon_buf_printf(struct elmon_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t avail)
+size_t elmon_utf8_decode(const unsigned char *s, size_t avail, unsigned *cp_out)
 {
     unsigned c = s[0];
     size_t n;
     unsigned min;
-    if (c < 0x80)
+    if (c < 0x80) {
+        *cp_out = c;
         return 1;
+    }
     if (c >= 0xc2 && c <= 0xdf) { n = 2; min = 0x80; }
     else if (c >= 0xe0 && c <= 0xef) { n = 3; min = 0x800; }
     else if (c >= 0xf0 && c <= 0xf4) { n = 4; min = 0x10000; }
@@ -62,7 +63,15 @@ static size_t utf8_len(const unsigned char *s, size_t avail)
     }
     if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
+    *cp_out = cp;
     return n;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
+static size_t utf8_len(const unsigned char *s, size_t avail)
+{
+    unsigned cp;
+    return elmon_utf8_decode(s, avail, &cp);
 }
 
 void elmon_buf_json_strn(struct elmon_buf *b, const char *s, size_t n)

@@ -60,4 +60,10 @@ static inline void elmon_arena_init(struct elmon_arena *a, char *mem, uint32_t c
  * arena is full. */
 uint32_t elmon_arena_put(struct elmon_arena *a, const char *s, size_t n);
 
+/* The valid UTF-8 character at s (at most avail bytes; a NUL ends the
+ * scan as a missing continuation): its length 1..4 and code point, or 0
+ * for a bad lead byte, a missing continuation, an overlong form, a
+ * surrogate or anything beyond U+10FFFF. */
+size_t elmon_utf8_decode(const unsigned char *s, size_t avail, unsigned *cp_out);
+
 #endif

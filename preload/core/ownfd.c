@@ -153,25 +153,13 @@ int elmon_own_ok(int fd)
     return ok;
 }
 
-void elmon_own_release(int fd)
+/* Forget fd's entry; close it when it is still ours, or when it has no
+ * entry and close_untracked says so.  The close's result. */
+static int own_close(int fd, int close_untracked)
 {
     pthread_mutex_lock(&own_lock);
     struct own *e = find(fd);
-    if (e) {
-        int mine = !__atomic_load_n(&e->lost, __ATOMIC_ACQUIRE) && same_file(e, fd);
-        __atomic_store_n(&e->fd, -1, __ATOMIC_RELEASE);
-        recompute_lowest();
-        if (mine)
-            real_close(fd);
-    }
-    pthread_mutex_unlock(&own_lock);
-}
-
-int elmon_own_close(int fd)
-{
-    pthread_mutex_lock(&own_lock);
-    struct own *e = find(fd);
-    int rc = 0, mine = 1;
+    int rc = 0, mine = close_untracked;
     if (e) {
         mine = !__atomic_load_n(&e->lost, __ATOMIC_ACQUIRE) && same_file(e, fd);
         __atomic_store_n(&e->fd, -1, __ATOMIC_RELEASE);
@@ -181,6 +169,16 @@ int elmon_own_close(int fd)
         rc = real_close(fd);
     pthread_mutex_unlock(&own_lock);
     return rc;
+}
+
+void elmon_own_release(int fd)
+{
+    own_close(fd, 0);
+}
+
+int elmon_own_close(int fd)
+{
+    return own_close(fd, 1);
 }
 
 void elmon_own_atfork_child(void)
@@ -193,19 +191,6 @@ void elmon_own_disown_all(void)
     for (int i = 0; i < ELMON_OWN_MAX; i++)
         __atomic_store_n(&own[i].lost, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&elmon_own_lowest, INT_MAX, __ATOMIC_RELEASE);
-}
-
-int elmon_own_hides(int fd)
-{
-    struct own *e = find(fd);
-    if (!e || __atomic_load_n(&e->lost, __ATOMIC_ACQUIRE))
-        return 0;
-    int saved = errno;
-    int ours = same_file(e, fd);
-    errno = saved;
-    if (!ours)
-        __atomic_store_n(&e->lost, 1, __ATOMIC_RELEASE);
-    return ours;
 }
 
 void elmon_own_taken(int fd)

@@ -21,7 +21,7 @@
  *     its user reopens what it needs or stops that output with one warning.
  *
  * Runs on: adopt and release on whichever libelmon thread opens or closes
- * its file (a mutex orders writers); elmon_own_maybe, elmon_own_hides,
+ * its file (a mutex orders writers); elmon_own_maybe,
  * elmon_own_taken, elmon_own_sorted and elmon_own_ok on any thread,
  * inside the host's close() and from signal handlers: they are
  * async-signal-safe (atomics and fstat), take no lock and keep errno.
@@ -58,7 +58,10 @@ int elmon_own_adopt(int fd);
 int elmon_own_adopt_or_keep(int fd);
 
 /* 1 while fd is an adopted entry that still holds the file it was adopted
- * with; otherwise 0, and an entry that changed is marked lost. */
+ * with; otherwise 0, and an entry that changed is marked lost.  For the
+ * host's close(fd): 1 means fd is libelmon's and the host never had it
+ * (EBADF); 0 means the host may close it (not ours, or no longer the file
+ * we adopted). */
 int elmon_own_ok(int fd);
 
 /* Close fd and forget it, if it is still ours (a lost entry is only
@@ -74,10 +77,6 @@ void elmon_own_atfork_child(void);
  * system call again. */
 void elmon_own_disown_all(void);
 
-/* For close(fd) by the host: 1 when fd is ours and must not be closed
- * (the caller fails with EBADF), 0 when the host may close it (not ours,
- * or no longer the file we adopted: then marked lost). */
-int elmon_own_hides(int fd);
 
 /* dup2/dup3 onto fd by the host: an entry there is lost from now on. */
 void elmon_own_taken(int fd);

@@ -248,7 +248,7 @@ static int close_own_aware(int fd)
     if (__builtin_expect(elmon_own_maybe(fd), 0)) {
         if (elmon_own_thread)
             return elmon_own_close(fd);
-        if (elmon_own_hides(fd)) {
+        if (elmon_own_ok(fd)) {
             errno = EBADF;
             return -1;
         }
@@ -271,7 +271,7 @@ static long close_range_sparing(long (*real)(unsigned, unsigned, int), unsigned 
     unsigned lo = first;
     for (int i = 0; i < n; i++) {
         unsigned fd = (unsigned)own[i];
-        if (!elmon_own_hides((int)fd))
+        if (!elmon_own_ok((int)fd))
             continue;   /* no longer ours: the host's range closes it */
         if (fd > lo && real(lo, fd - 1, flags) < 0)
             rc = -1;
@@ -499,7 +499,7 @@ long elmon_syscall_fd(long nr, long a1, long a2, long a3)
         return elmon_real_syscall(nr, a1, a2, a3);
     }
     if (nr == SYS_close) {
-        if (__builtin_expect(elmon_own_maybe((int)a1), 0) && elmon_own_hides((int)a1)) {
+        if (__builtin_expect(elmon_own_maybe((int)a1), 0) && elmon_own_ok((int)a1)) {
             errno = EBADF;
             return -1;
         }
