@@ -350,19 +350,16 @@ ELMON_EXPORT int dup3(int oldfd, int newfd, int flags)
  * sleeps what is left, with errno as the host left it.  A host's signal
  * landing in the same interruption is the one case this cannot tell apart.
  * These are the wrappers that may call the real function more than once. */
-/* A thread parked in one of these sleeps is unwound from the rip and rsp
- * /proc gives (record/capture.c, "proc"): no rbp.  With a frame pointer
- * the frame's CFA is rbp-based and that walk would stop here, so these
- * keep their CFA on rsp. */
-#define SLEEP_FN __attribute__((optimize("omit-frame-pointer")))
-
+/* A thread parked in one of these sleeps is unwound from /proc's rip and
+ * rsp alone: this file is built without a frame pointer for it
+ * (preload/CMakeLists.txt). */
 static inline uint32_t sig_hits(void)
 {
     struct elmon_loop *l = elmon_tls_loop;
     return l ? __atomic_load_n(&l->sig_hits, __ATOMIC_RELAXED) : 0;
 }
 
-SLEEP_FN static int sleep_out(const struct timespec *req, struct timespec *rem)
+static int sleep_out(const struct timespec *req, struct timespec *rem)
 {
     struct timespec left, again;
     int saved = errno;
@@ -381,13 +378,13 @@ SLEEP_FN static int sleep_out(const struct timespec *req, struct timespec *rem)
     }
 }
 
-ELMON_EXPORT SLEEP_FN int nanosleep(const struct timespec *req, struct timespec *rem)
+ELMON_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
 {
     ENSURE_REAL(nanosleep);
     return sleep_out(req, rem);
 }
 
-ELMON_EXPORT SLEEP_FN int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req, struct timespec *rem)
+ELMON_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req, struct timespec *rem)
 {
     if (__builtin_expect(!elmon_real.clock_nanosleep, 0)) {
         elmon_resolve_real();
@@ -414,14 +411,14 @@ ELMON_EXPORT SLEEP_FN int clock_nanosleep(clockid_t clock, int flags, const stru
 
 /* glibc's usleep and sleep call nanosleep inside the library, not through
  * here: they are interposed themselves, with glibc's results. */
-ELMON_EXPORT SLEEP_FN int usleep(useconds_t us)
+ELMON_EXPORT int usleep(useconds_t us)
 {
     ENSURE_REAL(nanosleep);
     struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
     return sleep_out(&ts, NULL);
 }
 
-ELMON_EXPORT SLEEP_FN unsigned int sleep(unsigned int seconds)
+ELMON_EXPORT unsigned int sleep(unsigned int seconds)
 {
     if (__builtin_expect(!elmon_real.nanosleep, 0)) {
         elmon_resolve_real();
