@@ -143,7 +143,7 @@ static void capture_handler(int sig, siginfo_t *si, void *ucv)
     }
     /* Before anything else: a sleep wrapper (hot/wrap.c) that sees the
      * count move retries the sleep this signal cut short. */
-    __atomic_store_n(&l->sig_hits, l->sig_hits + 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&l->sig_hits, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&n_walking, 1, __ATOMIC_ACQ_REL);
     uint64_t t0 = elmon_mono_ns();
     /* The thread's CPU clock too: on a loaded machine the wall time counts
