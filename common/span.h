@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ELMON_SPAN_REPORT_VERSION 1
+#define ELMON_SPAN_REPORT_VERSION 2
 #define ELMON_SPAN_MAX_FRAMES 64
 #define ELMON_SPAN_MAX_PY 64
 #define ELMON_SPAN_TEXT_BYTES 32768
@@ -86,6 +86,9 @@ struct elmon_span_report {
     uint32_t note;                 /* text: why the capture is partial, 0 none */
     int32_t n_frames, n_py;
     uint32_t text_len;             /* bytes of text[] in use */
+    uint32_t task;                 /* text: "function (file:line)" of the running asyncio task's coroutine, 0 none */
+    uint32_t reserved;
+    double py_read_us;             /* watchdog CPU time reading the Python frames, -1 none */
     struct elmon_span_frame frames[ELMON_SPAN_MAX_FRAMES];
     struct elmon_span_pyframe py[ELMON_SPAN_MAX_PY];
     char text[ELMON_SPAN_TEXT_BYTES];   /* last: a copy may stop after text_len */
@@ -98,8 +101,8 @@ _Static_assert(offsetof(struct elmon_span_report, thread) == 16, "span report la
 _Static_assert(offsetof(struct elmon_span_report, turn) == 96, "span report layout");
 _Static_assert(offsetof(struct elmon_span_report, captured) == 128, "span report layout");
 _Static_assert(offsetof(struct elmon_span_report, cause) == 152, "span report layout");
-_Static_assert(offsetof(struct elmon_span_report, frames) == 256, "span report layout");
-_Static_assert(offsetof(struct elmon_span_report, text) == 256 + 40 * ELMON_SPAN_MAX_FRAMES + 16 * ELMON_SPAN_MAX_PY,
+_Static_assert(offsetof(struct elmon_span_report, frames) == 272, "span report layout");
+_Static_assert(offsetof(struct elmon_span_report, text) == 272 + 40 * ELMON_SPAN_MAX_FRAMES + 16 * ELMON_SPAN_MAX_PY,
                "span report layout");
 
 /* A string of the report: NULL for offset 0 or one outside the text. */

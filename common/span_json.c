@@ -46,6 +46,8 @@ void elmon_span_json_cause(struct elmon_buf *out, const struct elmon_span_report
     num_or_null(out, "%.1f", r->handler_us);
     elmon_buf_puts(out, ",\"handler_cpu_us\":");
     num_or_null(out, "%.1f", r->handler_cpu_us);
+    elmon_buf_puts(out, ",\"python_read_us\":");
+    num_or_null(out, "%.1f", r->py_read_us);
     elmon_buf_puts(out, "}");
 }
 
@@ -92,6 +94,8 @@ void elmon_span_json_members(struct elmon_buf *out, const struct elmon_span_repo
     elmon_span_json_stack(out, r);
     elmon_buf_puts(out, ",\"python\":");
     elmon_span_json_python(out, r);
+    elmon_buf_puts(out, ",\"task\":");
+    str_or_null(out, r->captured ? elmon_span_str(r, r->task) : NULL);
     elmon_buf_puts(out, ",\"culprit\":");
     str_or_null(out, r->captured ? elmon_span_str(r, r->culprit) : NULL);
 }

@@ -73,10 +73,6 @@ BUILTINS = {"__builtin_expect", "__builtin_unreachable", "__builtin_constant_p",
 # Symbols loaded with dlsym that a handler may call through their pointer.
 # Documented as async-signal-safe by their own project:
 DLSYM_DOCUMENTED = {
-    "_Py_DumpTraceback": "CPython, Include/internal/pycore_traceback.h: 'This function is signal safe' "
-                         "(faulthandler's dumper)",
-    "PyGILState_GetThisThreadState": "CPython's faulthandler calls it from its signal handlers to read the "
-                                     "thread's state from thread-specific storage (Modules/faulthandler.c)",
     "_Ux86_64_get_reg": "unw_get_reg(3): 'safe to use from a signal handler'",
     "_ULx86_64_get_reg": "unw_get_reg(3): 'safe to use from a signal handler'",
     "_ULx86_64_init_local": "unw_init_local(3): 'safe to use from a signal handler'",

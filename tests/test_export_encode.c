@@ -255,7 +255,7 @@ static struct elmon_span_report *report(int tid, const char *thread, uint64_t tu
     r->critical = critical;
     r->phase = ELMON_SPAN_END;
     r->culprit_frame = -1;
-    r->stack_ms = r->handler_us = r->handler_cpu_us = r->cause.cpu_ms = -1;
+    r->stack_ms = r->handler_us = r->handler_cpu_us = r->py_read_us = r->cause.cpu_ms = -1;
     if (culprit) {
         r->captured = 1;
         r->culprit_kind = ELMON_CULPRIT_NATIVE;
@@ -307,7 +307,8 @@ START_TEST(logs_request_fields)
     ck_assert_str_eq(attr(l->attributes, l->n_attributes, "eventloop.block.culprit")->string_value, "slow (app.py:4)");
     ck_assert_str_eq(attr(l->attributes, l->n_attributes, "eventloop.block.cause")->string_value,
                      "{\"class\":\"sleep\",\"state\":\"S\",\"syscall\":\"clock_nanosleep\",\"cpu_ms\":null,"
-                     "\"capture\":\"signal\",\"note\":null,\"stack_ms\":null,\"handler_us\":12.0,\"handler_cpu_us\":null}");
+                     "\"capture\":\"signal\",\"note\":null,\"stack_ms\":null,\"handler_us\":12.0,\"handler_cpu_us\":null,"
+                     "\"python_read_us\":null}");
     ck_assert_str_eq(attr(l->attributes, l->n_attributes, "eventloop.block.stack")->string_value,
                      "[{\"addr\":\"0x1\",\"module\":null,\"build_id\":null,\"offset\":\"0x0\",\"function\":\"f,g]\","
                      "\"file\":null,\"line\":null}]");

@@ -144,7 +144,7 @@ START_TEST(json_of_a_report)
     struct elmon_buf b;
     elmon_buf_init(&b, mem, sizeof mem);
     elmon_span_json_members(&b, r);
-    ck_assert_str_eq(mem, ",\"cause\":null,\"stack\":[],\"python\":[],\"culprit\":null");
+    ck_assert_str_eq(mem, ",\"cause\":null,\"stack\":[],\"python\":[],\"task\":null,\"culprit\":null");
     r->captured = 1;
     snprintf(r->how, sizeof r->how, "proc");
     snprintf(r->cause.cls, sizeof r->cause.cls, "io");
@@ -152,6 +152,7 @@ START_TEST(json_of_a_report)
     snprintf(r->cause.syscall, sizeof r->cause.syscall, "read");
     r->cause.cpu_ms = 1.25;
     r->stack_ms = 0.5;
+    r->py_read_us = 42.5;
     r->n_py = 1;
     r->py[0].file = elmon_arena_put(&a, "/srv/a\"b.py", 11);
     r->py[0].function = elmon_arena_put(&a, "f", 1);
@@ -161,15 +162,17 @@ START_TEST(json_of_a_report)
     r->frames[0].offset = 0x34;
     r->frames[0].module = elmon_arena_put(&a, "/srv/app", 8);
     r->culprit = elmon_arena_put(&a, "f (a\"b.py:7)", 12);
+    r->task = elmon_arena_put(&a, "main (a.py:3)", 13);
     r->text_len = a.len;
     elmon_buf_init(&b, mem, sizeof mem);
     elmon_span_json_members(&b, r);
     ck_assert_str_eq(mem, ",\"cause\":{\"class\":\"io\",\"state\":\"S\",\"syscall\":\"read\",\"cpu_ms\":1.250,"
-                          "\"capture\":\"proc\",\"note\":null,\"stack_ms\":0.500,\"handler_us\":null,\"handler_cpu_us\":null},"
+                          "\"capture\":\"proc\",\"note\":null,\"stack_ms\":0.500,\"handler_us\":null,\"handler_cpu_us\":null,"
+                          "\"python_read_us\":42.5},"
                           "\"stack\":[{\"addr\":\"0x1234\",\"module\":\"/srv/app\",\"build_id\":null,\"offset\":\"0x34\","
                           "\"function\":null,\"file\":null,\"line\":null}],"
                           "\"python\":[{\"file\":\"/srv/a\\\"b.py\",\"line\":7,\"function\":\"f\"}],"
-                          "\"culprit\":\"f (a\\\"b.py:7)\"");
+                          "\"task\":\"main (a.py:3)\",\"culprit\":\"f (a\\\"b.py:7)\"");
     /* A copy by its used length reads the same. */
     size_t len = elmon_span_report_len(r);
     ck_assert_uint_lt(len, 8192);

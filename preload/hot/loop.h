@@ -97,6 +97,7 @@ struct elmon_span_cache;            /* interpret/report.h */
 struct elmon_loop {
     int state;                      /* enum elmon_slot_state, atomic */
     int tid;
+    uintptr_t pthread_id;           /* pthread_self() of the thread (CPython 3.8-3.10 keys thread states by it) */
     int poller;                     /* the call the current (or last) loop waits with, atomic */
     uint32_t generation;            /* bumped at each claim */
     uint64_t start_ticks;           /* registration time */

@@ -124,6 +124,7 @@ static struct elmon_loop *register_thread(int poller)
         l->capture = cap;
         l->generation = gen;
         l->tid = (int)syscall(SYS_gettid);
+        l->pthread_id = (uintptr_t)pthread_self();
         l->poller = poller;
         l->start_ticks = elmon_ticks();
         prctl(PR_GET_NAME, l->wd_thread_name);

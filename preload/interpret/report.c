@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "capture.h"
@@ -81,6 +82,13 @@ static void interpret(struct elmon_span_report *r, const struct elmon_capture *c
         pv[i] = (struct elmon_py_view){p->file, p->function, p->line};
     }
     r->n_py = n_py;
+    r->py_read_us = c->py_read_ns != UINT64_MAX ? (double)c->py_read_ns / 1e3 : -1;
+    if (c->py_task_function) {
+        char task[600];
+        snprintf(task, sizeof task, "%s (%s:%d)", c->py_task_function, elmon_base_name(c->py_task_file ? c->py_task_file : "?"),
+                 c->py_task_line);
+        r->task = elmon_arena_put(&a, task, strlen(task));
+    }
 
     /* libdw is loaded under elmon_dlopen's fork lock; reading ELF and DWARF
      * afterwards loads nothing (debuginfod is kept out). */
@@ -117,7 +125,7 @@ static void bare_capture(struct elmon_span_report *r)
     size_t from = offsetof(struct elmon_span_report, captured);
     memset((char *)r + from, 0, offsetof(struct elmon_span_report, frames) - from);
     r->culprit_frame = -1;
-    r->stack_ms = r->handler_us = r->handler_cpu_us = -1;
+    r->stack_ms = r->handler_us = r->handler_cpu_us = r->py_read_us = -1;
     r->cause.cpu_ms = -1;
     r->text[0] = 0;
     r->text_len = 1;
@@ -208,10 +216,13 @@ int elmon_span_outside_loop(struct elmon_loop *l, uint64_t turn)
     struct elmon_capture *c = elmon_capture_lock_span(l, turn, 0);
     if (!c)
         return 0;
-    int outside = !c->pending && c->py_header && !c->py_truncated && !c->py_loop;
+    /* A stack that changed under every read keeps the outer frames the
+     * reads agreed on, where a run method would be; none agreed, or a frame
+     * unreadable: unknown, so a span. */
+    int outside = c->py_header && !c->py_truncated && !c->py_loop && !c->py_unsure;
     elmon_capture_unlock(c);
-    /* Last: only a CPython host gets this far (its dumper ran), so the
-     * interpreter's symbol is there to be found. */
+    /* Last: only a CPython host gets this far (its thread state was
+     * found), so the interpreter's symbol is there to be found. */
     return outside && site_in_cpython_select(ELMON_LOAD(&l->loop_site));
 }
 

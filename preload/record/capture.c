@@ -163,10 +163,6 @@ static void capture_handler(int sig, siginfo_t *si, void *ucv)
             flags |= ELMON_HF_IN_LOADER;
         else
             n = elmon_unwind_regs(&regs, c->addrs, ELMON_CAPTURE_MAX_FRAMES);
-        if (c->want_python) {
-            elmon_py_dump();
-            flags |= ELMON_HF_PY_DUMPED;
-        }
     }
     c->n_addrs = n;
     c->hflags = flags;
@@ -321,8 +317,6 @@ static void take_answer(struct elmon_capture *c)
     }
     if (c->hflags & ELMON_HF_IN_LOADER)
         note(c, "signal landed inside the dynamic loader; native stack skipped");
-    if (c->hflags & ELMON_HF_PY_DUMPED)
-        elmon_py_collect(c);
     c->seq++;
     __atomic_store_n(&c->hstate, ELMON_H_IDLE, __ATOMIC_RELEASE);
 }
@@ -340,49 +334,6 @@ static void settle(struct elmon_capture *c)
     }
 }
 
-/* CPython retries the calls of its own that a signal interrupts (PEP 475:
- * time.sleep, socket and file calls); a C extension's call (ctypes'
- * usleep, a driver's poll) usually returns short instead.  The parked
- * stack says whose call it is: the first frame outside the C library must
- * be the interpreter's (the python executable or libpython).  Unwinds into
- * c->addrs ("proc"), so a thread not signalled keeps its native stack. */
-static int py_own_call(struct elmon_loop *l, struct elmon_capture *c, const struct elmon_task *t)
-{
-    if (__atomic_load_n(&n_walking, __ATOMIC_ACQUIRE))
-        return 0;
-    elmon_unwind_refresh();
-    if (!unwind_parked(l, c, t))
-        return 0;
-    for (int i = 0; i < c->n_addrs; i++) {
-        Dl_info di;
-        if (!dladdr((void *)(c->addrs[i] - (i > 0)), &di) || !di.dli_fname)
-            return 0;
-        const char *base = strrchr(di.dli_fname, '/');
-        base = base ? base + 1 : di.dli_fname;
-        static void *self_base;
-        if (!self_base) {
-            Dl_info si;
-            if (dladdr((void *)py_own_call, &si))
-                self_base = si.dli_fbase;
-        }
-        /* The C library and libelmon's own sleep wrappers (hot/wrap.c). */
-        if (!strncmp(base, "libc.so", 7) || !strncmp(base, "libpthread.so", 13) || !strncmp(base, "ld-linux", 8) ||
-            !strncmp(base, "linux-vdso", 10) || di.dli_fbase == self_base)
-            continue;
-        /* The interpreter's module is the one that defines Py_IsInitialized
-         * (the executable, or libpython in a shared build). */
-        static void *py_base;
-        if (!py_base) {
-            Dl_info pi;
-            void *sym = dlsym(RTLD_DEFAULT, "Py_IsInitialized");
-            if (sym && dladdr(sym, &pi))
-                py_base = pi.dli_fbase;
-        }
-        return py_base && di.dli_fbase == py_base;
-    }
-    return 0;
-}
-
 /* Why a thread in an interruptible system call is walked from /proc. */
 static void note_not_signalled(struct elmon_capture *c, const struct elmon_task *t)
 {
@@ -392,11 +343,9 @@ static void note_not_signalled(struct elmon_capture *c, const struct elmon_task 
 
 /* t: the thread's state as last read; refreshed here when the thread
  * turned out to have entered a system call a signal would interrupt. */
-static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64_t since, int py,
-                           struct elmon_task *t)
+static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64_t since, struct elmon_task *t)
 {
     c->armed_busy_since = since;
-    c->want_python = py;
     c->n_addrs = 0;
     c->hflags = 0;
     /* A handler the watchdog stopped waiting for (another slot's, mid-walk)
@@ -405,8 +354,6 @@ static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64
         note(c, "not signalled: an earlier stack walk is still running");
         return 0;
     }
-    if (py)
-        elmon_py_prepare();
     elmon_unwind_refresh();
     /* The decision to signal was taken on a read of /proc made before the
      * loads and table refreshes above, which can take milliseconds (the
@@ -414,7 +361,7 @@ static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64
      * or read since.  Look again right before the signal: what is left is
      * the few microseconds between this read and tgkill. */
     struct elmon_task now;
-    if (elmon_task_read(c->tid, &now) == 0 && elmon_syscall_eintr(&now) && (!py || !py_own_call(l, c, &now))) {
+    if (elmon_task_read(c->tid, &now) == 0 && elmon_syscall_eintr(&now)) {
         *t = now;
         note_not_signalled(c, &now);
         return 0;
@@ -490,7 +437,10 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
     c->pending = 0;
     c->how = "none";
     c->n_addrs = c->n_py = 0;
-    c->py_header = c->py_truncated = c->py_loop = 0;
+    c->py_header = c->py_depth = c->py_truncated = c->py_partial = c->py_loop = c->py_unsure = 0;
+    c->py_task_function = c->py_task_file = NULL;
+    c->py_task_line = 0;
+    c->py_read_ns = UINT64_MAX;
     c->note[0] = 0;
     elmon_arena_init(&c->arena, c->arena_mem, sizeof c->arena_mem);
     c->stack_ms = -1;
@@ -510,8 +460,23 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
     if (!rate_take(now)) {
         note(c, "capture cap reached (ELMON_CAPTURES_PER_MIN=%llu)", (unsigned long long)opt_per_min);
     } else {
-        int py = opt_stacks == STACKS_ALL && elmon_py_load();
-        int sig = elmon_unwind_load() == 0 || py ? signal_install() : -1;
+        /* Python frames first, from the interpreter's memory (no signal):
+         * the sooner after the crossing, the likelier the span is still
+         * there to be read.  Frames read after it ended are another
+         * moment's, and are dropped. */
+        if (opt_stacks == STACKS_ALL && elmon_py_load()) {
+            struct timespec cpu0, cpu1;
+            int cpu_ok = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0) == 0;
+            elmon_py_read(c, c->tid, __atomic_load_n(&l->pthread_id, __ATOMIC_RELAXED));
+            if (cpu_ok && clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1) == 0)
+                c->py_read_ns = (uint64_t)((cpu1.tv_sec - cpu0.tv_sec) * 1000000000LL + (cpu1.tv_nsec - cpu0.tv_nsec));
+            if (c->py_header && __atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE) != since) {
+                c->n_py = c->py_header = c->py_depth = c->py_truncated = c->py_partial = c->py_loop = 0;
+                c->py_task_function = c->py_task_file = NULL;
+                note(c, "the span ended while its Python frames were read");
+            }
+        }
+        int sig = elmon_unwind_load() == 0 ? signal_install() : -1;
         int done = 0;
         if (sig <= 0) {
             note(c, "no signal available");
@@ -519,11 +484,10 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
             note(c, "the thread blocks signal %d", sig);
         } else if (!signal_still_ours()) {
             note(c, "signal %d taken over by the host", sig);
-        } else if (elmon_syscall_eintr(&t0) && (!py || !py_own_call(l, c, &t0))) {
+        } else if (elmon_syscall_eintr(&t0)) {
             note_not_signalled(c, &t0);
-            done = c->n_addrs > 0;   /* CPython's check unwound the parked stack already */
         } else {
-            done = signal_and_wait(l, c, since, py, &t0);
+            done = signal_and_wait(l, c, since, &t0);
         }
         if (!done && t0.nr >= 0 && !__atomic_load_n(&n_walking, __ATOMIC_ACQUIRE)) {
             elmon_unwind_refresh();

@@ -36,15 +36,15 @@ enum {
     ELMON_H_IDLE = 0,
     ELMON_H_ARMED,        /* watchdog: the signal is on its way */
     ELMON_H_RUNNING,      /* handler: unwinding */
-    ELMON_H_DONE,         /* handler: addrs[] and the Python dump are in */
+    ELMON_H_DONE,         /* handler: addrs[] is in */
 };
 
 /* Handler notes (hflags). */
 #define ELMON_HF_IN_LOADER   1   /* interrupted inside the dynamic loader: no native unwind */
 #define ELMON_HF_TURN_ENDED  2   /* the span had ended when the handler ran */
-#define ELMON_HF_PY_DUMPED   4
 
-/* A Python frame as the dump gave it; strings in the capture's arena. */
+/* A Python frame as read from the interpreter (record/pyframes.c);
+ * strings in the capture's arena. */
 struct elmon_pyframe {
     const char *file;
     const char *function;
@@ -56,7 +56,6 @@ struct elmon_capture {
     int hstate;
     int tid;                     /* the thread the signal is for */
     uint64_t armed_busy_since;   /* the span being captured */
-    int want_python;
     int hflags;
     int n_addrs;
     uint64_t handler_ns;         /* time spent inside the handler */
@@ -82,10 +81,17 @@ struct elmon_capture {
     double stack_ms;             /* crossing -> raw stack in hand, -1: none */
     int n_py;
     struct elmon_pyframe py[ELMON_CAPTURE_MAX_PY];
-    /* The whole Python dump, beyond the frames kept: */
-    int py_header;               /* CPython dumped a thread state ("Stack (most recent call first)") */
-    int py_truncated;            /* it stopped at its frame limit ("...") */
+    /* The whole Python stack, beyond the frames kept: */
+    int py_header;               /* the thread's thread state was found and its frames read */
+    int py_depth;                /* frames read (walked, and agreed on when partial) */
+    int py_truncated;            /* the chain went on past the frames walked */
+    int py_partial;              /* it changed while read: innermost frames left out */
     int py_loop;                 /* a frame of an event loop's run method was in it */
+    int py_unsure;               /* frames missing where a run method could be: no outside-a-loop verdict */
+    const char *py_task_function;   /* the outermost coroutine: what the asyncio task runs, NULL none */
+    const char *py_task_file;
+    int py_task_line;
+    uint64_t py_read_ns;         /* watchdog CPU time of the Python read, UINT64_MAX none */
     char note[192];
     struct elmon_arena arena;    /* the Python frames' strings */
     char arena_mem[16384];

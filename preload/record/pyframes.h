@@ -1,25 +1,30 @@
 /*
- * record/pyframes.c: Python frames of a CPython host, with CPython's own
- * async-signal-safe traceback dumper (the one faulthandler uses).
+ * record/pyframes.c: the Python frames of a CPython host's thread, read
+ * from the interpreter's memory on the watchdog, without a signal and
+ * without running interpreter code.
  *
- * Owns: the dump pipe and the dumper's symbols.  Runs on: the watchdog
- * (load, prepare, collect); loop threads in the capture handler
- * (elmon_py_dump: write(2) into a non-blocking pipe, nothing else).
- * May not: block the handler (a full pipe truncates), or call into the
- * interpreter beyond the dumper.
+ * Owns: the layout of the running interpreter (record/pylayout.h), the
+ * code-object cache, the raw frame chains.  Runs on: the watchdog only.
+ * May not: touch the host's memory other than by process_vm_readv on the
+ * process itself (a bad address is an error, never a fault), take the
+ * GIL, a host lock or the host's allocator, or give one thread's frames to
+ * another.
  */
 #ifndef ELMON_PYFRAMES_H
 #define ELMON_PYFRAMES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct elmon_capture;
 
-/* 1 when the host is an initialised CPython whose dumper is usable. */
+/* 1 when the host is an initialised CPython whose layout is known; a
+ * CPython whose version or layout is not gets one warning and 0. */
 int elmon_py_load(void);
-void elmon_py_prepare(void);          /* watchdog: empty the pipe */
-void elmon_py_dump(void);             /* handler */
-void elmon_py_collect(struct elmon_capture *c);   /* watchdog */
+/* The Python stack of thread tid (pthread_self() value pthread_id) into
+ * c's py[], py_header, py_depth, py_partial, py_loop and note (c->lock
+ * held).  Nothing when the thread runs no Python. */
+void elmon_py_read(struct elmon_capture *c, int tid, uintptr_t pthread_id);
 /* 1 when a Python frame (file, function) is an event loop's run method
  * (asyncio, tornado, twisted, socketserver, kombu, curio, trio, gevent,
  * eventlet). */

@@ -142,6 +142,8 @@ static void frames(struct elmon_buf *out, const struct elmon_span_report *r)
     for (int i = 0; i < r->n_py; i++)
         elmon_buf_printf(out, "\n    py %s (%s:%d)", str(r, r->py[i].function, "?"), str(r, r->py[i].file, "?"),
                          r->py[i].line);
+    if (elmon_span_str(r, r->task))
+        elmon_buf_printf(out, "\n    task: %s", elmon_span_str(r, r->task));
     /* Language frames name the code: the interpreter's or VM's own frames
      * between them say little, and are counted instead of listed. */
     int fold = frames_mode() == FRAMES_SHORT &&
