@@ -14,10 +14,11 @@
  *             non-ASCII file; a generator; ctypes usleep(200 ms) and a
  *             ctypes read(2) that waits 200 ms: full length, no EINTR, the
  *             Python caller named.
- *   stress    per version: 1,000 callbacks spinning through small
+ *   stress    per version: 1,200 callbacks spinning through small
  *             functions, read at 2 ms thresholds while another thread
- *             spins in its own: every read right or marked partial, never
- *             the other thread's frames, the host unharmed.
+ *             spins in its own: at least 1,000 reads, every one right or
+ *             marked partial, never the other thread's frames, the host
+ *             unharmed.
  *   layout    per version with headers: libelmon's layout against the
  *             interpreter's own internal headers (tests/pylayout_probe.c).
  *   unknown   CPython 3.6 and 3.7: native frames and exactly one warning;

@@ -517,13 +517,17 @@ static int line_lnotab(const unsigned char *t, size_t n, int line, long at)
 
 static int line_of(const struct code_info *ci, uintptr_t instr)
 {
-    static unsigned char t[LINETABLE_MAX + 64];
+    static unsigned char t[LINETABLE_MAX + 256];
     size_t hdr = (size_t)L.bytes_sval;
-    size_t got = rd(ci->linetable, t, sizeof t);
+    /* Most line tables are short: the header and 256 bytes first, the rest
+     * only when the table is longer. */
+    size_t got = rd(ci->linetable, t, hdr + 256);
     if (got < hdr || ptr_at(t, L.ob_type) != bytes_type)
         return ci->firstlineno;
     int64_t size;
     memcpy(&size, t + L.var_size, sizeof size);
+    if (size > 256 && got == hdr + 256)
+        got = rd(ci->linetable, t, hdr + (size_t)(size < LINETABLE_MAX ? size : LINETABLE_MAX));
     size_t n = got - hdr;
     if (size >= 0 && (size_t)size < n)
         n = (size_t)size;
@@ -599,8 +603,7 @@ void elmon_py_read(struct elmon_capture *c, int tid, uintptr_t pthread_id)
     c->py_depth = n - from;
     if (eb > 0)
         c->py_truncated = 1;
-    const struct code_info *task = NULL;
-    int task_line = 0, unreadable = 0;
+    int task = -1, unreadable = 0;
     for (int i = from; i < n; i++) {
         const struct code_info *ci = code_of(b[i].code);
         if (!ci) {
@@ -609,17 +612,13 @@ void elmon_py_read(struct elmon_capture *c, int tid, uintptr_t pthread_id)
         }
         if (elmon_py_is_loop_frame(ci->file, strlen(ci->file), ci->bare))
             c->py_loop = 1;
-        int line = 0;
-        int keep = c->n_py < ELMON_CAPTURE_MAX_PY;
-        if (keep || (ci->flags & (CO_COROUTINE | CO_ITERABLE_COROUTINE)))
-            line = line_of(ci, b[i].instr);
-        /* The outermost coroutine: what the running asyncio task runs. */
-        if (ci->flags & (CO_COROUTINE | CO_ITERABLE_COROUTINE)) {
-            task = ci;
-            task_line = line;
-        }
-        if (!keep)
+        /* The outermost coroutine: what the running asyncio task runs
+         * (read again below: the cache entry may be another's by then). */
+        if (ci->flags & (CO_COROUTINE | CO_ITERABLE_COROUTINE))
+            task = i;
+        if (c->n_py >= ELMON_CAPTURE_MAX_PY)
             continue;
+        int line = line_of(ci, b[i].instr);
         struct elmon_pyframe *p = &c->py[c->n_py++];
         p->file = elmon_capture_str(c, ci->file, strlen(ci->file));
         p->function = elmon_capture_str(c, ci->func, strlen(ci->func));
@@ -638,10 +637,11 @@ void elmon_py_read(struct elmon_capture *c, int tid, uintptr_t pthread_id)
                  c->py_truncated ? "+" : "");
         note(c, s);
     }
-    if (task) {
-        c->py_task_function = elmon_capture_str(c, task->func, strlen(task->func));
-        c->py_task_file = elmon_capture_str(c, task->file, strlen(task->file));
-        c->py_task_line = task_line;
+    const struct code_info *ti = task >= 0 ? code_of(b[task].code) : NULL;
+    if (ti) {
+        c->py_task_line = line_of(ti, b[task].instr);
+        c->py_task_function = elmon_capture_str(c, ti->func, strlen(ti->func));
+        c->py_task_file = elmon_capture_str(c, ti->file, strlen(ti->file));
     }
 }
 
