@@ -305,6 +305,32 @@ START_TEST(layout)
         free(truth);
     }
     ck_assert_msg(checked > 0, "no interpreter with internal headers to check a layout against");
+    /* 3.14, which cannot run on this Debian (its glibc is too old): the
+     * first bytes of Debian's python3.14 3.14.10's .PyRuntime section
+     * (objcopy --only-section=.PyRuntime), against tests/pylayout_probe.c
+     * built on that package's headers (both kept in tests/fixtures/). */
+    {
+        char *argv14[] = {DUMP, "published-bytes", ELMON_SRC_DIR "/tests/fixtures/pyruntime_3.14.10.bin", NULL};
+        struct run r;
+        ck_assert_int_eq(run_prog(argv14, NULL, 0, 10000, &r), 0);
+        ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "3.14.10: no layout: %s", r.err);
+        int nl = 0;
+        char **want = read_lines(ELMON_SRC_DIR "/tests/fixtures/pylayout_3.14.10.txt", &nl);
+        ck_assert_ptr_nonnull(want);
+        char *joined = calloc(1, 8192);
+        for (int k = 0; k < nl; k++) {
+            strcat(joined, want[k]);
+            strcat(joined, "\n");
+        }
+        char *truth = sorted(joined), *ours = sorted(r.out);
+        ck_assert_msg(strcmp(ours, truth) == 0, "3.14.10: libelmon's layout\n%s\nis not the headers'\n%s", ours, truth);
+        fprintf(stderr, "layout: 3.14.10 (Debian's bytes and headers) matches, %d fields\n", nl - 1);
+        free(truth);
+        free(ours);
+        free(joined);
+        free_lines(want);
+        run_free(&r);
+    }
     /* And a version with no table is refused, not guessed. */
     char *argv[] = {DUMP, "builtin", "7", NULL};
     struct run r;

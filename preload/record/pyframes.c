@@ -232,7 +232,10 @@ struct raw_frame {
     uintptr_t frame, code, instr;   /* instr: f_lasti (3.8-3.10) or the instruction pointer */
 };
 
-enum { OWNED_BY_CSTACK = 3 };   /* 3.12 on: a shim frame between C and Python */
+/* A frame's owner from this value up is no Python function's: 3.12 and
+ * 3.13's C-stack shim (3), 3.14's interpreter entry frame (3) and C-stack
+ * frame (4).  3.11 has none (0 to 2 only). */
+enum { OWNED_BY_C = 3 };
 
 /* Walk from top; returns the frames read, *end: 0 the chain ended, 1 it
  * went on past max, -1 it broke (unreadable, a loop, not a frame). */
@@ -255,9 +258,9 @@ static int walk(uintptr_t top, struct raw_frame *out, int max, int *end)
         }
         uintptr_t back = ptr_at(b, L.fr_back);
         int owner = L.fr_owner != ELMON_PY_NONE ? b[L.fr_owner] : 0;
-        if (owner != OWNED_BY_CSTACK || L.minor < 12) {
+        if (owner < OWNED_BY_C) {
             out[n].frame = f;
-            out[n].code = ptr_at(b, L.fr_code);
+            out[n].code = ptr_at(b, L.fr_code) & ~(uintptr_t)L.exec_tag_bits;
             if (L.frame_objects) {
                 int lasti;
                 memcpy(&lasti, b + L.fr_lasti, sizeof lasti);

@@ -2,12 +2,12 @@
  * CPython's layouts, per version (record/pylayout.h).
  *
  * 3.8 to 3.12 publish nothing for debuggers, so their offsets are tables
- * here; tests/test_pylayout compiles tests/pylayout_probe.c against each
- * installed interpreter's internal headers and compares.  3.13 and later
+ * here; tests/test_pyframes.c compiles tests/pylayout_probe.c against each
+ * installed interpreter's internal headers and compares.  3.13 and 3.14
  * put _Py_DebugOffsets at the start of _PyRuntime: its cookie, version and
  * sizes are checked, and its offsets taken as published.  The few facts it
  * leaves out (co_flags, the str state bits, PyCompactUnicodeObject's size)
- * have not moved since 3.12; the same test checks them on 3.13.
+ * have not moved since 3.12; the same test checks them on 3.13 and 3.14.
  *
  * Runs on: the watchdog, once per process (and tests/pylayout_dump).
  */
@@ -100,7 +100,76 @@ struct debug313 {
     struct { uint64_t size, collecting; } gc;
 };
 
-_Static_assert(sizeof(struct debug313) <= ELMON_PY_DEBUG_BYTES, "the published offsets fit the bytes read");
+/* 3.14's (Include/internal/pycore_debug_offsets.h): fields added in the
+ * middle (threads_main, the tlbc and generation counters, stackpointer),
+ * and blocks for sets, generators and debugger support after. */
+struct debug314 {
+    char cookie[8];
+    uint64_t version, free_threaded;
+    struct { uint64_t size, finalizing, interpreters_head; } runtime_state;
+    struct {
+        uint64_t size, id, next, threads_head, threads_main, gc, imports_modules, sysdict, builtins, ceval_gil,
+            gil_runtime_state, gil_runtime_state_enabled, gil_runtime_state_locked, gil_runtime_state_holder,
+            code_object_generation, tlbc_generation;
+    } interpreter_state;
+    struct {
+        uint64_t size, prev, next, interp, current_frame, thread_id, native_thread_id, datastack_chunk, status;
+    } thread_state;
+    struct { uint64_t size, previous, executable, instr_ptr, localsplus, owner, stackpointer, tlbc_index; } interpreter_frame;
+    struct {
+        uint64_t size, filename, name, qualname, linetable, firstlineno, argcount, localsplusnames,
+            localspluskinds, co_code_adaptive, co_tlbc;
+    } code_object;
+    struct { uint64_t size, ob_type; } pyobject;
+    struct { uint64_t size, tp_name, tp_repr, tp_flags; } type_object;
+    struct { uint64_t size, ob_item, ob_size; } tuple_object, list_object;
+    struct { uint64_t size, used, table, mask; } set_object;
+    struct { uint64_t size, ma_keys, ma_values; } dict_object;
+    struct { uint64_t size, ob_fval; } float_object;
+    struct { uint64_t size, lv_tag, ob_digit; } long_object;
+    struct { uint64_t size, ob_size, ob_sval; } bytes_object;
+    struct { uint64_t size, state, length, asciiobject_size; } unicode_object;
+    struct { uint64_t size, collecting; } gc;
+    struct { uint64_t size, gi_name, gi_iframe, gi_frame_state; } gen_object;
+    struct { uint64_t next, prev; } llist_node;
+    struct {
+        uint64_t eval_breaker, remote_debugger_support, remote_debugging_enabled, debugger_pending_call,
+            debugger_script_path, debugger_script_path_size;
+    } debugger_support;
+};
+
+_Static_assert(sizeof(struct debug313) == 584, "3.13's _Py_DebugOffsets");
+_Static_assert(sizeof(struct debug314) == 760, "3.14's _Py_DebugOffsets");
+_Static_assert(sizeof(struct debug314) <= ELMON_PY_DEBUG_BYTES, "the published offsets fit the bytes read");
+
+/* The fields libelmon uses, the same in both versions' structs but for
+ * where they sit. */
+struct published {
+    uint64_t free_threaded;
+    uint64_t rt_size, interpreters_head;
+    uint64_t is_size, is_next, threads_head;
+    uint64_t ts_size, ts_next, ts_interp, current_frame, thread_id, native_thread_id;
+    uint64_t fr_size, previous, executable, instr_ptr, owner;
+    uint64_t co_size, filename, name, qualname, linetable, firstlineno, co_code_adaptive;
+    uint64_t ob_size_, ob_type;
+    uint64_t by_size, by_ob_size, ob_sval;
+    uint64_t uni_state, uni_length, asciiobject_size;
+};
+
+#define TAKE(d)                                                                                            \
+    (struct published)                                                                                     \
+    {                                                                                                      \
+        d.free_threaded, d.runtime_state.size, d.runtime_state.interpreters_head, d.interpreter_state.size, \
+            d.interpreter_state.next, d.interpreter_state.threads_head, d.thread_state.size,                 \
+            d.thread_state.next, d.thread_state.interp, d.thread_state.current_frame,                        \
+            d.thread_state.thread_id, d.thread_state.native_thread_id, d.interpreter_frame.size,             \
+            d.interpreter_frame.previous, d.interpreter_frame.executable, d.interpreter_frame.instr_ptr,     \
+            d.interpreter_frame.owner, d.code_object.size, d.code_object.filename, d.code_object.name,       \
+            d.code_object.qualname, d.code_object.linetable, d.code_object.firstlineno,                      \
+            d.code_object.co_code_adaptive, d.pyobject.size, d.pyobject.ob_type, d.bytes_object.size,        \
+            d.bytes_object.ob_size, d.bytes_object.ob_sval, d.unicode_object.state,                          \
+            d.unicode_object.length, d.unicode_object.asciiobject_size                                       \
+    }
 
 /* An offset of a field of a struct of `size` bytes: inside it, and small
  * enough to be an int. */
@@ -112,15 +181,23 @@ static int fits(uint64_t off, uint64_t width, uint64_t size)
 int elmon_pylayout_published(const unsigned char *rt, size_t n, struct elmon_pylayout *out,
                              unsigned long *version, const char **why)
 {
-    struct debug313 d;
     *why = "no debug offsets at the start of _PyRuntime";
-    if (n < sizeof d)
+    uint64_t v;
+    if (n < 16 || memcmp(rt, "xdebugpy", 8) != 0)
         return -1;
-    memcpy(&d, rt, sizeof d);
-    if (memcmp(d.cookie, "xdebugpy", 8) != 0)
-        return -1;
-    *version = (unsigned long)d.version;
-    if ((d.version >> 24) != 3 || ((d.version >> 16) & 0xff) != 13) {
+    memcpy(&v, rt + 8, sizeof v);
+    *version = (unsigned long)v;
+    int minor = (v >> 24) == 3 ? (int)(v >> 16 & 0xff) : -1;
+    struct published d;
+    if (minor == 13 && n >= sizeof(struct debug313)) {
+        struct debug313 x;
+        memcpy(&x, rt, sizeof x);
+        d = TAKE(x);
+    } else if (minor == 14 && n >= sizeof(struct debug314)) {
+        struct debug314 x;
+        memcpy(&x, rt, sizeof x);
+        d = TAKE(x);
+    } else {
         *why = "its debug offsets are of a version this libelmon does not know";
         return -1;
     }
@@ -129,62 +206,52 @@ int elmon_pylayout_published(const unsigned char *rt, size_t n, struct elmon_pyl
         return -1;
     }
     *why = "its debug offsets do not add up";
-    if (!fits(d.runtime_state.interpreters_head, 8, d.runtime_state.size) ||
-        !fits(d.interpreter_state.next, 8, d.interpreter_state.size) ||
-        !fits(d.interpreter_state.threads_head, 8, d.interpreter_state.size) ||
-        !fits(d.thread_state.next, 8, d.thread_state.size) ||
-        !fits(d.thread_state.interp, 8, d.thread_state.size) ||
-        !fits(d.thread_state.current_frame, 8, d.thread_state.size) ||
-        !fits(d.thread_state.thread_id, 8, d.thread_state.size) ||
-        !fits(d.thread_state.native_thread_id, 8, d.thread_state.size) ||
-        !fits(d.interpreter_frame.previous, 8, d.interpreter_frame.size) ||
-        !fits(d.interpreter_frame.executable, 8, d.interpreter_frame.size) ||
-        !fits(d.interpreter_frame.instr_ptr, 8, d.interpreter_frame.size) ||
-        !fits(d.interpreter_frame.owner, 1, d.interpreter_frame.size) ||
-        !fits(d.code_object.filename, 8, d.code_object.size) ||
-        !fits(d.code_object.name, 8, d.code_object.size) ||
-        !fits(d.code_object.qualname, 8, d.code_object.size) ||
-        !fits(d.code_object.linetable, 8, d.code_object.size) ||
-        !fits(d.code_object.firstlineno, 4, d.code_object.size) ||
-        !fits(d.code_object.co_code_adaptive, 0, d.code_object.size) ||
-        !fits(d.pyobject.ob_type, 8, d.pyobject.size) ||
-        !fits(d.bytes_object.ob_size, 8, d.bytes_object.size) ||
-        !fits(d.bytes_object.ob_sval, 0, d.bytes_object.size) ||
-        !fits(d.unicode_object.state, 4, d.unicode_object.asciiobject_size) ||
-        !fits(d.unicode_object.length, 8, d.unicode_object.asciiobject_size))
+    if (!fits(d.interpreters_head, 8, d.rt_size) || !fits(d.is_next, 8, d.is_size) ||
+        !fits(d.threads_head, 8, d.is_size) || !fits(d.ts_next, 8, d.ts_size) || !fits(d.ts_interp, 8, d.ts_size) ||
+        !fits(d.current_frame, 8, d.ts_size) || !fits(d.thread_id, 8, d.ts_size) ||
+        !fits(d.native_thread_id, 8, d.ts_size) || !fits(d.previous, 8, d.fr_size) ||
+        !fits(d.executable, 8, d.fr_size) || !fits(d.instr_ptr, 8, d.fr_size) || !fits(d.owner, 1, d.fr_size) ||
+        !fits(d.filename, 8, d.co_size) || !fits(d.name, 8, d.co_size) || !fits(d.qualname, 8, d.co_size) ||
+        !fits(d.linetable, 8, d.co_size) || !fits(d.firstlineno, 4, d.co_size) ||
+        !fits(d.co_code_adaptive, 0, d.co_size) || !fits(d.ob_type, 8, d.ob_size_) ||
+        !fits(d.by_ob_size, 8, d.by_size) || !fits(d.ob_sval, 0, d.by_size) ||
+        !fits(d.uni_state, 4, d.asciiobject_size) || !fits(d.uni_length, 8, d.asciiobject_size))
         return -1;
     *out = (struct elmon_pylayout){
-        .minor = 13, .lines = ELMON_PY_LOCATIONS,
-        .rt_interp_head = (int32_t)d.runtime_state.interpreters_head,
-        .is_next = (int32_t)d.interpreter_state.next,
-        .is_tstate_head = (int32_t)d.interpreter_state.threads_head,
-        .ts_next = (int32_t)d.thread_state.next,
-        .ts_interp = (int32_t)d.thread_state.interp,
-        .ts_frame = (int32_t)d.thread_state.current_frame,
+        .minor = minor, .lines = ELMON_PY_LOCATIONS,
+        /* 3.14's frames hold their code object as a _PyStackRef: the low
+         * bits tag it (immortal, borrowed). */
+        .exec_tag_bits = minor >= 14 ? 3 : 0,
+        .rt_interp_head = (int32_t)d.interpreters_head,
+        .is_next = (int32_t)d.is_next,
+        .is_tstate_head = (int32_t)d.threads_head,
+        .ts_next = (int32_t)d.ts_next,
+        .ts_interp = (int32_t)d.ts_interp,
+        .ts_frame = (int32_t)d.current_frame,
         .cf_current = N,
-        .ts_thread_id = (int32_t)d.thread_state.thread_id,
-        .ts_native_id = (int32_t)d.thread_state.native_thread_id,
-        .fr_back = (int32_t)d.interpreter_frame.previous,
-        .fr_code = (int32_t)d.interpreter_frame.executable,
+        .ts_thread_id = (int32_t)d.thread_id,
+        .ts_native_id = (int32_t)d.native_thread_id,
+        .fr_back = (int32_t)d.previous,
+        .fr_code = (int32_t)d.executable,
         .fr_lasti = N,
-        .fr_instr = (int32_t)d.interpreter_frame.instr_ptr,
-        .fr_owner = (int32_t)d.interpreter_frame.owner,
-        .co_filename = (int32_t)d.code_object.filename,
-        .co_name = (int32_t)d.code_object.name,
-        .co_qualname = (int32_t)d.code_object.qualname,
-        .co_linetable = (int32_t)d.code_object.linetable,
-        .co_firstlineno = (int32_t)d.code_object.firstlineno,
-        .co_flags = 48,   /* not published; unmoved since 3.11 (checked on 3.13) */
-        .co_code_adaptive = (int32_t)d.code_object.co_code_adaptive,
-        .ob_type = (int32_t)d.pyobject.ob_type,
-        .var_size = (int32_t)d.bytes_object.ob_size,
-        .bytes_sval = (int32_t)d.bytes_object.ob_sval,
-        .uni_length = (int32_t)d.unicode_object.length,
-        .uni_state = (int32_t)d.unicode_object.state,
-        .uni_ascii_size = (int32_t)d.unicode_object.asciiobject_size,
+        .fr_instr = (int32_t)d.instr_ptr,
+        .fr_owner = (int32_t)d.owner,
+        .co_filename = (int32_t)d.filename,
+        .co_name = (int32_t)d.name,
+        .co_qualname = (int32_t)d.qualname,
+        .co_linetable = (int32_t)d.linetable,
+        .co_firstlineno = (int32_t)d.firstlineno,
+        .co_flags = 48,   /* not published; unmoved since 3.11 (checked on 3.13 and 3.14) */
+        .co_code_adaptive = (int32_t)d.co_code_adaptive,
+        .ob_type = (int32_t)d.ob_type,
+        .var_size = (int32_t)d.by_ob_size,
+        .bytes_sval = (int32_t)d.ob_sval,
+        .uni_length = (int32_t)d.uni_length,
+        .uni_state = (int32_t)d.uni_state,
+        .uni_ascii_size = (int32_t)d.asciiobject_size,
         /* PyCompactUnicodeObject: utf8_length and utf8 after the ASCII
          * header (3.12 dropped wstr_length) */
-        .uni_compact_size = (int32_t)d.unicode_object.asciiobject_size + 16,
+        .uni_compact_size = (int32_t)d.asciiobject_size + 16,
         UNI_BITS,
     };
     return 0;

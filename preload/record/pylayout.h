@@ -4,13 +4,13 @@
  * frame chain, code objects, str and bytes objects.
  *
  * Owns: the built-in tables for 3.8-3.12 and the reading of the offsets
- * 3.13 and later publish at the start of _PyRuntime (_Py_DebugOffsets).
+ * 3.13 and 3.14 publish at the start of _PyRuntime (_Py_DebugOffsets).
  * Runs on: the watchdog (record/pyframes.c), and tests/pylayout_dump.
  * May not: read the host's memory itself (the caller hands it the bytes)
  * or guess: a version with no table and no valid published offsets is
  * refused.
  *
- * tests/test_pylayout checks every table against the internal headers of
+ * tests/test_pyframes.c (layout) checks every table against the internal headers of
  * each installed interpreter (tests/pylayout_probe.c), so no offset here is
  * copied by hand from memory.
  */
@@ -34,6 +34,7 @@ struct elmon_pylayout {
     int minor;                    /* 3.minor */
     int lines;                    /* enum elmon_py_lines */
     int frame_objects;            /* 1: 3.8-3.10, frames are PyFrameObjects */
+    int exec_tag_bits;            /* low bits of the frame's code pointer that tag it (3.14: 3) */
     /* _PyRuntimeState, PyInterpreterState, PyThreadState */
     int32_t rt_interp_head, is_next, is_tstate_head;
     int32_t ts_next, ts_interp, ts_frame, cf_current, ts_thread_id, ts_native_id;
@@ -54,7 +55,7 @@ const struct elmon_pylayout *elmon_pylayout_builtin(int minor);
 #define ELMON_PY_DEBUG_BYTES 1024
 
 /* The layout from the offsets published at the start of _PyRuntime (3.13
- * on): 0, or -1 with why set (no cookie, a version this code does not
+ * and 3.14): 0, or -1 with why set (no cookie, a version this code does not
  * know, a free-threaded build, sizes that do not add up).  *version gets
  * PY_VERSION_HEX when the cookie is there. */
 int elmon_pylayout_published(const unsigned char *rt, size_t n, struct elmon_pylayout *out,
