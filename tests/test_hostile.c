@@ -425,15 +425,16 @@ static char **pythons(void)
     return list;
 }
 
-/* CPython asyncio: a callback blocks 150 ms (its Python frames come
- * through libelmon's pipe), the loop ends, os.closerange(3, 65536), then
+/* CPython asyncio: a callback blocks 150 ms (libelmon captures it and
+ * writes its records), the loop ends, os.closerange(3, 65536), then
  * socketpairs, pipes (each filled until full; a full pipe's write end on
- * the number libelmon's pipe had, its read end elsewhere) and files until
- * every freed number is the host's, two more blocking callbacks, and the
- * host checks every byte it put there (hostile_fds.py prints OK).  For
- * each interpreter: exit 0 within 8 s (a run takes under 1 s; with
- * libelmon's pipe closed under it and the full host pipe in its place, the
- * capture signal's handler blocked in its write and the host hung, deaf to
+ * a number one of libelmon's descriptors had, its read end elsewhere) and
+ * files until every freed number is the host's, two more blocking
+ * callbacks, and the host checks every byte it put there (hostile_fds.py
+ * prints OK).  For each interpreter: exit 0 within 8 s (a run takes under
+ * 1 s; when Python frames still came through a pipe of libelmon's, that
+ * pipe closed under it and the full host pipe in its place made the
+ * capture signal's handler block in its write, and the host hung, deaf to
  * SIGTERM), OK, and the spans after the closerange in the events file. */
 START_TEST(python_fd_reuse)
 {
