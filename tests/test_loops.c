@@ -9,7 +9,6 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,45 +96,15 @@ struct python {
 
 static int pythons(struct python *out, int max)
 {
-    int n = 0;
-    char roots[1][512] = {""};
-    FILE *p = popen("pyenv root 2>/dev/null", "r");
-    if (p) {
-        if (fgets(roots[0], sizeof roots[0], p))
-            roots[0][strcspn(roots[0], "\n")] = 0;
-        pclose(p);
-    }
-    if (access("/usr/bin/python3", X_OK) == 0)
-        snprintf(out[n++].path, sizeof out[0].path, "/usr/bin/python3");
-    char vdir[sizeof roots[0] + 16];
-    snprintf(vdir, sizeof vdir, "%s/versions", roots[0]);
-    DIR *d = roots[0][0] ? opendir(vdir) : NULL;
-    struct dirent *e;
-    while (d && (e = readdir(d)) && n < max) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(out[n].path, sizeof out[0].path, "%.540s/%.100s/bin/python3", vdir, e->d_name);
-        if (access(out[n].path, X_OK) == 0)
-            n++;
-        else
-            fprintf(stderr, "skipped pyenv's %s: no python3 in it\n", e->d_name);
-    }
-    if (d)
-        closedir(d);
+    struct cpython found[32];
+    int n = cpythons(found, max < 32 ? max : 32);
     for (int i = 0; i < n; i++) {
-        char cmd[700];
-        snprintf(cmd, sizeof cmd,
-                 "%s -c 'import sys; print(\"%%d.%%d\" %% sys.version_info[:2], "
-                 "int(sys.version_info[:2] >= (3, 8)))' 2>/dev/null",
-                 out[i].path);
-        FILE *q = popen(cmd, "r");
-        out[i].version[0] = 0;
-        out[i].frames = 0;
-        if (q) {
-            if (fscanf(q, "%31s %d", out[i].version, &out[i].frames) != 2)
-                out[i].version[0] = 0;
-            pclose(q);
-        }
+        snprintf(out[i].path, sizeof out[i].path, "%.599s", found[i].path);
+        if (found[i].minor >= 0)
+            snprintf(out[i].version, sizeof out[i].version, "3.%d", found[i].minor);
+        else
+            out[i].version[0] = 0;
+        out[i].frames = found[i].minor >= 8;
     }
     return n;
 }

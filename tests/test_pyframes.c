@@ -26,7 +26,6 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +39,6 @@
 #define PROBE ELMON_SRC_DIR "/tests/pylayout_probe.c"
 #define DUMP ELMON_BIN_DIR "/pylayout_dump"
 #define SYS_PYTHON "/usr/bin/python3"
-
-struct python {
-    char path[600];     /* bin/python3 */
-    char prefix[600];   /* where include/ and lib/ are */
-    int minor;          /* 3.minor; -1 not CPython 3 */
-};
 
 static char *dir;
 
@@ -61,65 +54,8 @@ static void teardown(void)
     free(dir);
 }
 
-static int minor_of(const char *python)
-{
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "%s -c 'import sys; print(sys.version_info[0] * 100 + sys.version_info[1])' 2>/dev/null",
-             python);
-    FILE *p = popen(cmd, "r");
-    int v = -1;
-    if (p) {
-        if (fscanf(p, "%d", &v) != 1)
-            v = -1;
-        pclose(p);
-    }
-    return v >= 300 && v < 400 ? v - 300 : -1;
-}
-
-/* Debian's python3, then every pyenv build (its bin/python3). */
-static int pythons(struct python *out, int max)
-{
-    int n = 0;
-    if (access(SYS_PYTHON, X_OK) == 0) {
-        snprintf(out[n].path, sizeof out[n].path, "%s", SYS_PYTHON);
-        snprintf(out[n].prefix, sizeof out[n].prefix, "/usr");
-        n++;
-    } else {
-        fprintf(stderr, "skipped Debian's python3: %s missing\n", SYS_PYTHON);
-    }
-    char root[512] = "";
-    FILE *p = popen("pyenv root 2>/dev/null", "r");
-    if (p) {
-        if (!fgets(root, sizeof root, p))
-            root[0] = 0;
-        pclose(p);
-    }
-    root[strcspn(root, "\n")] = 0;
-    if (!root[0])
-        fprintf(stderr, "skipped pyenv's Pythons: no pyenv\n");
-    char vdir[600];
-    snprintf(vdir, sizeof vdir, "%s/versions", root);
-    DIR *d = root[0] ? opendir(vdir) : NULL;
-    struct dirent *e;
-    while (d && (e = readdir(d)) && n < max) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(out[n].prefix, sizeof out[n].prefix, "%.500s/%.80s", vdir, e->d_name);
-        snprintf(out[n].path, sizeof out[n].path, "%.500s/bin/python3", out[n].prefix);
-        if (access(out[n].path, X_OK) == 0)
-            n++;
-        else
-            fprintf(stderr, "skipped pyenv's %s: no python3 in it\n", e->d_name);
-    }
-    if (d)
-        closedir(d);
-    for (int i = 0; i < n; i++)
-        out[i].minor = minor_of(out[i].path);
-    return n;
-}
-
 /* The versions libelmon reads (3.8 on); the others said and left out. */
-static int supported(struct python *py, int n, const char *what)
+static int supported(struct cpython *py, int n, const char *what)
 {
     int k = 0;
     for (int i = 0; i < n; i++) {
@@ -134,7 +70,7 @@ static int supported(struct python *py, int n, const char *what)
 
 /* fixture MODE on python under libelmon, then the checker on its events:
  * both must succeed.  extra: more environment (NULL-terminated). */
-static void run_mode(const struct python *py, const char *fixture, const char *mode, char *const *extra)
+static void run_mode(const struct cpython *py, const char *fixture, const char *mode, char *const *extra)
 {
     char *evdir = strf("%s/ev", dir), *outfile = strf("%s/stdout", dir);
     char *rm = strf("rm -rf %s && mkdir %s", evdir, evdir);
@@ -176,8 +112,8 @@ static const char *const frame_modes[] = {
 
 START_TEST(frames)
 {
-    struct python py[32];
-    int n = supported(py, pythons(py, 32), "frames");
+    struct cpython py[32];
+    int n = supported(py, cpythons(py, 32), "frames");
     ck_assert_msg(n > 0, "no CPython 3.8 or later on this machine");
     /* The non-ASCII case runs from a copy of the fixture with a
      * non-ASCII name. */
@@ -197,8 +133,8 @@ END_TEST
 
 START_TEST(stress)
 {
-    struct python py[32];
-    int n = supported(py, pythons(py, 32), "stress");
+    struct cpython py[32];
+    int n = supported(py, cpythons(py, 32), "stress");
     ck_assert_msg(n > 0, "no CPython 3.8 or later on this machine");
     /* Every span read: no capture or report limit, a 2 ms threshold. */
     char *extra[] = {"ELMON_BLOCK_MS=2", "ELMON_CAPTURES_PER_MIN=0", "ELMON_REPORTS_PER_MIN=0",
@@ -211,7 +147,7 @@ END_TEST
 
 /* The probe built against prefix's headers for 3.minor, and run; NULL
  * when the headers are not there (said on stderr). */
-static char *probe(const struct python *py)
+static char *probe(const struct cpython *py)
 {
     char *inc = strf("%s/include/python3.%d", py->prefix, py->minor);
     char *internal = strf("%s/internal/pycore_pystate.h", inc);
@@ -264,8 +200,8 @@ static char *sorted(const char *text)
 
 START_TEST(layout)
 {
-    struct python py[32];
-    int n = supported(py, pythons(py, 32), "layout"), checked = 0;
+    struct cpython py[32];
+    int n = supported(py, cpythons(py, 32), "layout"), checked = 0;
     for (int i = 0; i < n; i++) {
         char *raw = probe(&py[i]);
         if (!raw)
@@ -352,8 +288,8 @@ static int count_lines(const char *s, const char *needle)
  * native frames, no Python frames, and one warning saying why. */
 START_TEST(unknown_versions)
 {
-    struct python py[32];
-    int n = pythons(py, 32), ran = 0;
+    struct cpython py[32];
+    int n = cpythons(py, 32), ran = 0;
     char *script = strf("%s/old.py", dir);
     FILE *f = fopen(script, "w");
     ck_assert_ptr_nonnull(f);
@@ -409,7 +345,7 @@ START_TEST(unknown_versions)
             free(exe);
             continue;
         }
-        struct python copy = py[i];
+        struct cpython copy = py[i];
         snprintf(copy.path, sizeof copy.path, "%s/myserver", dir);
         char *cp = strf("cp %s %s", exe, copy.path);
         ck_assert_int_eq(system(cp), 0);

@@ -20,31 +20,22 @@
  * kind:3, compact:1, ascii:1. */
 #define UNI_BITS .uni_kind_shift = 2, .uni_compact_bit = 5, .uni_ascii_bit = 6
 
+/* 3.8 to 3.10 share their layout but for f_lasti (3.10 dropped the
+ * value stack's top pointer before it) and the line table. */
+#define FRAME_OBJECTS(m, lines_, lasti)                                                                   \
+    {.minor = m, .lines = lines_, .frame_objects = 1,                                                    \
+     .rt_interp_head = 32, .is_next = 0, .is_tstate_head = 8,                                             \
+     .ts_next = 8, .ts_interp = 16, .ts_frame = 24, .cf_current = N, .ts_thread_id = 176, .ts_native_id = N, \
+     .fr_back = 24, .fr_code = 32, .fr_lasti = lasti, .fr_instr = N, .fr_owner = N,                       \
+     .co_filename = 104, .co_name = 112, .co_qualname = N, .co_linetable = 120, .co_firstlineno = 40,     \
+     .co_flags = 36, .co_code_adaptive = N,                                                               \
+     .ob_type = 8, .var_size = 16, .bytes_sval = 32,                                                      \
+     .uni_length = 16, .uni_state = 32, .uni_ascii_size = 48, .uni_compact_size = 72, UNI_BITS}
+
 static const struct elmon_pylayout builtin[] = {
-    {.minor = 8, .lines = ELMON_PY_LNOTAB, .frame_objects = 1,
-     .rt_interp_head = 32, .is_next = 0, .is_tstate_head = 8,
-     .ts_next = 8, .ts_interp = 16, .ts_frame = 24, .cf_current = N, .ts_thread_id = 176, .ts_native_id = N,
-     .fr_back = 24, .fr_code = 32, .fr_lasti = 104, .fr_instr = N, .fr_owner = N,
-     .co_filename = 104, .co_name = 112, .co_qualname = N, .co_linetable = 120, .co_firstlineno = 40,
-     .co_flags = 36, .co_code_adaptive = N,
-     .ob_type = 8, .var_size = 16, .bytes_sval = 32,
-     .uni_length = 16, .uni_state = 32, .uni_ascii_size = 48, .uni_compact_size = 72, UNI_BITS},
-    {.minor = 9, .lines = ELMON_PY_LNOTAB, .frame_objects = 1,
-     .rt_interp_head = 32, .is_next = 0, .is_tstate_head = 8,
-     .ts_next = 8, .ts_interp = 16, .ts_frame = 24, .cf_current = N, .ts_thread_id = 176, .ts_native_id = N,
-     .fr_back = 24, .fr_code = 32, .fr_lasti = 104, .fr_instr = N, .fr_owner = N,
-     .co_filename = 104, .co_name = 112, .co_qualname = N, .co_linetable = 120, .co_firstlineno = 40,
-     .co_flags = 36, .co_code_adaptive = N,
-     .ob_type = 8, .var_size = 16, .bytes_sval = 32,
-     .uni_length = 16, .uni_state = 32, .uni_ascii_size = 48, .uni_compact_size = 72, UNI_BITS},
-    {.minor = 10, .lines = ELMON_PY_LINETABLE, .frame_objects = 1,
-     .rt_interp_head = 32, .is_next = 0, .is_tstate_head = 8,
-     .ts_next = 8, .ts_interp = 16, .ts_frame = 24, .cf_current = N, .ts_thread_id = 176, .ts_native_id = N,
-     .fr_back = 24, .fr_code = 32, .fr_lasti = 96, .fr_instr = N, .fr_owner = N,
-     .co_filename = 104, .co_name = 112, .co_qualname = N, .co_linetable = 120, .co_firstlineno = 40,
-     .co_flags = 36, .co_code_adaptive = N,
-     .ob_type = 8, .var_size = 16, .bytes_sval = 32,
-     .uni_length = 16, .uni_state = 32, .uni_ascii_size = 48, .uni_compact_size = 72, UNI_BITS},
+    FRAME_OBJECTS(8, ELMON_PY_LNOTAB, 104),
+    FRAME_OBJECTS(9, ELMON_PY_LNOTAB, 104),
+    FRAME_OBJECTS(10, ELMON_PY_LINETABLE, 96),
     {.minor = 11, .lines = ELMON_PY_LOCATIONS,
      .rt_interp_head = 40, .is_next = 0, .is_tstate_head = 16,
      .ts_next = 8, .ts_interp = 16, .ts_frame = 56, .cf_current = 8, .ts_thread_id = 152, .ts_native_id = 160,

@@ -579,3 +579,59 @@ long raw_control_at(const char *s)
             return i;
     return -1;
 }
+
+static int cpython_minor(const char *python)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "%s -c 'import sys; print(sys.version_info[0] * 100 + sys.version_info[1])' 2>/dev/null",
+             python);
+    FILE *p = popen(cmd, "r");
+    int v = -1;
+    if (p) {
+        if (fscanf(p, "%d", &v) != 1)
+            v = -1;
+        pclose(p);
+    }
+    return v >= 300 && v < 400 ? v - 300 : -1;
+}
+
+int cpythons(struct cpython *out, int max)
+{
+    int n = 0;
+    if (max > 0 && access("/usr/bin/python3", X_OK) == 0) {
+        snprintf(out[n].path, sizeof out[n].path, "/usr/bin/python3");
+        snprintf(out[n].prefix, sizeof out[n].prefix, "/usr");
+        n++;
+    } else {
+        fprintf(stderr, "skipped Debian's python3: /usr/bin/python3 missing\n");
+    }
+    char root[512] = "";
+    FILE *p = popen("pyenv root 2>/dev/null", "r");
+    if (p) {
+        if (!fgets(root, sizeof root, p))
+            root[0] = 0;
+        pclose(p);
+    }
+    root[strcspn(root, "\n")] = 0;
+    if (!root[0])
+        fprintf(stderr, "skipped pyenv's Pythons: no pyenv\n");
+    char vdir[600];
+    snprintf(vdir, sizeof vdir, "%s/versions", root);
+    DIR *d = root[0] ? opendir(vdir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < max) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(out[n].prefix, sizeof out[n].prefix, "%.500s/%.80s", vdir, e->d_name);
+        snprintf(out[n].path, sizeof out[n].path, "%.500s/bin/python3", out[n].prefix);
+        if (access(out[n].path, X_OK) == 0)
+            n++;
+        else
+            fprintf(stderr, "skipped pyenv's %s: no python3 in it\n", e->d_name);
+    }
+    if (d)
+        closedir(d);
+    for (int i = 0; i < n; i++)
+        out[i].minor = cpython_minor(out[i].path);
+    return n;
+}

@@ -80,6 +80,16 @@ int free_port(void);
 int wait_port(int port, int timeout_ms);
 /* 1 when the program is on PATH (or an absolute path exists). */
 int have_prog(const char *name);
+
+/* A CPython on this machine: Debian's /usr/bin/python3, then each build
+ * under `pyenv root`/versions (its bin/python3). */
+struct cpython {
+    char path[600];     /* its python3 */
+    char prefix[600];   /* where its include/ and lib/ are */
+    int minor;          /* 3.minor; -1: no CPython 3 answered */
+};
+/* At most max of them into out; says on stderr what it skipped and why. */
+int cpythons(struct cpython *out, int max);
 /* Unset every environment variable whose name starts with prefix. */
 void unset_prefix(const char *prefix);
 /* VmRSS of a live process in kB, or -1. */
