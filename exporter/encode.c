@@ -664,6 +664,9 @@ int otlp_encode_logs(const struct otlp_resource *res, const char *scope_version,
         at[k++] = kv_int(a, "eventloop.block.turn", (int64_t)r->turn);
         if (culprit[0])
             at[k++] = kv_str(a, "eventloop.block.culprit", culprit);
+        const char *task = r->captured ? elmon_span_str(r, r->task) : NULL;
+        if (task && task[0])
+            at[k++] = kv_str(a, "eventloop.block.task", task);
         for (size_t j = 0; j < k; j++)
             if (!at[j])
                 return -ENOMEM;

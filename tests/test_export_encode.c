@@ -269,6 +269,7 @@ static struct elmon_span_report *report(int tid, const char *thread, uint64_t tu
         r->n_frames = 1;
         r->frames[0].addr = 1;
         r->frames[0].function = elmon_arena_put(&a, "f,g]", 4);
+        r->task = elmon_arena_put(&a, "main (app.py:9)", 15);
     }
     r->text_len = a.len;
     return r;
@@ -305,6 +306,7 @@ START_TEST(logs_request_fields)
     ck_assert(fabs(attr(l->attributes, l->n_attributes, "eventloop.block.lag")->double_value - 0.061) < 1e-12);
     ck_assert_int_eq(attr(l->attributes, l->n_attributes, "eventloop.block.turn")->int_value, 3);
     ck_assert_str_eq(attr(l->attributes, l->n_attributes, "eventloop.block.culprit")->string_value, "slow (app.py:4)");
+    ck_assert_str_eq(attr(l->attributes, l->n_attributes, "eventloop.block.task")->string_value, "main (app.py:9)");
     ck_assert_str_eq(attr(l->attributes, l->n_attributes, "eventloop.block.cause")->string_value,
                      "{\"class\":\"sleep\",\"state\":\"S\",\"syscall\":\"clock_nanosleep\",\"cpu_ms\":null,"
                      "\"capture\":\"signal\",\"note\":null,\"stack_ms\":null,\"handler_us\":12.0,\"handler_cpu_us\":null,"
@@ -317,6 +319,7 @@ START_TEST(logs_request_fields)
     ck_assert_int_eq(l->severity_number, OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_ERROR);
     ck_assert_str_eq(attr(l->attributes, l->n_attributes, "eventloop.block.severity")->string_value, "critical");
     ck_assert_ptr_null(attr(l->attributes, l->n_attributes, "eventloop.block.culprit"));
+    ck_assert_ptr_null(attr(l->attributes, l->n_attributes, "eventloop.block.task"));
     ck_assert_ptr_null(attr(l->attributes, l->n_attributes, "eventloop.block.cause"));
     ck_assert_ptr_null(attr(l->attributes, l->n_attributes, "eventloop.block.stack"));
     free(r0);
