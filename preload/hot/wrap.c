@@ -352,14 +352,17 @@ ELMON_EXPORT int dup3(int oldfd, int newfd, int flags)
  * These are the wrappers that may call the real function more than once. */
 /* A thread parked in one of these sleeps is unwound from /proc's rip and
  * rsp alone: this file is built without a frame pointer for it
- * (preload/CMakeLists.txt). */
+ * (preload/CMakeLists.txt), and the sleeps are not instrumented by
+ * AddressSanitizer, whose redzones around a local whose address is taken
+ * give the function an rbp-based frame all the same. */
+#define SLEEP_WRAPPER __attribute__((no_sanitize("address")))
 static inline uint32_t sig_hits(void)
 {
     struct elmon_loop *l = elmon_tls_loop;
     return l ? __atomic_load_n(&l->sig_hits, __ATOMIC_RELAXED) : 0;
 }
 
-static int sleep_out(const struct timespec *req, struct timespec *rem)
+SLEEP_WRAPPER static int sleep_out(const struct timespec *req, struct timespec *rem)
 {
     struct timespec left, again;
     int saved = errno;
@@ -384,7 +387,7 @@ ELMON_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
     return sleep_out(req, rem);
 }
 
-ELMON_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req, struct timespec *rem)
+SLEEP_WRAPPER ELMON_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req, struct timespec *rem)
 {
     if (__builtin_expect(!elmon_real.clock_nanosleep, 0)) {
         elmon_resolve_real();
@@ -411,14 +414,14 @@ ELMON_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timesp
 
 /* glibc's usleep and sleep call nanosleep inside the library, not through
  * here: they are interposed themselves, with glibc's results. */
-ELMON_EXPORT int usleep(useconds_t us)
+SLEEP_WRAPPER ELMON_EXPORT int usleep(useconds_t us)
 {
     ENSURE_REAL(nanosleep);
     struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
     return sleep_out(&ts, NULL);
 }
 
-ELMON_EXPORT unsigned int sleep(unsigned int seconds)
+SLEEP_WRAPPER ELMON_EXPORT unsigned int sleep(unsigned int seconds)
 {
     if (__builtin_expect(!elmon_real.nanosleep, 0)) {
         elmon_resolve_real();
