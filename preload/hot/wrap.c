@@ -362,7 +362,8 @@ static inline uint32_t sig_hits(void)
     return l ? __atomic_load_n(&l->sig_hits, __ATOMIC_RELAXED) : 0;
 }
 
-SLEEP_WRAPPER static int sleep_out(const struct timespec *req, struct timespec *rem)
+SLEEP_WRAPPER
+static int sleep_out(const struct timespec *req, struct timespec *rem)
 {
     struct timespec left, again;
     int saved = errno;
@@ -387,7 +388,8 @@ ELMON_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
     return sleep_out(req, rem);
 }
 
-SLEEP_WRAPPER ELMON_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req, struct timespec *rem)
+SLEEP_WRAPPER
+ELMON_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req, struct timespec *rem)
 {
     if (__builtin_expect(!elmon_real.clock_nanosleep, 0)) {
         elmon_resolve_real();
@@ -414,14 +416,16 @@ SLEEP_WRAPPER ELMON_EXPORT int clock_nanosleep(clockid_t clock, int flags, const
 
 /* glibc's usleep and sleep call nanosleep inside the library, not through
  * here: they are interposed themselves, with glibc's results. */
-SLEEP_WRAPPER ELMON_EXPORT int usleep(useconds_t us)
+SLEEP_WRAPPER
+ELMON_EXPORT int usleep(useconds_t us)
 {
     ENSURE_REAL(nanosleep);
     struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
     return sleep_out(&ts, NULL);
 }
 
-SLEEP_WRAPPER ELMON_EXPORT unsigned int sleep(unsigned int seconds)
+SLEEP_WRAPPER
+ELMON_EXPORT unsigned int sleep(unsigned int seconds)
 {
     if (__builtin_expect(!elmon_real.nanosleep, 0)) {
         elmon_resolve_real();
