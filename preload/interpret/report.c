@@ -92,7 +92,9 @@ static void interpret(struct elmon_span_report *r, const struct elmon_capture *c
 
     /* libdw is loaded under elmon_dlopen's fork lock; reading ELF and DWARF
      * afterwards loads nothing (debuginfod is kept out). */
-    int n = c->n_addrs < ELMON_SPAN_MAX_FRAMES ? c->n_addrs : ELMON_SPAN_MAX_FRAMES;
+    /* A pending answer's handler may still be writing addrs[]: no native
+     * frames until it is in (the report is rebuilt then, c->seq). */
+    int n = c->pending ? 0 : c->n_addrs < ELMON_SPAN_MAX_FRAMES ? c->n_addrs : ELMON_SPAN_MAX_FRAMES;
     if (n)
         elmon_sym_load();
     struct elmon_frame_view fv[ELMON_SPAN_MAX_FRAMES];
