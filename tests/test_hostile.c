@@ -384,44 +384,17 @@ END_TEST
 static char **pythons(void)
 {
     char **list = calloc(64, sizeof *list);
-    int n = 0;
-    if (access(SYS_PYTHON, X_OK) == 0)
-        list[n++] = strdup(SYS_PYTHON);
-    else
-        fprintf(stderr, "python_fd_reuse: %s missing, SKIPPED for it\n", SYS_PYTHON);
-    if (!have_prog("pyenv")) {
-        fprintf(stderr, "python_fd_reuse: no pyenv on PATH, SKIPPED for pyenv's CPythons\n");
-        return list;
-    }
-    char root[1024] = "";
-    FILE *p = popen("pyenv root 2>/dev/null", "r");
-    if (p) {
-        if (!fgets(root, sizeof root, p))
-            root[0] = 0;
-        pclose(p);
-    }
-    root[strcspn(root, "\n")] = 0;
-    p = popen("pyenv versions --bare 2>/dev/null", "r");
-    char v[256];
-    while (p && root[0] && n < 63 && fgets(v, sizeof v, p)) {
-        v[strcspn(v, "\n")] = 0;
+    struct cpython found[63];
+    int n = 0, k = cpythons(found, 63);
+    for (int i = 0; i < k; i++) {
         /* asyncio and os.set_blocking: CPython 3.5 and later; 3.6 is the
          * oldest hostile_fds.py's syntax runs on. */
-        int major = 0, minor = 0;
-        if (sscanf(v, "%d.%d", &major, &minor) != 2 || major != 3 || minor < 6) {
-            fprintf(stderr, "python_fd_reuse: pyenv %s SKIPPED (not CPython 3.6+)\n", v);
+        if (found[i].minor < 6) {
+            fprintf(stderr, "python_fd_reuse: %s SKIPPED (not CPython 3.6+)\n", found[i].path);
             continue;
         }
-        char *py = strf("%s/versions/%s/bin/python3", root, v);
-        if (access(py, X_OK) != 0) {
-            fprintf(stderr, "python_fd_reuse: %s missing, SKIPPED\n", py);
-            free(py);
-            continue;
-        }
-        list[n++] = py;
+        list[n++] = strdup(found[i].path);
     }
-    if (p)
-        pclose(p);
     return list;
 }
 
