@@ -10,3 +10,8 @@ target_compile_options(report_dso PRIVATE -g -O1)
 elmon_check_test(test_report SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_report.c LIBS elmon_core report_dso pthread
   TIMEOUT 120)
 elmon_check_test(test_watchdog SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_watchdog.c LIBS elmon_core pthread TIMEOUT 120)
+# The Python frame reader on a CPython 3.12 image built in the test
+# process: its _PyRuntime and type objects are the executable's own,
+# exported for dlsym.
+elmon_check_test(test_pyread SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_pyread.c LIBS elmon_core pthread TIMEOUT 120)
+set_target_properties(test_pyread PROPERTIES ENABLE_EXPORTS ON)

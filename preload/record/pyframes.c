@@ -598,7 +598,10 @@ void elmon_py_read(struct elmon_capture *c, int tid, uintptr_t pthread_id)
         int k = common_outer(a, na, b, nb);
         from = nb - k;
         c->py_partial = 1;
-        c->py_unsure = k == 0;
+        /* None agreed, or the newer walk broke (a loop, an unreadable
+         * frame) before the chain's end: where a run method would be is
+         * not known. */
+        c->py_unsure = k == 0 || eb < 0;
         note(c, k ? "the Python stack changed while it was read: its innermost frames are left out"
                   : "the Python stack changed while it was read: no Python frames");
     }
