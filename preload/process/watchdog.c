@@ -182,22 +182,30 @@ static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
     if (__atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE) != since)
         return;
     l->wd_crossed_turn = turn + 1;
+    /* A span begun earlier whose end the ring could not hold (it was full)
+     * ended before this busy period began. */
+    close_open(l, since, ELMON_END_WAIT, 1, 0);
+    /* Open before the capture, which can take milliseconds: a process that
+     * exits meanwhile drains this span on its exiting thread and takes
+     * wd_open with it, and then no block_begin follows the block it wrote
+     * (opened after the capture, the exit wrote the block, the watchdog a
+     * block_begin, and a later close_open a second block). */
+    ELMON_STORE(&l->wd_open_turn, turn);
+    ELMON_STORE(&l->wd_open_since, since);
+    __atomic_store_n(&l->wd_open, 1, __ATOMIC_RELEASE);
     /* The runtime says no event loop is running (docs: "Time outside a
      * running loop"): the busy period is no turn, and nothing is written. */
     if (elmon_pipeline_cross(l, turn)) {
         ELMON_STORE(&l->wd_outside_turn, turn + 1);
         ELMON_STORE(&l->outside_since, since);
+        __atomic_store_n(&l->wd_open, 0, __ATOMIC_RELEASE);
         if (elmon_opt.verbose)
             elmon_logf("pid %d tid %d: busy %.0f ms outside a running event loop; not a span",
                        (int)getpid(), l->tid, (double)busy_ns / 1e6);
         return;
     }
-    /* A span begun earlier whose end the ring could not hold (it was full)
-     * ended before this busy period began. */
-    close_open(l, since, ELMON_END_WAIT, 1, 0);
-    ELMON_STORE(&l->wd_open_turn, turn);
-    ELMON_STORE(&l->wd_open_since, since);
-    __atomic_store_n(&l->wd_open, 1, __ATOMIC_RELEASE);
+    if (!__atomic_load_n(&l->wd_open, __ATOMIC_ACQUIRE))
+        return;   /* the exiting thread took the span and wrote its block */
     struct elmon_block b;
     fill_block(&b, l, turn, since, busy_ns, busy_ns + ELMON_LOAD(&l->overshoot_ns), 1, 1);
     elmon_pipeline_span(elmon_span_build(&b, &bare_watchdog), 0);
