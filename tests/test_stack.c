@@ -651,6 +651,14 @@ START_TEST(c_usleep_not_shortened)
 }
 END_TEST
 
+/* A select given no descriptor is a sleep (CPython up to 3.10 sleeps
+ * so), not I/O. */
+START_TEST(c_select_sleep)
+{
+    check_c_block(_i, "select0", "stack_select_sleep", "sleep", "select", "proc");
+}
+END_TEST
+
 START_TEST(c_pipe_read)
 {
     check_c_block(_i, "pipe", "stack_pipe_read", "io", "read", "signal");
@@ -934,6 +942,7 @@ int main(void)
     TCase *c = tcase_create("c");
     tcase_add_loop_test(c, c_busy_cpu, 0, 3);   /* this compiler, clang, clang+ASan */
     tcase_add_loop_test(c, c_usleep_not_shortened, 0, 3);   /* this compiler, clang, clang+ASan */
+    tcase_add_loop_test(c, c_select_sleep, 0, 3);   /* this compiler, clang, clang+ASan */
     tcase_add_loop_test(c, c_pipe_read, 0, 3);   /* this compiler, clang, clang+ASan */
     tcase_add_loop_test(c, c_mutex, 0, 3);   /* this compiler, clang, clang+ASan */
     tcase_add_test(c, line_zero_rows_named_by_statement_before);

@@ -189,6 +189,21 @@ static void set_cls(struct elmon_span_cause *c, const char *cls)
     snprintf(c->cls, sizeof c->cls, "%s", cls);
 }
 
+/* A select or poll given no descriptor is a sleep: CPython up to 3.10
+ * implements time.sleep as select(0, NULL, NULL, NULL, &timeout), and C
+ * programs use both as portable sub-second sleeps. */
+static int waits_on_nothing(const struct elmon_task *t)
+{
+    switch (t->nr) {
+    case SYS_select: case SYS_pselect6:
+        return t->args[0] == 0 || (t->args[1] == 0 && t->args[2] == 0 && t->args[3] == 0);
+    case SYS_poll: case SYS_ppoll:
+        return t->args[1] == 0;
+    default:
+        return 0;
+    }
+}
+
 void elmon_cause_fill(struct elmon_span_cause *c, const struct elmon_task *t, double cpu_share, double span_ms)
 {
     memset(c, 0, sizeof *c);
@@ -207,6 +222,10 @@ void elmon_cause_fill(struct elmon_span_cause *c, const struct elmon_task *t, do
     /* Running, or sleeping briefly while mostly on the CPU. */
     if (t->state == 'R' || t->nr == -1 || cpu_share >= 0.5) {
         set_cls(c, "cpu");
+        return;
+    }
+    if (waits_on_nothing(t)) {
+        set_cls(c, "sleep");
         return;
     }
     int i = t->nr >= 0 ? syscall_index(t->nr) : -1;
