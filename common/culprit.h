@@ -35,11 +35,34 @@ int elmon_frame_is_runtime(const char *module, const char *function, const char 
  * the code. */
 int elmon_frame_is_vm(const char *module);
 
-/* The index of the native frame to name, -1 when n is 0 (docs/STACKS.md). */
+/* The module of a frame in JIT code that no perf map names: an address in
+ * an anonymous executable mapping. */
+#define ELMON_JIT_MODULE "[jit]"
+/* A perf map (/tmp/perf-PID.map, its entries) or ELMON_JIT_MODULE. */
+int elmon_frame_is_jit(const char *module);
+
+/* Whose code a frame is, for the culprit rule (docs/STACKS.md). */
+enum elmon_frame_class {
+    ELMON_FR_APP = 0,          /* the application's native code */
+    ELMON_FR_RUNTIME,          /* libc, the loader, the vDSO, libelmon, a sanitizer */
+    ELMON_FR_VM,               /* a language runtime's native code (elmon_frame_is_vm) */
+    ELMON_FR_JIT_APP,          /* JIT code the application wrote (a JavaScript function, a Java method) */
+    ELMON_FR_JIT_LIBRARY,      /* JIT code of the runtime's own library (the JDK, Node's node:* modules) */
+    ELMON_FR_JIT_RUNTIME,      /* a runtime's generated code (V8 builtins, HotSpot's interpreter and stubs) */
+    ELMON_FR_JIT_UNNAMED,      /* JIT code no perf map names */
+};
+int elmon_frame_class(const struct elmon_frame_view *f, const char *self_module);
+/* 1 when a frame is JIT code no perf map names. */
+int elmon_frames_jit_unnamed(const struct elmon_frame_view *fr, int n);
+
+/* The index of the application's native frame to name: the innermost
+ * named one, else the innermost; -1 when there is none (docs/STACKS.md). */
 int elmon_culprit_frame(const struct elmon_frame_view *fr, int n, const char *self_module);
 
 /* The culprit of a capture: the innermost Python frame, else the innermost
- * JIT-compiled function of a perf map, else the culprit frame.  Writes its
+ * JIT-compiled function of the application, else the application's native
+ * frame (elmon_culprit_frame), else a statement of where in the runtime
+ * the thread is ("in libjvm.so: os::PlatformEvent::park(long)").  Writes its
  * text into out (n bytes, NUL-terminated, cut to fit) and returns its kind
  * (enum elmon_culprit_kind, span.h); *index gets the frame it names, -1
  * for none. */

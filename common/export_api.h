@@ -23,7 +23,7 @@
 #include "snapshot.h"
 #include "span.h"
 
-#define ELMON_EXPORT_API_VERSION 4
+#define ELMON_EXPORT_API_VERSION 5
 #define ELMON_EXPORTER_SONAME "libelmon-exporter.so"
 
 /* What each signal is sent to (OTEL_METRICS_EXPORTER, OTEL_LOGS_EXPORTER). */

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ELMON_SPAN_REPORT_VERSION 2
+#define ELMON_SPAN_REPORT_VERSION 3
 #define ELMON_SPAN_MAX_FRAMES 64
 #define ELMON_SPAN_MAX_PY 64
 #define ELMON_SPAN_TEXT_BYTES 32768
@@ -30,8 +30,11 @@
 enum elmon_span_phase { ELMON_SPAN_BEGIN = 0, ELMON_SPAN_END = 1 };
 
 /* The culprit a report names: a Python frame, a JIT-compiled function, a
- * native frame, or none (not captured). */
-enum elmon_culprit_kind { ELMON_CULPRIT_NONE = 0, ELMON_CULPRIT_PY, ELMON_CULPRIT_JIT, ELMON_CULPRIT_NATIVE };
+ * native frame, a statement of where in the runtime the thread is (no
+ * frame of the application known), or none (not captured). */
+enum elmon_culprit_kind {
+    ELMON_CULPRIT_NONE = 0, ELMON_CULPRIT_PY, ELMON_CULPRIT_JIT, ELMON_CULPRIT_NATIVE, ELMON_CULPRIT_RUNTIME
+};
 
 struct elmon_span_frame {          /* a native frame, innermost first */
     uint64_t addr;                 /* a return address except for frame 0 */
@@ -39,6 +42,8 @@ struct elmon_span_frame {          /* a native frame, innermost first */
     uint32_t module, build_id, function, file;   /* text offsets */
     int32_t line;                  /* 0: unknown */
     uint32_t flags;                /* ELMON_FRAME_* */
+    uint32_t symbol;               /* text: the raw symbol when function is its demangling, 0 otherwise */
+    uint32_t reserved;
 };
 #define ELMON_FRAME_VM 1           /* a language runtime's own code (the interpreter, the VM) */
 
@@ -94,7 +99,7 @@ struct elmon_span_report {
     char text[ELMON_SPAN_TEXT_BYTES];   /* last: a copy may stop after text_len */
 };
 
-_Static_assert(sizeof(struct elmon_span_frame) == 40, "span frame layout");
+_Static_assert(sizeof(struct elmon_span_frame) == 48, "span frame layout");
 _Static_assert(sizeof(struct elmon_span_pyframe) == 16, "span Python frame layout");
 _Static_assert(sizeof(struct elmon_span_cause) == 64, "span cause layout");
 _Static_assert(offsetof(struct elmon_span_report, thread) == 16, "span report layout");
@@ -102,7 +107,7 @@ _Static_assert(offsetof(struct elmon_span_report, turn) == 96, "span report layo
 _Static_assert(offsetof(struct elmon_span_report, captured) == 128, "span report layout");
 _Static_assert(offsetof(struct elmon_span_report, cause) == 152, "span report layout");
 _Static_assert(offsetof(struct elmon_span_report, frames) == 272, "span report layout");
-_Static_assert(offsetof(struct elmon_span_report, text) == 272 + 40 * ELMON_SPAN_MAX_FRAMES + 16 * ELMON_SPAN_MAX_PY,
+_Static_assert(offsetof(struct elmon_span_report, text) == 272 + 48 * ELMON_SPAN_MAX_FRAMES + 16 * ELMON_SPAN_MAX_PY,
                "span report layout");
 
 /* A string of the report: NULL for offset 0 or one outside the text. */

@@ -62,6 +62,8 @@ void elmon_span_json_stack(struct elmon_buf *out, const struct elmon_span_report
         str_or_null(out, elmon_span_str(r, f->build_id));
         elmon_buf_printf(out, ",\"offset\":\"0x%llx\",\"function\":", (unsigned long long)f->offset);
         str_or_null(out, elmon_span_str(r, f->function));
+        elmon_buf_puts(out, ",\"symbol\":");
+        str_or_null(out, elmon_span_str(r, f->symbol));
         elmon_buf_puts(out, ",\"file\":");
         str_or_null(out, elmon_span_str(r, f->file));
         if (f->line)

@@ -39,10 +39,13 @@ START_TEST(culprit_python_first)
     ck_assert_int_eq(elmon_culprit(py, 2, fr, 2, NULL, out, sizeof out, &index), ELMON_CULPRIT_PY);
     ck_assert_str_eq(out, "render_page (app.py:5)");
     ck_assert_int_eq(index, 0);
-    /* Without Python frames, the innermost named native frame outside the
-     * runtime. */
+    /* Without Python frames, the innermost named native frame of the
+     * application: the interpreter's own is not. */
     ck_assert_int_eq(elmon_culprit(py, 0, fr, 2, NULL, out, sizeof out, &index), ELMON_CULPRIT_NATIVE);
-    ck_assert_str_eq(out, "_PyEval_EvalFrameDefault (python3.11)");
+    ck_assert_str_eq(out, "main (app.c:3)");
+    /* The interpreter's frames alone: where in it. */
+    ck_assert_int_eq(elmon_culprit(py, 0, fr, 1, NULL, out, sizeof out, &index), ELMON_CULPRIT_RUNTIME);
+    ck_assert_str_eq(out, "in python3.11: _PyEval_EvalFrameDefault");
 }
 END_TEST
 
@@ -86,12 +89,108 @@ START_TEST(culprit_jit_function)
 }
 END_TEST
 
+#define JVM "/usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so"
+#define JLI "/usr/lib/jvm/java-17-openjdk-amd64/lib/libjli.so"
+#define LIBC "/usr/lib/x86_64-linux-gnu/libc.so.6"
+#define MAP "/tmp/perf-77.map"
+
+/* The stacks a JVM and node gave under libelmon (JDK 17, Node 20): the
+ * culprit is the application's code, or a statement of where in the
+ * runtime the thread is, never the runtime's plumbing. */
+START_TEST(culprit_never_runtime_plumbing)
+{
+    char out[512];
+    int index;
+    /* A compiled Java method spinning on System.nanoTime. */
+    struct elmon_frame_view spin[] = {
+        fv("[vdso: 77]", "__vdso_clock_gettime", NULL, 0), fv(LIBC, "clock_gettime@@GLIBC_2.17", NULL, 0),
+        fv(JVM, "os::javaTimeNanos()", NULL, 0), fv(MAP, "long JavaSelector.spin(long)", NULL, 0),
+        fv(MAP, "Interpreter", NULL, 0), fv(MAP, "StubRoutines (1)", NULL, 0),
+        fv(JVM, "JavaCalls::call_helper(JavaValue*, methodHandle const&, JavaCallArguments*, JavaThread*)", NULL, 0),
+        fv(JLI, "JavaMain", NULL, 0), fv(LIBC, "start_thread", NULL, 0),
+    };
+    ck_assert_int_eq(elmon_culprit(NULL, 0, spin, 9, NULL, out, sizeof out, &index), ELMON_CULPRIT_JIT);
+    ck_assert_str_eq(out, "JavaSelector.spin(long)");
+    ck_assert_int_eq(index, 3);
+    /* Thread.sleep from a compiled method: the JDK's method is passed over. */
+    struct elmon_frame_view nap[] = {
+        fv(LIBC, "__futex_abstimed_wait_common", NULL, 0), fv(JVM, "os::PlatformEvent::park(long)", NULL, 0),
+        fv(JVM, "JVM_Sleep", NULL, 0), fv(MAP, "void java.lang.Thread.sleep(long)", NULL, 0),
+        fv(MAP, "void JavaSelector.nap(long)", NULL, 0), fv(JLI, "JavaMain", NULL, 0),
+    };
+    ck_assert_int_eq(elmon_culprit(NULL, 0, nap, 6, NULL, out, sizeof out, &index), ELMON_CULPRIT_JIT);
+    ck_assert_str_eq(out, "JavaSelector.nap(long)");
+    /* Interpreted Java (one "Interpreter" blob for every method): where in
+     * the VM, not the blob, not libc, not the launcher. */
+    nap[4] = fv(MAP, "Interpreter", NULL, 0);
+    ck_assert_int_eq(elmon_culprit(NULL, 0, nap, 6, NULL, out, sizeof out, &index), ELMON_CULPRIT_RUNTIME);
+    ck_assert_str_eq(out, "in libjvm.so: os::PlatformEvent::park(long)");
+    ck_assert_int_eq(index, 1);
+    /* No perf map: JIT code with no name, said so. */
+    nap[3] = fv(ELMON_JIT_MODULE, NULL, NULL, 0);
+    nap[4] = fv(ELMON_JIT_MODULE, NULL, NULL, 0);
+    ck_assert_int_eq(elmon_culprit(NULL, 0, nap, 6, NULL, out, sizeof out, &index), ELMON_CULPRIT_RUNTIME);
+    ck_assert_str_eq(out, "in JIT code no perf map names, inside libjvm.so: os::PlatformEvent::park(long)");
+    ck_assert(elmon_frames_jit_unnamed(nap, 6));
+    ck_assert(!elmon_frames_jit_unnamed(spin, 9));
+    /* node's fs.readFileSync: Node's own JavaScript (node:fs) is passed
+     * over for the application's caller; an anonymous function. */
+    struct elmon_frame_view rd[] = {
+        fv(LIBC, "read", NULL, 0), fv("/usr/bin/node", "uv__fs_work", "../deps/uv/src/unix/fs.c", 476),
+        fv(MAP, "Builtin:CEntry_Return1_ArgvOnStack_BuiltinExit", NULL, 0),
+        fv(MAP, "JS:~readSync node:fs:708:18", NULL, 0), fv(MAP, "JS:~readFileSync node:fs:441:22", NULL, 0),
+        fv(MAP, "JS:~ /srv/app.js:18:23", NULL, 0), fv(MAP, "JS:*loadAll /srv/app.js:6:17", NULL, 0),
+    };
+    ck_assert_int_eq(elmon_culprit(NULL, 0, rd, 7, NULL, out, sizeof out, &index), ELMON_CULPRIT_JIT);
+    ck_assert_str_eq(out, "(anonymous) /srv/app.js:18:23");
+    ck_assert_int_eq(index, 5);
+    ck_assert_int_eq(elmon_culprit(NULL, 0, rd, 5, NULL, out, sizeof out, &index), ELMON_CULPRIT_RUNTIME);
+    ck_assert_str_eq(out, "in node: uv__fs_work");
+    /* The C++ runtime is the C library's kin: std::this_thread::sleep_for's
+     * own frame is passed over for the application's caller. */
+    struct elmon_frame_view cpp[] = {
+        fv(LIBC, "nanosleep", NULL, 0), fv("/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "std::this_thread::__sleep_for(std::chrono::duration<long, std::ratio<1l, 1l> >, std::chrono::duration<long, std::ratio<1l, 1000000000l> >)", NULL, 0),
+        fv("/srv/app", "app::Cache<int>::load()", "cache.cpp", 9),
+    };
+    ck_assert_int_eq(elmon_culprit(NULL, 0, cpp, 3, NULL, out, sizeof out, &index), ELMON_CULPRIT_NATIVE);
+    ck_assert_str_eq(out, "app::Cache<int>::load() (cache.cpp:9)");
+}
+END_TEST
+
+/* Every non-method name of JDK 17's perf maps (86, from the maps of a
+ * Selector loop and an HttpServer, tiered and -Xint) is HotSpot's own
+ * code; a compiled method, JDK or not, is Java code. */
+START_TEST(jvm_perf_map_blobs_are_runtime)
+{
+    int n = 0;
+    char **names = read_lines(ELMON_SRC_DIR "/tests/fixtures/jdk17_perfmap_blobs.txt", &n);
+    ck_assert_msg(names && n == 86, "%d names", n);
+    for (int i = 0; i < n; i++) {
+        struct elmon_frame_view f = fv(MAP, names[i], NULL, 0);
+        ck_assert_msg(elmon_frame_class(&f, NULL) == ELMON_FR_JIT_RUNTIME, "%s: class %d", names[i],
+                      elmon_frame_class(&f, NULL));
+    }
+    free_lines(names);
+    struct elmon_frame_view m = fv(MAP, "long JavaHttp.slow(long)", NULL, 0);
+    ck_assert_int_eq(elmon_frame_class(&m, NULL), ELMON_FR_JIT_APP);
+    m = fv(MAP, "void sun.net.httpserver.ServerImpl$Exchange.run()", NULL, 0);
+    ck_assert_int_eq(elmon_frame_class(&m, NULL), ELMON_FR_JIT_LIBRARY);
+    m = fv(ELMON_JIT_MODULE, NULL, NULL, 0);
+    ck_assert_int_eq(elmon_frame_class(&m, NULL), ELMON_FR_JIT_UNNAMED);
+    m = fv("/srv/perf-tool.map.so", "f", NULL, 0);
+    ck_assert_int_eq(elmon_frame_class(&m, NULL), ELMON_FR_APP);
+}
+END_TEST
+
 START_TEST(vm_modules)
 {
     ck_assert(elmon_frame_is_vm("/usr/bin/python3.11"));
     ck_assert(elmon_frame_is_vm("/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0"));
     ck_assert(elmon_frame_is_vm("/usr/bin/node"));
     ck_assert(elmon_frame_is_vm("/usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so"));
+    ck_assert(elmon_frame_is_vm("/usr/lib/jvm/java-17-openjdk-amd64/lib/libjli.so"));
+    ck_assert(elmon_frame_is_vm("/usr/lib/jvm/java-17-openjdk-amd64/bin/java"));
+    ck_assert(!elmon_frame_is_vm("/usr/bin/javac-helper"));
     ck_assert(!elmon_frame_is_vm("/srv/pythonic"));
     ck_assert(!elmon_frame_is_vm("/srv/nodefix"));
     ck_assert(!elmon_frame_is_vm("/usr/lib/python3/dist-packages/_cffi_backend.so"));
@@ -170,7 +269,7 @@ START_TEST(json_of_a_report)
                           "\"capture\":\"proc\",\"note\":null,\"stack_ms\":0.500,\"handler_us\":null,\"handler_cpu_us\":null,"
                           "\"python_read_us\":42.5},"
                           "\"stack\":[{\"addr\":\"0x1234\",\"module\":\"/srv/app\",\"build_id\":null,\"offset\":\"0x34\","
-                          "\"function\":null,\"file\":null,\"line\":null}],"
+                          "\"function\":null,\"symbol\":null,\"file\":null,\"line\":null}],"
                           "\"python\":[{\"file\":\"/srv/a\\\"b.py\",\"line\":7,\"function\":\"f\"}],"
                           "\"task\":\"main (a.py:3)\",\"culprit\":\"f (a\\\"b.py:7)\"");
     /* A copy by its used length reads the same. */
@@ -415,6 +514,8 @@ int main(void)
     tcase_add_test(u, culprit_skips_the_runtime);
     tcase_add_test(u, culprit_jit_function);
     tcase_add_test(u, vm_modules);
+    tcase_add_test(u, culprit_never_runtime_plumbing);
+    tcase_add_test(u, jvm_perf_map_blobs_are_runtime);
     tcase_add_test(u, fold_format);
     tcase_add_test(u, json_of_a_report);
     suite_add_tcase(s, u);

@@ -225,7 +225,7 @@ START_TEST(line_zero_rows_named_by_statement_before)
             last_line = line;
             /* A row with a line keeps it. */
             struct elmon_frame f;
-            elmon_sym_frame(c, base + addr, 0, &f);
+            elmon_sym_frame(c, base + addr, 0, NULL, &f);
             ck_assert_msg(f.line == line, "row 0x%lx of line %d named line %d", addr, line, f.line);
             named++;
             continue;
@@ -233,12 +233,12 @@ START_TEST(line_zero_rows_named_by_statement_before)
         ck_assert_msg(last_line > 0, "stack_busy_cpu starts with a row of line 0: %s", ln);
         zeros++;
         struct elmon_frame f;
-        elmon_sym_frame(c, base + addr, 0, &f);
+        elmon_sym_frame(c, base + addr, 0, NULL, &f);
         ck_assert_msg(f.file && strstr(f.file, "stack_fix.c"), "row 0x%lx: file %s", addr, f.file ? f.file : "none");
         ck_assert_msg(f.line == last_line, "row 0x%lx of line 0 named line %d, the statement before is line %d",
                       addr, f.line, last_line);
         /* The same from a return address just past it. */
-        elmon_sym_frame(c, base + addr + 1, 1, &f);
+        elmon_sym_frame(c, base + addr + 1, 1, NULL, &f);
         ck_assert_int_eq(f.line, last_line);
     }
     /* Without such rows the case would prove nothing: clang 14 -O1 emits
@@ -501,12 +501,12 @@ START_TEST(perf_map_long_name_is_one_line)
     struct elmon_arena a, *c = &a;
     elmon_arena_init(&a, text, sizeof text);
     struct elmon_frame fr;
-    elmon_sym_frame(c, 0x1010, 0, &fr);
+    elmon_sym_frame(c, 0x1010, 0, NULL, &fr);
     ck_assert_msg(!fr.function || !strstr(fr.function, "phantom"), "0x1010 named %s", fr.function);
-    elmon_sym_frame(c, 0x7f0000000010, 0, &fr);
+    elmon_sym_frame(c, 0x7f0000000010, 0, NULL, &fr);
     ck_assert_msg(fr.function && strncmp(fr.function, "JS:*long xxx", 12) == 0 && strlen(fr.function) == 1007,
                   "long name: %.40s (%zu)", fr.function ? fr.function : "none", fr.function ? strlen(fr.function) : 0);
-    elmon_sym_frame(c, 0x7f0000000110, 0, &fr);
+    elmon_sym_frame(c, 0x7f0000000110, 0, NULL, &fr);
     ck_assert_str_eq(fr.function ? fr.function : "none", "JS:*short");
     unlink(path);
 }

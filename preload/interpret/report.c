@@ -100,13 +100,16 @@ static void interpret(struct elmon_span_report *r, const struct elmon_capture *c
     struct elmon_frame_view fv[ELMON_SPAN_MAX_FRAMES];
     for (int i = 0; i < n; i++) {
         struct elmon_frame f;
-        elmon_sym_frame(&a, c->addrs[i], i > 0, &f);
+        const struct elmon_capture_map *cm = &c->maps[i];
+        struct elmon_sym_where w = {cm->found, cm->start, cm->file_off, cm->path};
+        elmon_sym_frame(&a, c->addrs[i], i > 0, &w, &f);
         struct elmon_span_frame *o = &r->frames[i];
         o->addr = f.addr;
         o->offset = f.offset;
         o->module = text_off(r, f.module);
         o->build_id = text_off(r, f.build_id);
         o->function = text_off(r, f.function);
+        o->symbol = text_off(r, f.symbol);
         o->file = text_off(r, f.file);
         o->line = f.line;
         o->flags = elmon_frame_is_vm(f.module) ? ELMON_FRAME_VM : 0;

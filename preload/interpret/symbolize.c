@@ -13,12 +13,14 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <elfutils/libdwfl.h>
+#include <libiberty/demangle.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "culprit.h"
 #include "dl.h"
 #include "ownfd.h"
 #include "symbolize.h"
@@ -247,7 +249,9 @@ static const char *source_line(Dwfl_Module *m, Dwarf_Addr look, Dwarf_Addr fn_st
 
 static struct jit_sym *jit;
 static size_t n_jit;
-static off_t jit_size = -1;
+/* The map as last read: a JIT appends to it (node) or rewrites it whole
+ * (jcmd PID Compiler.perfmap), so any change of these reads it again. */
+static struct { off_t size; ino_t ino; struct timespec mtime; } jit_seen = {-1, 0, {0, 0}};
 
 static int cmp_jit(const void *a, const void *b)
 {
@@ -309,14 +313,18 @@ static void jit_reload(void)
     char path[64];
     snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
     struct stat st;
-    if (stat(path, &st) < 0 || st.st_size == jit_size)
+    if (stat(path, &st) < 0 || (st.st_size == jit_seen.size && st.st_ino == jit_seen.ino &&
+                                st.st_mtim.tv_sec == jit_seen.mtime.tv_sec &&
+                                st.st_mtim.tv_nsec == jit_seen.mtime.tv_nsec))
         return;
     FILE *f = fopen(path, "re");
     if (!f)
         return;
     jit_read(f);
     fclose(f);
-    jit_size = st.st_size;
+    jit_seen.size = st.st_size;
+    jit_seen.ino = st.st_ino;
+    jit_seen.mtime = st.st_mtim;
 }
 
 #ifdef ELMON_UNITTEST
@@ -365,6 +373,40 @@ static const char *hex_id(struct elmon_arena *c, const unsigned char *bits, int 
     return arena_str(c, hex, (size_t)k);
 }
 
+char *elmon_sym_demangle(const char *name)
+{
+    /* "_Z" C++ and legacy Rust, "_R" Rust v0; a symbol version suffix
+     * ("@@GLIBCXX_3.4") is not part of the mangling. */
+    if (!name || name[0] != '_' || (name[1] != 'Z' && name[1] != 'R'))
+        return NULL;
+    char raw[1024];
+    size_t n = strcspn(name, "@");
+    if (n >= sizeof raw)
+        return NULL;
+    memcpy(raw, name, n);
+    raw[n] = 0;
+    char *d = cplus_demangle(raw, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO);
+    if (d && strlen(d) > ELMON_SYM_NAME_MAX) {
+        /* Template-heavy names run to kilobytes: keep the front, which
+         * names the function, and say it was cut. */
+        memcpy(d + ELMON_SYM_NAME_MAX - 3, "...", 4);
+    }
+    return d;
+}
+
+/* f->function from a symbol table's name: demangled, the raw symbol kept. */
+static void put_function(struct elmon_arena *c, struct elmon_frame *f, const char *name)
+{
+    char *d = elmon_sym_demangle(name);
+    if (d) {
+        f->function = arena_str(c, d, strlen(d));
+        f->symbol = arena_str(c, name, strlen(name));
+        free(d);
+    } else {
+        f->function = arena_str(c, name, strlen(name));
+    }
+}
+
 static int sym_dladdr(struct elmon_arena *c, uintptr_t addr, uintptr_t look, struct elmon_frame *f)
 {
     Dl_info di;
@@ -373,11 +415,28 @@ static int sym_dladdr(struct elmon_arena *c, uintptr_t addr, uintptr_t look, str
     f->module = arena_str(c, di.dli_fname, strlen(di.dli_fname));
     f->offset = addr - (uintptr_t)di.dli_fbase;
     if (di.dli_sname)
-        f->function = arena_str(c, di.dli_sname, strlen(di.dli_sname));
+        put_function(c, f, di.dli_sname);
     return 1;
 }
 
-void elmon_sym_frame(struct elmon_arena *c, uintptr_t addr, int is_return, struct elmon_frame *f)
+/* The frame of an address in a file other than the one the module list
+ * gives: named after the file, its offset in it, and its function only
+ * when the loader agrees that the address is that file's. */
+static void sym_mapped_file(struct elmon_arena *c, uintptr_t addr, uintptr_t look, const struct elmon_sym_where *w,
+                            struct elmon_frame *f)
+{
+    f->module = arena_str(c, w->path, strlen(w->path));
+    f->offset = addr - w->start + w->file_off;
+    Dl_info di;
+    if (dladdr((void *)look, &di) && di.dli_fname && strcmp(di.dli_fname, w->path) == 0) {
+        f->offset = addr - (uintptr_t)di.dli_fbase;
+        if (di.dli_sname)
+            put_function(c, f, di.dli_sname);
+    }
+}
+
+void elmon_sym_frame(struct elmon_arena *c, uintptr_t addr, int is_return, const struct elmon_sym_where *w,
+                     struct elmon_frame *f)
 {
     memset(f, 0, sizeof *f);
     f->addr = addr;
@@ -396,6 +455,13 @@ void elmon_sym_frame(struct elmon_arena *c, uintptr_t addr, int is_return, struc
         f->function = arena_str(c, j->name, strlen(j->name));
         return;
     }
+    /* Anonymous executable memory is JIT code, whatever module a list
+     * would stretch over it. */
+    if (w && w->found && !w->path) {
+        f->module = arena_str(c, ELMON_JIT_MODULE, strlen(ELMON_JIT_MODULE));
+        f->offset = addr - w->start;
+        return;
+    }
     Dwfl_Module *m = NULL;
     if (load_state == 1) {
         refresh_modules();
@@ -404,6 +470,10 @@ void elmon_sym_frame(struct elmon_arena *c, uintptr_t addr, int is_return, struc
     if (m) {
         Dwarf_Addr start = 0;
         const char *name = dw.module_info(m, NULL, &start, NULL, NULL, NULL, NULL, NULL);
+        if (w && w->found && w->path && w->path[0] == '/' && (!name || strcmp(name, w->path) != 0)) {
+            sym_mapped_file(c, addr, look, w, f);
+            return;
+        }
         if (name)
             f->module = arena_str(c, name, strlen(name));
         f->offset = addr - start;
@@ -418,7 +488,7 @@ void elmon_sym_frame(struct elmon_arena *c, uintptr_t addr, int is_return, struc
         GElf_Sym sym;
         const char *fn = dw.addrinfo(m, look, &off, &sym, NULL, NULL, NULL);
         if (fn)
-            f->function = arena_str(c, fn, strlen(fn));
+            put_function(c, f, fn);
         /* The C library's line table (from its separate debug file) costs
          * the first capture tens of ms and names glibc's own sources. */
         const char *base = name ? strrchr(name, '/') : NULL;
@@ -439,5 +509,5 @@ void elmon_sym_frame(struct elmon_arena *c, uintptr_t addr, int is_return, struc
 void elmon_sym_atfork_child(void)
 {
     seen_adds = seen_subs = ~0ull;
-    jit_size = -1;
+    jit_seen.size = -1;
 }

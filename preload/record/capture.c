@@ -273,6 +273,56 @@ static void note(struct elmon_capture *c, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Which executable mapping each address of the stack was in, now, while
+ * its code is still there: JIT code is freed and its memory reused, and
+ * the symbolizer's module list (libdwfl's, from the loader and its own
+ * reading of the maps) can give an address to a library it is not in. */
+static void note_maps(struct elmon_capture *c)
+{
+    memset(c->maps, 0, sizeof c->maps);
+    if (c->n_addrs <= 0)
+        return;
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return;
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        int whole = strchr(line, '\n') != NULL;
+        if (!whole) {
+            char rest[256];
+            while (fgets(rest, sizeof rest, f) && !strchr(rest, '\n'))
+                ;
+        }
+        unsigned long lo, hi, off, ino;
+        char perms[8];
+        int at = 0;
+        if (sscanf(line, "%lx-%lx %7s %lx %*s %lu %n", &lo, &hi, perms, &off, &ino, &at) < 5 || !at ||
+            perms[2] != 'x')
+            continue;
+        char *path = line + at;
+        path[strcspn(path, "\n")] = 0;
+        for (int i = 0; i < c->n_addrs && i < ELMON_CAPTURE_MAX_FRAMES; i++) {
+            uintptr_t look = i > 0 ? c->addrs[i] - 1 : c->addrs[i];
+            if (look < lo || look >= hi)
+                continue;
+            struct elmon_capture_map *m = &c->maps[i];
+            /* A path cut by the line buffer is not a path to name. */
+            if (!whole)
+                continue;
+            m->found = 1;
+            m->start = lo;
+            m->file_off = off;
+            /* Anonymous: no path, or a name given with PR_SET_VMA_ANON_NAME. */
+            int anon = !*path || strncmp(path, "[anon:", 6) == 0;
+            m->path = anon ? NULL : i > 0 && c->maps[i - 1].found && c->maps[i - 1].path &&
+                                            strcmp(c->maps[i - 1].path, path) == 0
+                                        ? c->maps[i - 1].path
+                                        : elmon_capture_str(c, path, strlen(path));
+        }
+    }
+    fclose(f);
+}
+
 /* Unwind a thread parked in a system call from the rip and rsp /proc
  * shows.  Its stack does not move while it stays in the call; sig_lock
  * keeps the thread (and so its stack) from going away meanwhile.  The
@@ -299,6 +349,7 @@ static int unwind_parked(struct elmon_loop *l, struct elmon_capture *c, const st
     }
     c->n_addrs = n;
     if (n) {
+        note_maps(c);
         c->how = "proc";
         c->stack_ms = (double)(elmon_mono_ns() - c->cross_ns) / 1e6;
     }
@@ -311,12 +362,16 @@ static void take_answer(struct elmon_capture *c)
     c->pending = 0;
     c->how = "signal";
     c->stack_ms = (double)(c->done_ns - c->cross_ns) / 1e6;
+    if (c->late_wait && !(c->hflags & ELMON_HF_TURN_ENDED))
+        note(c, "answered %.0f ms after the signal, in the same span", (double)(c->done_ns - c->arm_ns) / 1e6);
+    c->late_wait = 0;
     if (c->hflags & ELMON_HF_TURN_ENDED) {
         note(c, "the signal arrived after the span ended");
         c->n_addrs = 0;
     }
     if (c->hflags & ELMON_HF_IN_LOADER)
         note(c, "signal landed inside the dynamic loader; native stack skipped");
+    note_maps(c);
     c->seq++;
     __atomic_store_n(&c->hstate, ELMON_H_IDLE, __ATOMIC_RELEASE);
 }
@@ -341,6 +396,32 @@ static void note_not_signalled(struct elmon_capture *c, const struct elmon_task 
     note(c, "not signalled: %s would be interrupted", name ? name : "its system call");
 }
 
+/* Every other slot's signal still armed for a late answer is called off
+ * (its handler, once it runs, finds nothing armed), so that the unwind
+ * tables can be rewritten: a handler that started meanwhile would read
+ * them.  0, or -1 when one has started (its walk is running). */
+static int disarm_late(struct elmon_capture *self)
+{
+    int rc = 0;
+    for (int i = 0; i < ELMON_MAX_LOOPS; i++) {
+        struct elmon_capture *o = __atomic_load_n(&elmon_loops[i].capture, __ATOMIC_ACQUIRE);
+        if (!o || o == self || !__atomic_load_n(&o->late_wait, __ATOMIC_ACQUIRE))
+            continue;
+        int expect = ELMON_H_ARMED;
+        if (__atomic_compare_exchange_n(&o->hstate, &expect, ELMON_H_IDLE, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            pthread_mutex_lock(&o->lock);
+            o->pending = 0;
+            o->late_wait = 0;
+            note(o, "no answer before the next capture; none taken");
+            o->seq++;
+            pthread_mutex_unlock(&o->lock);
+        } else if (expect == ELMON_H_RUNNING) {
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
 /* t: the thread's state as last read; refreshed here when the thread
  * turned out to have entered a system call a signal would interrupt. */
 static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64_t since, struct elmon_task *t)
@@ -350,7 +431,7 @@ static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64
     c->hflags = 0;
     /* A handler the watchdog stopped waiting for (another slot's, mid-walk)
      * still reads the unwind tables: they are not rewritten under it. */
-    if (__atomic_load_n(&n_walking, __ATOMIC_ACQUIRE)) {
+    if (disarm_late(c) < 0 || __atomic_load_n(&n_walking, __ATOMIC_ACQUIRE)) {
         note(c, "not signalled: an earlier stack walk is still running");
         return 0;
     }
@@ -385,11 +466,34 @@ static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64
         struct timespec ts = {0, 100000};
         nanosleep(&ts, NULL);
     }
-    int expect = ELMON_H_ARMED;
-    if (__atomic_compare_exchange_n(&c->hstate, &expect, ELMON_H_IDLE, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        note(c, "the thread did not answer signal %d within %llu ms", sig_no, (unsigned long long)opt_wait_ms);
-        return 0;
+    int st = __atomic_load_n(&c->hstate, __ATOMIC_ACQUIRE);
+    if (st == ELMON_H_ARMED) {
+        /* No answer yet.  Parked in a system call now: its stack is frozen,
+         * and /proc gives where (the caller walks it).  Else the thread is
+         * on the CPU inside the kernel (a read of a large cached file, a
+         * page-fault storm): the signal is delivered when it returns to
+         * user code, which is still this span, so the answer is taken when
+         * the span's records are written (settle). */
+        struct elmon_task late = {.state = '?', .nr = -2};
+        int parked = elmon_task_read(c->tid, &late) == 0 && late.nr >= 0 && late.sp && late.pc;
+        if (!parked) {
+            c->pending = 1;
+            c->late_wait = 1;
+            c->how = "signal";
+            note(c, "no answer to signal %d within %llu ms (%s, state %c): waiting for it while the span lasts", sig_no,
+                 (unsigned long long)opt_wait_ms, late.nr == -1 ? "on the CPU" : "in the kernel", late.state ? late.state : '?');
+            return 1;
+        }
+        int expect = ELMON_H_ARMED;
+        if (__atomic_compare_exchange_n(&c->hstate, &expect, ELMON_H_IDLE, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            *t = late;
+            note(c, "no answer to signal %d within %llu ms; the thread is in %s", sig_no, (unsigned long long)opt_wait_ms,
+                 elmon_syscall_name(late.nr) ? elmon_syscall_name(late.nr) : "a system call");
+            return 0;
+        }
+        st = expect;
     }
+    int expect = st;
     if (expect == ELMON_H_RUNNING) {
         /* Mid-walk: take it when the span's records are written. */
         c->pending = 1;
@@ -426,6 +530,10 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
         return;
     settle(c);
     int st = __atomic_load_n(&c->hstate, __ATOMIC_ACQUIRE);
+    /* An earlier span's signal still waiting for its answer is called off. */
+    if (st == ELMON_H_ARMED && c->late_wait &&
+        __atomic_compare_exchange_n(&c->hstate, &st, ELMON_H_IDLE, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        st = ELMON_H_IDLE;
     if (st == ELMON_H_RUNNING || st == ELMON_H_ARMED)
         return;   /* a handler of this slot is still walking: leave it be */
 
@@ -435,6 +543,7 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
     c->turn = turn;
     c->tid = l->tid;
     c->pending = 0;
+    c->late_wait = 0;
     c->how = "none";
     c->n_addrs = c->n_py = 0;
     c->py_header = c->py_depth = c->py_truncated = c->py_partial = c->py_loop = c->py_unsure = 0;
@@ -489,7 +598,7 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
         } else {
             done = signal_and_wait(l, c, since, &t0);
         }
-        if (!done && t0.nr >= 0 && !__atomic_load_n(&n_walking, __ATOMIC_ACQUIRE)) {
+        if (!done && t0.nr >= 0 && disarm_late(c) == 0 && !__atomic_load_n(&n_walking, __ATOMIC_ACQUIRE)) {
             elmon_unwind_refresh();
             unwind_parked(l, c, &t0);
         }
@@ -554,6 +663,7 @@ void elmon_capture_atfork_child(void)
             pthread_mutex_init(&c->lock, NULL);
             c->hstate = ELMON_H_IDLE;
             c->pending = 0;
+            c->late_wait = 0;
             c->valid = 0;
         }
     }

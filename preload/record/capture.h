@@ -51,6 +51,16 @@ struct elmon_pyframe {
     int line;
 };
 
+/* The mapping an address of addrs[] was in, from /proc/self/maps read
+ * right after the stack was taken: the module a frame is named after is
+ * the one that held its code then, whatever the loader's lists say later. */
+struct elmon_capture_map {
+    uint64_t start;              /* the mapping's first address */
+    uint64_t file_off;           /* its offset in the file */
+    const char *path;            /* the file (capture arena); NULL: anonymous memory */
+    int found;                   /* 0: in no executable mapping (or not read) */
+};
+
 struct elmon_capture {
     /* --- handshake (handler and watchdog) --- */
     int hstate;
@@ -74,6 +84,8 @@ struct elmon_capture {
     uint64_t arm_ns;
     const char *how;             /* "signal", "proc", "none" */
     int addrs_first_is_return;   /* addrs[0] is a return address too (a /proc unwind) */
+    struct elmon_capture_map maps[ELMON_CAPTURE_MAX_FRAMES];   /* of addrs[], n_addrs of them */
+    int late_wait;               /* the wait for the answer ended with the signal still armed: a late answer is taken */
     int have_task;               /* task below was read */
     struct elmon_task task;      /* /proc at the crossing */
     double cpu_share;            /* of the thread over >= 5 ms from the crossing, -1 unknown */
