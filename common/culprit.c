@@ -299,8 +299,13 @@ int elmon_culprit(const struct elmon_py_view *py, int n_py, const struct elmon_f
     }
     *index = i;
     const char *where = elmon_frame_is_jit(fr[i].module) ? "JIT code" : elmon_base_name(fr[i].module ? fr[i].module : "?");
-    if (elmon_frames_jit_unnamed(fr, n))
-        snprintf(out, out_n, "in JIT code no perf map names, inside %s: %s", where, what);
+    int j = 0;
+    while (j < n && elmon_frame_class(&fr[j], self) != ELMON_FR_JIT_UNNAMED)
+        j++;
+    if (j < n && j < i)
+        snprintf(out, out_n, "in " ELMON_JIT_UNNAMED_TEXT ", called from %s: %s", where, what);
+    else if (j < n)
+        snprintf(out, out_n, "in %s: %s, called from " ELMON_JIT_UNNAMED_TEXT, where, what);
     else
         snprintf(out, out_n, "in %s: %s", where, what);
     return ELMON_CULPRIT_RUNTIME;

@@ -38,6 +38,8 @@ int elmon_frame_is_vm(const char *module);
 /* The module of a frame in JIT code that no perf map names: an address in
  * an anonymous executable mapping. */
 #define ELMON_JIT_MODULE "[jit]"
+/* How a culprit statement calls such code. */
+#define ELMON_JIT_UNNAMED_TEXT "JIT code no perf map names"
 /* A perf map (/tmp/perf-PID.map, its entries) or ELMON_JIT_MODULE. */
 int elmon_frame_is_jit(const char *module);
 

@@ -130,7 +130,12 @@ START_TEST(culprit_never_runtime_plumbing)
     nap[3] = fv(ELMON_JIT_MODULE, NULL, NULL, 0);
     nap[4] = fv(ELMON_JIT_MODULE, NULL, NULL, 0);
     ck_assert_int_eq(elmon_culprit(NULL, 0, nap, 6, NULL, out, sizeof out, &index), ELMON_CULPRIT_RUNTIME);
-    ck_assert_str_eq(out, "in JIT code no perf map names, inside libjvm.so: os::PlatformEvent::park(long)");
+    ck_assert_str_eq(out, "in libjvm.so: os::PlatformEvent::park(long), called from JIT code no perf map names");
+    /* Spinning in JIT code: the JIT code first, then the VM's caller. */
+    struct elmon_frame_view jspin[] = {fv(ELMON_JIT_MODULE, NULL, NULL, 0), fv(ELMON_JIT_MODULE, NULL, NULL, 0),
+                                       fv(JVM, "JavaCalls::call_helper()", NULL, 0), fv(JLI, "JavaMain", NULL, 0)};
+    ck_assert_int_eq(elmon_culprit(NULL, 0, jspin, 4, NULL, out, sizeof out, &index), ELMON_CULPRIT_RUNTIME);
+    ck_assert_str_eq(out, "in JIT code no perf map names, called from libjvm.so: JavaCalls::call_helper()");
     ck_assert(elmon_frames_jit_unnamed(nap, 6));
     ck_assert(!elmon_frames_jit_unnamed(spin, 9));
     /* node's fs.readFileSync: Node's own JavaScript (node:fs) is passed

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "capture.h"
 #include "cause.h"
 #include "culprit.h"
@@ -122,6 +123,14 @@ static void interpret(struct elmon_span_report *r, const struct elmon_capture *c
     r->culprit_kind = elmon_culprit(pv, n_py, fv, n, self_module(), culprit, sizeof culprit, &index);
     r->culprit_frame = index;
     r->culprit = r->culprit_kind != ELMON_CULPRIT_NONE ? elmon_arena_put(&a, culprit, strlen(culprit)) : 0;
+    /* JIT code without names: how to get them (docs/STACKS.md). */
+    if (r->culprit_kind == ELMON_CULPRIT_RUNTIME && elmon_frames_jit_unnamed(fv, n)) {
+        char hint[400];
+        snprintf(hint, sizeof hint, "%s%sJIT frames have no names: no perf map covers them (JVM: start it with "
+                 "-XX:+PreserveFramePointer and run jcmd %d Compiler.perfmap; node: --perf-basic-prof)",
+                 c->note, c->note[0] ? "; " : "", (int)getpid());
+        r->note = elmon_arena_put(&a, hint, strlen(hint));
+    }
     r->text_len = a.len;
 }
 
