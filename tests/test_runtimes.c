@@ -445,6 +445,16 @@ START_TEST(cpp_names_demangled_everywhere)
         logged |= c && strncmp(c, LOAD, strlen(LOAD)) == 0;
     }
     ck_assert_msg(logged, "no OTLP log record names %s", LOAD);
+    /* The demangler is linked in, not exported: a host with its own
+     * libiberty keeps its own. */
+    char *nm[] = {"nm", "-D", "--defined-only", ELMON_SO, NULL};
+    struct run sy;
+    ck_assert_int_eq(run_prog(nm, NULL, 0, 30000, &sy), 0);
+    ck_assert_msg(strstr(sy.out, " epoll_wait"), "nm: %s", sy.err);
+    static const char *const inner[] = {"demangle", "cplus_", "xmalloc", "xstrdup", "d_print"};
+    for (size_t i = 0; i < sizeof inner / sizeof inner[0]; i++)
+        ck_assert_msg(!strstr(sy.out, inner[i]), "libelmon.so exports libiberty's %s", inner[i]);
+    run_free(&sy);
     free_lines(fl);
     free_lines(rl);
     free_lines(ev);

@@ -512,6 +512,69 @@ START_TEST(perf_map_long_name_is_one_line)
 }
 END_TEST
 
+/* C++ and Rust symbols are demangled, parameters and all; anything else is
+ * left alone; a name of kilobytes is cut, marked. */
+START_TEST(symbols_demangled)
+{
+    static const char *const cases[][2] = {
+        {"_ZN3app5CacheIiE4loadERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE",
+         "app::Cache<int>::load(std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> > const&)"},
+        {"_ZN2os13PlatformEvent4parkEl", "os::PlatformEvent::park(long)"},
+        {"_ZNSt6chrono3_V212steady_clock3nowEv@@GLIBCXX_3.4.19", "std::chrono::_V2::steady_clock::now()"},
+        /* Rust, legacy (the hash is left out) and v0 */
+        {"_ZN4core3fmt5write17h0123456789abcdefE", "core::fmt::write"},
+        {"_RNvCs1234_7mycrate4main", "mycrate::main"},
+        {"main", NULL}, {"_start", NULL}, {"__select", NULL}, {"_Znot_a_name", NULL}, {"", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *d = elmon_sym_demangle(cases[i][0]);
+        if (cases[i][1])
+            ck_assert_msg(d && strcmp(d, cases[i][1]) == 0, "%s: %s", cases[i][0], d ? d : "(none)");
+        else
+            ck_assert_msg(!d, "%s demangled to %s", cases[i][0], d);
+        free(d);
+    }
+    /* A template nested 60 deep (about 1.3 KB), cut at ELMON_SYM_NAME_MAX. */
+    char deep[4096] = "_Z1fI";
+    for (int i = 0; i < 60; i++)
+        strcat(deep, "St6vectorI");
+    strcat(deep, "i");
+    for (int i = 0; i < 60; i++)
+        strcat(deep, "E");
+    strcat(deep, "EvT_");
+    char *d = elmon_sym_demangle(deep);
+    ck_assert_msg(d && strlen(d) == ELMON_SYM_NAME_MAX && strcmp(d + ELMON_SYM_NAME_MAX - 3, "...") == 0 &&
+                  strncmp(d, "void f<std::vector<", 19) == 0, "%s", d ? d : "(none)");
+    free(d);
+}
+END_TEST
+
+/* The mapping that held an address when its stack was taken decides its
+ * module: anonymous memory is [jit] (whatever the module lists say), a
+ * file other than libdwfl's module is named after the file. */
+START_TEST(frame_module_is_its_mapping)
+{
+    ck_assert_int_eq(elmon_sym_load(), 0);
+    static char text[65536];
+    struct elmon_arena a;
+    elmon_arena_init(&a, text, sizeof text);
+    struct elmon_frame fr;
+    uintptr_t addr = (uintptr_t)(void *)elmon_sym_demangle;
+    elmon_sym_frame(&a, addr, 0, NULL, &fr);
+    ck_assert_msg(fr.function && strcmp(fr.function, "elmon_sym_demangle") == 0, "%s", fr.function);
+    struct elmon_sym_where anon = {1, addr & ~(uintptr_t)0xfff, 0, NULL};
+    elmon_sym_frame(&a, addr, 0, &anon, &fr);
+    ck_assert_str_eq(fr.module, "[jit]");
+    ck_assert_ptr_null(fr.function);
+    ck_assert_uint_eq(fr.offset, addr & 0xfff);
+    struct elmon_sym_where other = {1, addr & ~(uintptr_t)0xfff, 0x5000, "/usr/lib/x86_64-linux-gnu/liblzma.so.5.4.1"};
+    elmon_sym_frame(&a, addr, 0, &other, &fr);
+    ck_assert_str_eq(fr.module, "/usr/lib/x86_64-linux-gnu/liblzma.so.5.4.1");
+    ck_assert_ptr_null(fr.function);
+    ck_assert_uint_eq(fr.offset, (addr & 0xfff) + 0x5000);
+}
+END_TEST
+
 /* A program under a directory called dev (~/dev/project) is unwound like
  * any other: only device files (/dev/...) are left out of the readable
  * ranges.  Before, its own unwind tables were unreadable and the walk
@@ -951,6 +1014,8 @@ int main(void)
     tcase_add_test(c, unwind_program_under_a_dev_directory);
     tcase_add_test(c, maps_long_path_is_one_line);
     tcase_add_test(c, perf_map_long_name_is_one_line);
+    tcase_add_test(c, symbols_demangled);
+    tcase_add_test(c, frame_module_is_its_mapping);
     tcase_add_test(c, capture_members_match_table);
     suite_add_tcase(s, c);
     TCase *h = tcase_create("hosts");

@@ -37,6 +37,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <signal.h>
 #include <stdio.h>
@@ -396,6 +397,24 @@ static void note_not_signalled(struct elmon_capture *c, const struct elmon_task 
     note(c, "not signalled: %s would be interrupted", name ? name : "its system call");
 }
 
+/* The kernel function a thread waits in (/proc's wchan), "" when it is
+ * running or the file says nothing. */
+static void read_wchan(int tid, char *out, size_t n)
+{
+    char path[64];
+    out[0] = 0;
+    snprintf(path, sizeof path, "/proc/self/task/%d/wchan", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t k = read(fd, out, n - 1);
+    close(fd);
+    out[k > 0 ? k : 0] = 0;
+    out[strcspn(out, "\n")] = 0;
+    if (strcmp(out, "0") == 0)
+        out[0] = 0;
+}
+
 /* Every other slot's signal still armed for a late answer is called off
  * (its handler, once it runs, finds nothing armed), so that the unwind
  * tables can be rewritten: a handler that started meanwhile would read
@@ -477,11 +496,14 @@ static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64
         struct elmon_task late = {.state = '?', .nr = -2};
         int parked = elmon_task_read(c->tid, &late) == 0 && late.nr >= 0 && late.sp && late.pc;
         if (!parked) {
+            char wchan[64];
+            read_wchan(c->tid, wchan, sizeof wchan);
             c->pending = 1;
             c->late_wait = 1;
             c->how = "signal";
-            note(c, "no answer to signal %d within %llu ms (%s, state %c): waiting for it while the span lasts", sig_no,
-                 (unsigned long long)opt_wait_ms, late.nr == -1 ? "on the CPU" : "in the kernel", late.state ? late.state : '?');
+            note(c, "no answer to signal %d within %llu ms (%s, state %c%s%s): waiting for it while the span lasts",
+                 sig_no, (unsigned long long)opt_wait_ms, late.nr == -1 ? "on the CPU" : "in the kernel",
+                 late.state ? late.state : '?', wchan[0] ? ", in " : "", wchan);
             return 1;
         }
         int expect = ELMON_H_ARMED;
