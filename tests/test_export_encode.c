@@ -313,7 +313,7 @@ START_TEST(logs_request_fields)
                      "\"python_read_us\":null}");
     ck_assert_str_eq(attr(l->attributes, l->n_attributes, "eventloop.block.stack")->string_value,
                      "[{\"addr\":\"0x1\",\"module\":null,\"build_id\":null,\"offset\":\"0x0\",\"function\":\"f,g]\","
-                     "\"file\":null,\"line\":null}]");
+                     "\"symbol\":null,\"file\":null,\"line\":null}]");
     ck_assert_ptr_null(attr(l->attributes, l->n_attributes, "eventloop.block.python"));
     l = sl->log_records[1];
     ck_assert_int_eq(l->severity_number, OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_ERROR);
