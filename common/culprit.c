@@ -288,20 +288,23 @@ int elmon_culprit(const struct elmon_py_view *py, int n_py, const struct elmon_f
      * ("in libjvm.so: os::PlatformEvent::park(long)"), rather than name
      * its plumbing as the culprit. */
     i = runtime_frame(fr, n, self);
-    char what[400];
-    if (i < 0) {
-        i = 0;
-        native_text(&fr[0], what, sizeof what);
-    } else if (elmon_frame_is_jit(fr[i].module)) {
-        jit_text(fr[i].function, what, sizeof what);
-    } else {
-        snprintf(what, sizeof what, "%s", fr[i].function);
-    }
-    *index = i;
-    const char *where = elmon_frame_is_jit(fr[i].module) ? "JIT code" : elmon_base_name(fr[i].module ? fr[i].module : "?");
     int j = 0;
     while (j < n && elmon_frame_class(&fr[j], self) != ELMON_FR_JIT_UNNAMED)
         j++;
+    char what[400];
+    if (i < 0) {
+        /* Nothing named at all. */
+        *index = j < n ? j : 0;
+        native_text(&fr[*index], what, sizeof what);
+        snprintf(out, out_n, j < n ? "in " ELMON_JIT_UNNAMED_TEXT " (%s)" : "in %s", what);
+        return ELMON_CULPRIT_RUNTIME;
+    }
+    if (elmon_frame_is_jit(fr[i].module))
+        jit_text(fr[i].function, what, sizeof what);
+    else
+        snprintf(what, sizeof what, "%s", fr[i].function);
+    *index = i;
+    const char *where = elmon_frame_is_jit(fr[i].module) ? "JIT code" : elmon_base_name(fr[i].module ? fr[i].module : "?");
     if (j < n && j < i)
         snprintf(out, out_n, "in " ELMON_JIT_UNNAMED_TEXT ", called from %s: %s", where, what);
     else if (j < n)

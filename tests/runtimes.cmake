@@ -2,7 +2,9 @@
 # rules, interpret/symbolize.c's demangling and JIT names, record/
 # capture.c's late answers): the machine's JVM and node, a C++ host, a JIT.
 elmon_check_test(test_runtimes SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_runtimes.c TIMEOUT 900)
-elmon_fixture(jit_fix ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/jit_fix.c)
+# Frame pointers in every build (the sanitizer builds too): the walk from
+# the JIT code into call_jit follows rbp, as through a JVM's code.
+elmon_fixture(jit_fix ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/jit_fix.c -fno-omit-frame-pointer)
 find_program(ELMON_CXX NAMES g++ c++ clang++)
 if(ELMON_CXX)
   add_custom_command(OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/cpp_host

@@ -4,6 +4,7 @@
  * own, whose reports must name that code, or say honestly where in the
  * runtime the thread was, never the runtime's plumbing.
  *
+ * Case "hosts" (programs this build did not build):
  *   java     the machine's JDK: a java.nio Selector loop (tests/fixtures/
  *            JavaSelector.java) spinning and sleeping in warmed-up methods,
  *            named from the perf map `jcmd PID Compiler.perfmap` writes; the
@@ -15,6 +16,7 @@
  *            application's JavaScript function
  *   cpp      a C++ host: demangled names in the events, the human log, the
  *            folded stacks and OTLP, the raw symbol kept
+ * Case "jit":
  *   jit      a JIT-like C program: a perf map rewritten between two captures
  *            names the second with the new name; code in anonymous memory
  *            that no map names is [jit], never a library's
@@ -194,7 +196,7 @@ static int exit_status(pid_t pid, int ms)
     return stop_prog(pid, 2000);
 }
 
-static void java_quit(pid_t pid, int s, const char *out_path)
+static void java_quit(pid_t pid, int s)
 {
     if (write(s, "quit\n", 5) != 5)
         perror("write");
@@ -202,7 +204,6 @@ static void java_quit(pid_t pid, int s, const char *out_path)
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the JVM ended with status %#x", st);
     close(s);
     remove_perf_map(pid);
-    (void)out_path;
 }
 
 /* Nothing of the runtime is the culprit: no libjvm, libc, launcher or
@@ -218,19 +219,28 @@ static void not_plumbing(const char *rec)
         ck_assert_msg(!strstr(c, bad[i]), "culprit %s names the runtime (%s)", c, bad[i]);
 }
 
-START_TEST(java_selector_spin_and_sleep)
+/* The Selector fixture, started and warmed: its handlers compiled (C2).
+ * *s gets the connection to it. */
+static pid_t selector_warmed(char **out, int *s)
 {
     javac();
-    char *out;
-    pid_t pid = java_start("JavaSelector", NULL, &out);
-    int s = connect_to(port_of(out, pid));
-    /* Warm: the handlers get compiled (C2), then the map names them. */
+    pid_t pid = java_start("JavaSelector", NULL, out);
+    *s = connect_to(port_of(*out, pid));
     for (int i = 0; i < 30; i++)
-        say(s, "warm\n");
+        say(*s, "warm\n");
+    return pid;
+}
+
+START_TEST(java_selector_spin_and_sleep)
+{
+    char *out;
+    int s;
+    pid_t pid = selector_warmed(&out, &s);
+    /* Then the map names the compiled handlers. */
     perfmap(pid);
     say(s, "spin 300\n");
     say(s, "sleep 300\n");
-    java_quit(pid, s, out);
+    java_quit(pid, s);
     char **ev = all_events();
     const char *b[8];
     int n = blocks(ev, 290, b, 8);
@@ -249,14 +259,11 @@ END_TEST
 
 START_TEST(java_selector_without_perf_map)
 {
-    javac();
     char *out;
-    pid_t pid = java_start("JavaSelector", NULL, &out);
-    int s = connect_to(port_of(out, pid));
-    for (int i = 0; i < 30; i++)
-        say(s, "warm\n");
+    int s;
+    pid_t pid = selector_warmed(&out, &s);
     say(s, "spin 300\n");
-    java_quit(pid, s, out);
+    java_quit(pid, s);
     char **ev = all_events();
     const char *b[8];
     int n = blocks(ev, 290, b, 8);
@@ -482,7 +489,15 @@ START_TEST(jit_perf_map_rewritten_and_unnamed)
     ck_assert_msg(strstr(b[2], "\"stack\":[{\"addr\":") && strstr(b[2], "\"module\":\"[jit]\""), "%.2000s", b[2]);
     const char *first = strstr(b[2], "\"module\":");
     ck_assert_msg(strncmp(first, "\"module\":\"[jit]\"", 16) == 0, "frame 0 is not [jit]: %.2000s", b[2]);
-    ck_assert_msg(strncmp(culprit(b[2]), "call_jit (jit_fix.c:", 20) == 0, "third: %s: %.2000s", culprit(b[2]), b[2]);
+    /* Under TSan a signal that lands in uninstrumented code (this JIT code)
+     * is handed to libelmon's handler only at the thread's next
+     * instrumented call, with the ucontext of its arrival: the stack below
+     * has moved on by then, and the walk ends in the JIT frame. */
+    const char *pre = getenv("ELMON_TEST_PRELOAD_PREFIX");
+    if (pre && strstr(pre, "tsan"))
+        fprintf(stderr, "jit: under TSan, the caller of the unnamed JIT code is not checked (deferred signal)\n");
+    else
+        ck_assert_msg(strncmp(culprit(b[2]), "call_jit (jit_fix.c:", 20) == 0, "third: %s: %.2000s", culprit(b[2]), b[2]);
     free_lines(ev);
     run_free(&r);
 }
@@ -491,21 +506,19 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("runtimes");
-    TCase *j = tcase_create("java");
-    tcase_add_checked_fixture(j, setup, teardown);
-    tcase_add_test(j, java_selector_spin_and_sleep);
-    tcase_add_test(j, java_selector_without_perf_map);
-    tcase_add_test(j, java_httpserver_slow_handler);
-    suite_add_tcase(s, j);
-    TCase *n = tcase_create("node");
-    tcase_add_checked_fixture(n, setup, teardown);
-    tcase_add_test(n, node_readfilesync_answers_late);
-    tcase_add_test(n, node_pbkdf2sync_named);
-    suite_add_tcase(s, n);
-    TCase *c = tcase_create("cpp");
-    tcase_add_checked_fixture(c, setup, teardown);
-    tcase_add_test(c, cpp_names_demangled_everywhere);
-    suite_add_tcase(s, c);
+    /* "hosts": programs not built by this build (the JVM, node, the C++
+     * host built by the C++ compiler), which the TSan stage leaves out by
+     * their tag, as it does every suite's hosts (scripts/test-sanitizers). */
+    TCase *h = tcase_create("hosts");
+    tcase_set_tags(h, "hosts");
+    tcase_add_checked_fixture(h, setup, teardown);
+    tcase_add_test(h, java_selector_spin_and_sleep);
+    tcase_add_test(h, java_selector_without_perf_map);
+    tcase_add_test(h, java_httpserver_slow_handler);
+    tcase_add_test(h, node_readfilesync_answers_late);
+    tcase_add_test(h, node_pbkdf2sync_named);
+    tcase_add_test(h, cpp_names_demangled_everywhere);
+    suite_add_tcase(s, h);
     TCase *t = tcase_create("jit");
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, jit_perf_map_rewritten_and_unnamed);

@@ -136,6 +136,12 @@ START_TEST(culprit_never_runtime_plumbing)
                                        fv(JVM, "JavaCalls::call_helper()", NULL, 0), fv(JLI, "JavaMain", NULL, 0)};
     ck_assert_int_eq(elmon_culprit(NULL, 0, jspin, 4, NULL, out, sizeof out, &index), ELMON_CULPRIT_RUNTIME);
     ck_assert_str_eq(out, "in JIT code no perf map names, called from libjvm.so: JavaCalls::call_helper()");
+    /* Unnamed JIT code and nothing named at all. */
+    ck_assert_int_eq(elmon_culprit(NULL, 0, jspin, 2, NULL, out, sizeof out, &index), ELMON_CULPRIT_RUNTIME);
+    ck_assert_str_eq(out, "in JIT code no perf map names ([jit]+0x40)");
+    struct elmon_frame_view bare[] = {fv(LIBC, NULL, NULL, 0)};
+    ck_assert_int_eq(elmon_culprit(NULL, 0, bare, 1, NULL, out, sizeof out, &index), ELMON_CULPRIT_RUNTIME);
+    ck_assert_str_eq(out, "in libc.so.6+0x40");
     ck_assert(elmon_frames_jit_unnamed(nap, 6));
     ck_assert(!elmon_frames_jit_unnamed(spin, 9));
     /* node's fs.readFileSync: Node's own JavaScript (node:fs) is passed
