@@ -19,6 +19,19 @@ struct ev_pending {
     int pid, tid;
     char process[64], thread[64], poller[16];
     struct ev_span span;
+    /* Its frames are read only if no block record ends it (most do): from
+     * the line at offset of path, len bytes.  path NULL: read already. */
+    const char *path;
+    long long offset;
+    size_t len;
+};
+
+/* Where the record being read is, for a block_begin read lazily; path NULL
+ * when its file cannot be read again (not a regular file). */
+struct rec_at {
+    const char *path;
+    long long offset;
+    size_t len;
 };
 
 static void *grow(void *p, size_t *cap, size_t n, size_t size)
@@ -45,12 +58,109 @@ static char *xstrdup(const char *s)
     return d;
 }
 
+/* ---- the set's hash tables (open addressing, linear probing, load <= 1/2) ---- */
+
+struct ev_index {
+    char **strs;                 /* the string table: each distinct string once */
+    size_t cap_strs, n_strs;
+    size_t *loops;               /* loop index + 1 by (pid, tid); 0 empty */
+    size_t cap_loops;
+};
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    if (!p) {
+        fprintf(stderr, "elmon: out of memory\n");
+        exit(125);
+    }
+    return p;
+}
+
+static uint64_t hash_bytes(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static uint64_t hash_u64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return x;
+}
+
+static struct ev_index *index_of(struct ev_set *set)
+{
+    if (!set->index)
+        set->index = xcalloc(1, sizeof *set->index);
+    return set->index;
+}
+
+/* The table's copy of s: one per distinct string, so that equal strings
+ * are one pointer. */
+static const char *intern(struct ev_set *set, const char *s)
+{
+    struct ev_index *x = index_of(set);
+    if (2 * (x->n_strs + 1) > x->cap_strs) {
+        size_t cap = x->cap_strs ? 2 * x->cap_strs : 1024;
+        char **t = xcalloc(cap, sizeof *t);
+        for (size_t i = 0; i < x->cap_strs; i++)
+            if (x->strs[i]) {
+                size_t k = hash_bytes(x->strs[i]) & (cap - 1);
+                while (t[k])
+                    k = (k + 1) & (cap - 1);
+                t[k] = x->strs[i];
+            }
+        free(x->strs);
+        x->strs = t;
+        x->cap_strs = cap;
+    }
+    size_t k = hash_bytes(s) & (x->cap_strs - 1);
+    for (; x->strs[k]; k = (k + 1) & (x->cap_strs - 1))
+        if (strcmp(x->strs[k], s) == 0)
+            return x->strs[k];
+    x->strs[k] = xstrdup(s);
+    x->n_strs++;
+    return x->strs[k];
+}
+
+static uint64_t loop_key(int pid, int tid)
+{
+    return hash_u64(((uint64_t)(uint32_t)pid << 32) | (uint32_t)tid);
+}
+
+static void loops_rehash(struct ev_set *set, size_t cap)
+{
+    struct ev_index *x = index_of(set);
+    size_t *t = xcalloc(cap, sizeof *t);
+    for (size_t i = 0; i < set->n_loops; i++) {
+        size_t k = loop_key(set->loops[i].pid, set->loops[i].tid) & (cap - 1);
+        while (t[k])
+            k = (k + 1) & (cap - 1);
+        t[k] = i + 1;
+    }
+    free(x->loops);
+    x->loops = t;
+    x->cap_loops = cap;
+}
+
 static struct ev_loop *find_loop(struct ev_set *set, int pid, int tid, const char *process,
                                  const char *thread, const char *poller)
 {
-    for (size_t i = 0; i < set->n_loops; i++)
-        if (set->loops[i].pid == pid && set->loops[i].tid == tid)
-            return &set->loops[i];
+    struct ev_index *x = index_of(set);
+    if (2 * (set->n_loops + 1) > x->cap_loops)
+        loops_rehash(set, x->cap_loops ? 2 * x->cap_loops : 256);
+    size_t k = loop_key(pid, tid) & (x->cap_loops - 1);
+    for (; x->loops[k]; k = (k + 1) & (x->cap_loops - 1)) {
+        struct ev_loop *l = &set->loops[x->loops[k] - 1];
+        if (l->pid == pid && l->tid == tid)
+            return l;
+    }
+    x->loops[k] = set->n_loops + 1;
     set->loops = grow(set->loops, &set->cap_loops, set->n_loops, sizeof *set->loops);
     struct ev_loop *l = &set->loops[set->n_loops++];
     memset(l, 0, sizeof *l);
@@ -62,47 +172,26 @@ static struct ev_loop *find_loop(struct ev_set *set, int pid, int tid, const cha
     return l;
 }
 
-/* "function (file:line)", or what there is of it. */
-static char *frame_name(const struct jval *f)
+/* "function (file:line)", or what there is of it, appended to out. */
+static void frame_name(struct elmon_buf *out, const struct jval *f)
 {
     const char *fn = jv_str(f, "function", NULL);
     const char *file = jv_str(f, "file", NULL);
     double line = jv_num(f, "line", -1);
     const char *module = jv_str(f, "module", NULL);
     const char *offset = jv_str(f, "offset", NULL);
-    char *out = NULL;
-    int rc;
     if (fn && file && line >= 0)
-        rc = asprintf(&out, "%s (%s:%.0f)", fn, elmon_base_name(file), line);
+        elmon_buf_printf(out, "%s (%s:%.0f)", fn, elmon_base_name(file), line);
     else if (fn && file)
-        rc = asprintf(&out, "%s (%s)", fn, elmon_base_name(file));
+        elmon_buf_printf(out, "%s (%s)", fn, elmon_base_name(file));
     else if (fn && module)
-        rc = asprintf(&out, "%s (%s)", fn, elmon_base_name(module));
+        elmon_buf_printf(out, "%s (%s)", fn, elmon_base_name(module));
     else if (fn)
-        rc = asprintf(&out, "%s", fn);
+        elmon_buf_puts(out, fn);
     else if (module)
-        rc = asprintf(&out, "%s+%s", elmon_base_name(module), offset ? offset : "?");
+        elmon_buf_printf(out, "%s+%s", elmon_base_name(module), offset ? offset : "?");
     else
-        rc = asprintf(&out, "%s", jv_str(f, "addr", "?"));
-    if (rc < 0) {
-        fprintf(stderr, "elmon: out of memory\n");
-        exit(125);
-    }
-    return out;
-}
-
-static void append(char **s, size_t *len, const char *add, const char *sep)
-{
-    size_t k = strlen(add), ks = *len ? strlen(sep) : 0;
-    char *n = realloc(*s, *len + ks + k + 1);
-    if (!n) {
-        fprintf(stderr, "elmon: out of memory\n");
-        exit(125);
-    }
-    memcpy(n + *len, sep, ks);
-    memcpy(n + *len + ks, add, k + 1);
-    *s = n;
-    *len += ks + k;
+        elmon_buf_puts(out, jv_str(f, "addr", "?"));
 }
 
 /* Up to this many frames of a record are read into views for the culprit
@@ -118,7 +207,7 @@ static uint64_t hex_u64(const char *s)
  * the record's own culprit when the capture named one, else the culprit
  * rule libelmon applies (common/culprit.c) on the record's frames; the
  * folded stack in the format ELMON_FOLDED writes (common/fold.c). */
-static void span_frames(struct ev_span *sp, const struct jval *rec, const char *process)
+static void span_frames(struct ev_set *set, struct ev_span *sp, const struct jval *rec, const char *process)
 {
     const struct jval *py = jv_get(rec, "python");
     const struct jval *st = jv_get(rec, "stack");
@@ -142,39 +231,35 @@ static void span_frames(struct ev_span *sp, const struct jval *rec, const char *
                                           hex_u64(jv_str(f, "offset", NULL))};
     }
     const char *named = jv_str(rec, "culprit", NULL);
-    char *culprit = named && *named ? xstrdup(named) : NULL;
-    if (!culprit) {
-        char buf[512];
-        int index;
-        if (elmon_culprit(pv, (int)n_py, fv, (int)n_st, NULL, buf, sizeof buf, &index) != ELMON_CULPRIT_NONE)
-            culprit = xstrdup(buf);
-    }
-    sp->culprit = culprit ? culprit : xstrdup("(not captured)");
+    char buf[512];
+    int index;
+    if (!named || !*named)
+        named = elmon_culprit(pv, (int)n_py, fv, (int)n_st, NULL, buf, sizeof buf, &index) != ELMON_CULPRIT_NONE
+                    ? buf
+                    : "(not captured)";
+    sp->culprit = intern(set, named);
 
     /* Kept at its length: a report holds every span of a run. */
     static char mem[65536];
     struct elmon_buf fold;
     elmon_buf_init(&fold, mem, sizeof mem);
     elmon_fold_stack(&fold, process, pv, (int)n_py, fv, (int)n_st, jv_str(jv_get(rec, "cause"), "syscall", NULL));
-    sp->folded = xstrdup(mem);
+    sp->folded = intern(set, mem);
 
-    size_t tlen = 0;
-    char *text = NULL;
+    /* The printable stack: into one buffer, no allocation per frame (a
+     * report reads hundreds of thousands of records). */
+    static char text_mem[1 << 17];
+    struct elmon_buf text;
+    elmon_buf_init(&text, text_mem, sizeof text_mem);
     for (size_t i = 0; i < n_py; i++) {
-        char *name = frame_name(py->items[i]);
-        append(&text, &tlen, "    ", tlen ? "\n" : "");
-        append(&text, &tlen, name, "");
-        free(name);
+        elmon_buf_puts(&text, i ? "\n    " : "    ");
+        frame_name(&text, py->items[i]);
     }
     for (size_t i = 0; i < n_st; i++) {
-        char *name = frame_name(st->items[i]);
-        char line[64];
-        snprintf(line, sizeof line, "    #%zu ", i);
-        append(&text, &tlen, line, tlen ? "\n" : "");
-        append(&text, &tlen, name, "");
-        free(name);
+        elmon_buf_printf(&text, "%s    #%zu ", n_py || i ? "\n" : "", i);
+        frame_name(&text, st->items[i]);
     }
-    sp->stack_text = text;
+    sp->stack_text = text.len ? intern(set, text_mem) : NULL;
 }
 
 /* A count or a time in ns from a record; converting a double outside the
@@ -192,7 +277,7 @@ static void add_span(struct ev_loop *l, const struct ev_span *sp)
 
 enum { REC_OK, REC_MALFORMED, REC_FOREIGN, REC_NEWER };
 
-static int take_record(struct ev_set *set, const struct jval *r)
+static int take_record(struct ev_set *set, const struct jval *r, const struct rec_at *at)
 {
     const struct jval *v = jv_get(r, "v");
     const char *type = jv_str(r, "type", NULL);
@@ -248,7 +333,8 @@ static int take_record(struct ev_set *set, const struct jval *r)
     sp.critical = strcmp(jv_str(r, "severity", ""), "critical") == 0;
     const char *end = jv_str(r, "end", "wait");
     sp.at_exit = is_block && (strcmp(end, "exit") == 0 || strcmp(end, "thread_exit") == 0);
-    span_frames(&sp, r, process);
+    if (is_block || !at->path)
+        span_frames(set, &sp, r, process);
     if (is_block) {
         add_span(find_loop(set, (int)pid, (int)tid, process, thread, poller), &sp);
         return REC_OK;
@@ -262,6 +348,9 @@ static int take_record(struct ev_set *set, const struct jval *r)
     snprintf(p->poller, sizeof p->poller, "%s", poller);
     sp.ongoing = 1;
     p->span = sp;
+    p->path = sp.culprit ? NULL : at->path;
+    p->offset = at->offset;
+    p->len = at->len;
     return REC_OK;
 }
 
@@ -271,11 +360,18 @@ static int load_file(struct ev_set *set, const char *path)
     if (!f)
         return -errno;
     set->n_files++;
+    /* A regular file can be read again at ev_finish: its block_begin
+     * records' frames wait until then (interned path: kept with the set). */
+    struct stat st;
+    const char *again = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? intern(set, path) : NULL;
+    long long at_off = 0;
     char *line = NULL;
     size_t cap = 0, lineno = 0, malformed = 0, foreign = 0, first_bad = 0;
     ssize_t k;
     while ((k = getline(&line, &cap, f)) > 0) {
         lineno++;
+        struct rec_at at = {again, at_off, (size_t)k};
+        at_off += k;
         /* A last line without its newline was cut short by a crash or a
          * full disk: take it only if it is still a whole record. */
         size_t n = (size_t)k;
@@ -284,7 +380,7 @@ static int load_file(struct ev_set *set, const char *path)
         if (n == 0)
             continue;
         struct jval *r = memchr(line, 0, n) ? NULL : jv_parse(line, n);
-        int rc = !r ? REC_MALFORMED : r->type != J_OBJ ? REC_FOREIGN : take_record(set, r);
+        int rc = !r ? REC_MALFORMED : r->type != J_OBJ ? REC_FOREIGN : take_record(set, r, &at);
         if (rc == REC_NEWER && !set->newer) {
             set->newer = 1;
             snprintf(set->newer_where, sizeof set->newer_where, "%s:%zu: schema version %.0f", path,
@@ -371,41 +467,122 @@ static int by_total(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-static void count_culprit(struct ev_set *set, size_t *cap, const struct ev_span *sp)
+/* An open-addressing table keyed by pointer (interned strings) or number,
+ * local to ev_finish. */
+struct ptab {
+    uintptr_t *keys;             /* 0 empty */
+    size_t *vals;
+    size_t cap;
+};
+
+static void ptab_init(struct ptab *t, size_t n)
 {
-    for (size_t i = 0; i < set->n_culprits; i++) {
-        struct ev_culprit *c = &set->culprits[i];
-        if (strcmp(c->name, sp->culprit) == 0) {
-            c->count++;
-            c->total_ms += sp->duration_ms;
-            if (sp->duration_ms > c->max_ms)
-                c->max_ms = sp->duration_ms;
-            return;
-        }
+    t->cap = 16;
+    while (t->cap < 2 * n + 2)
+        t->cap *= 2;
+    t->keys = xcalloc(t->cap, sizeof *t->keys);
+    t->vals = xcalloc(t->cap, sizeof *t->vals);
+}
+
+/* The slot of key (not 0), and whether it was there. */
+static size_t ptab_slot(const struct ptab *t, uintptr_t key, int *found)
+{
+    size_t k = hash_u64(key) & (t->cap - 1);
+    while (t->keys[k] && t->keys[k] != key)
+        k = (k + 1) & (t->cap - 1);
+    *found = t->keys[k] == key;
+    return k;
+}
+
+static void ptab_free(struct ptab *t)
+{
+    free(t->keys);
+    free(t->vals);
+}
+
+/* The file a lazy block_begin is read from, kept open across them. */
+static struct {
+    const char *path;
+    FILE *f;
+} lazy;
+
+/* The frames of a block_begin no block ended, from its line; a line that
+ * cannot be read again (the file changed) has no capture. */
+static void lazy_frames(struct ev_set *set, struct ev_pending *p)
+{
+    if (lazy.path != p->path) {
+        if (lazy.f)
+            fclose(lazy.f);
+        lazy.f = fopen(p->path, "re");
+        lazy.path = p->path;
     }
-    set->culprits = grow(set->culprits, cap, set->n_culprits, sizeof *set->culprits);
-    set->culprits[set->n_culprits++] = (struct ev_culprit){xstrdup(sp->culprit), 1, sp->duration_ms,
-                                                           sp->duration_ms};
+    char *buf = malloc(p->len + 1);
+    struct jval *r = NULL;
+    if (buf && lazy.f && fseeko(lazy.f, (off_t)p->offset, SEEK_SET) == 0 && fread(buf, 1, p->len, lazy.f) == p->len) {
+        size_t n = p->len;
+        if (n && buf[n - 1] == '\n')
+            n--;
+        r = memchr(buf, 0, n) ? NULL : jv_parse(buf, n);
+    }
+    static const char none[] = "{}";
+    struct jval *empty = r ? NULL : jv_parse(none, 2);
+    span_frames(set, &p->span, r ? r : empty, p->process);
+    jv_free(r);
+    jv_free(empty);
+    free(buf);
+    p->path = NULL;
 }
 
 void ev_finish(struct ev_set *set)
 {
     /* A block_begin whose block never came is a span that was still
-     * running when the process went: it counts, with its duration so far. */
+     * running when the process went: it counts, with its duration so far.
+     * Ended spans are found by (loop, turn) in a table, not by a scan. */
+    size_t n_loops_before = set->n_loops;
+    size_t n_spans = 0;
+    for (size_t i = 0; i < set->n_loops; i++)
+        n_spans += set->loops[i].n_spans;
+    struct turn_key {
+        size_t loop_plus1;       /* 0: empty */
+        uint64_t turn;
+    } *ended;
+    size_t cap_ended = 16;
+    while (cap_ended < 2 * n_spans + 2)
+        cap_ended *= 2;
+    ended = xcalloc(cap_ended, sizeof *ended);
+    for (size_t i = 0; i < set->n_loops; i++)
+        for (size_t j = 0; j < set->loops[i].n_spans; j++) {
+            uint64_t turn = set->loops[i].spans[j].turn;
+            size_t k = (hash_u64(turn) ^ hash_u64(i + 1)) & (cap_ended - 1);
+            while (ended[k].loop_plus1 && !(ended[k].loop_plus1 == i + 1 && ended[k].turn == turn))
+                k = (k + 1) & (cap_ended - 1);
+            ended[k] = (struct turn_key){i + 1, turn};
+        }
     for (size_t i = 0; i < set->n_pending; i++) {
         struct ev_pending *p = &set->pending[i];
         struct ev_loop *l = find_loop(set, p->pid, p->tid, p->process, p->thread, p->poller);
-        int ended = 0;
-        for (size_t j = 0; j < l->n_spans && !ended; j++)
-            ended = !l->spans[j].ongoing && l->spans[j].turn == p->span.turn;
-        if (ended) {
-            free(p->span.culprit);
-            free(p->span.folded);
-            free(p->span.stack_text);
-        } else {
+        size_t li = (size_t)(l - set->loops) + 1;
+        uint64_t turn = p->span.turn;
+        /* A loop first seen here has no ended span; one seen before has its
+         * ended spans in the table (all of them were in before). */
+        int was_ended = 0;
+        if (li - 1 < n_loops_before) {
+            size_t k = (hash_u64(turn) ^ hash_u64(li)) & (cap_ended - 1);
+            while (ended[k].loop_plus1 && !(ended[k].loop_plus1 == li && ended[k].turn == turn))
+                k = (k + 1) & (cap_ended - 1);
+            was_ended = ended[k].loop_plus1 == li;
+        }
+        if (!was_ended) {
+            if (p->path)
+                lazy_frames(set, p);
             add_span(l, &p->span);
         }
     }
+    if (lazy.f)
+        fclose(lazy.f);
+    lazy.f = NULL;
+    lazy.path = NULL;
+    free(ended);
     free(set->pending);
     set->pending = NULL;
     set->n_pending = set->cap_pending = 0;
@@ -413,30 +590,48 @@ void ev_finish(struct ev_set *set)
     /* qsort's array must not be NULL even when empty (UBSan: nonnull). */
     if (set->n_loops)
         qsort(set->loops, set->n_loops, sizeof *set->loops, by_loop);
+    /* The loops moved: the (pid, tid) table is rebuilt. */
+    if (set->index && set->index->cap_loops)
+        loops_rehash(set, set->index->cap_loops);
+    /* Culprits are interned: counted by pointer. */
+    n_spans = 0;
+    for (size_t i = 0; i < set->n_loops; i++)
+        n_spans += set->loops[i].n_spans;
+    struct ptab by_name;
+    ptab_init(&by_name, n_spans);
     size_t cap = 0;
     for (size_t i = 0; i < set->n_loops; i++)
-        for (size_t j = 0; j < set->loops[i].n_spans; j++)
-            count_culprit(set, &cap, &set->loops[i].spans[j]);
+        for (size_t j = 0; j < set->loops[i].n_spans; j++) {
+            const struct ev_span *sp = &set->loops[i].spans[j];
+            int found;
+            size_t k = ptab_slot(&by_name, (uintptr_t)sp->culprit, &found);
+            if (!found) {
+                by_name.keys[k] = (uintptr_t)sp->culprit;
+                by_name.vals[k] = set->n_culprits;
+                set->culprits = grow(set->culprits, &cap, set->n_culprits, sizeof *set->culprits);
+                set->culprits[set->n_culprits++] = (struct ev_culprit){sp->culprit, 0, 0, 0};
+            }
+            struct ev_culprit *c = &set->culprits[by_name.vals[k]];
+            c->count++;
+            c->total_ms += sp->duration_ms;
+            if (sp->duration_ms > c->max_ms)
+                c->max_ms = sp->duration_ms;
+        }
+    ptab_free(&by_name);
     if (set->n_culprits)
         qsort(set->culprits, set->n_culprits, sizeof *set->culprits, by_total);
 }
 
 void ev_free(struct ev_set *set)
 {
-    for (size_t i = 0; i < set->n_loops; i++) {
-        for (size_t j = 0; j < set->loops[i].n_spans; j++) {
-            free(set->loops[i].spans[j].culprit);
-            free(set->loops[i].spans[j].folded);
-            free(set->loops[i].spans[j].stack_text);
-        }
+    for (size_t i = 0; i < set->n_loops; i++)
         free(set->loops[i].spans);
-    }
-    for (size_t i = 0; i < set->n_culprits; i++)
-        free(set->culprits[i].name);
-    for (size_t i = 0; i < set->n_pending; i++) {
-        free(set->pending[i].span.culprit);
-        free(set->pending[i].span.folded);
-        free(set->pending[i].span.stack_text);
+    if (set->index) {
+        for (size_t i = 0; i < set->index->cap_strs; i++)
+            free(set->index->strs[i]);
+        free(set->index->strs);
+        free(set->index->loops);
+        free(set->index);
     }
     free(set->pending);
     free(set->loops);

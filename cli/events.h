@@ -2,6 +2,10 @@
  * Reading libelmon's events files (docs/EVENTS.md) into one model: a row
  * per process and loop thread, its blocking spans, and the culprits ranked
  * by total blocked time.  Used by `elmon run` and `elmon report`.
+ *
+ * Time linear in the records read (hash tables for loops, strings,
+ * culprits and the begin/end match); memory for the strings bounded by the
+ * distinct stacks and culprits, plus one small struct ev_span per span.
  */
 #ifndef ELMON_CLI_EVENTS_H
 #define ELMON_CLI_EVENTS_H
@@ -17,9 +21,12 @@ struct ev_span {
     int critical;
     int ongoing;              /* a block_begin that never ended (killed, stuck) */
     int at_exit;              /* a block closed by its thread's or the process's exit (schema 2 "end") */
-    char *culprit;            /* never NULL: "(not captured)" when unknown */
-    char *folded;             /* frames outermost first, ';'-joined; NULL when none */
-    char *stack_text;         /* one frame per line, innermost first; NULL when none */
+    /* Strings are kept once per distinct value (the set's string table):
+     * a run of 300,000 spans holds as many copies of a stack as it has
+     * distinct stacks.  Equal strings are the same pointer. */
+    const char *culprit;      /* never NULL: "(not captured)" when unknown */
+    const char *folded;       /* frames outermost first, ';'-joined; NULL when none */
+    const char *stack_text;   /* one frame per line, innermost first; NULL when none */
 };
 
 struct ev_loop {
@@ -36,7 +43,7 @@ struct ev_loop {
 };
 
 struct ev_culprit {
-    char *name;
+    const char *name;
     size_t count;
     double total_ms, max_ms;
 };
@@ -54,6 +61,9 @@ struct ev_set {
     /* block_begin records, matched against block records by ev_finish */
     struct ev_pending *pending;
     size_t n_pending, cap_pending;
+    /* Hash tables, so that reading is linear in the records: the string
+     * table, and loops by (pid, tid) (events.c). */
+    struct ev_index *index;
 };
 
 /* Read one file, or every *.jsonl file of a directory.  Bad lines are

@@ -307,32 +307,46 @@ static int by_stack(const void *a, const void *b)
  * by stack is this output. */
 void summary_folded(FILE *f, const struct ev_set *set)
 {
+    /* Stacks are interned (events.h): summed by pointer in a table, then
+     * the distinct ones sorted, so the work grows with the spans once and
+     * with the distinct stacks for the sort. */
     size_t n = 0;
     for (size_t i = 0; i < set->n_loops; i++)
         n += set->loops[i].n_spans;
+    size_t cap = 16;
+    while (cap < 2 * n + 2)
+        cap *= 2;
+    struct folded *tab = calloc(cap, sizeof *tab);
     struct folded *v = calloc(n ? n : 1, sizeof *v);
-    if (!v)
+    if (!tab || !v) {
+        free(tab);
+        free(v);
+        fprintf(stderr, "elmon: out of memory\n");
         return;
-    size_t k = 0;
+    }
     for (size_t i = 0; i < set->n_loops; i++) {
         const struct ev_loop *l = &set->loops[i];
         for (size_t j = 0; j < l->n_spans; j++) {
-            const struct ev_span *sp = &l->spans[j];
-            v[k].stack = sp->folded ? sp->folded : "?;[not captured]";
-            v[k].weight = elmon_fold_weight(sp->duration_ms);
-            k++;
+            const char *stack = l->spans[j].folded ? l->spans[j].folded : "?;[not captured]";
+            uint64_t h = (uint64_t)(uintptr_t)stack * 0x9e3779b97f4a7c15ull;
+            size_t at = (size_t)(h >> 20) & (cap - 1);
+            while (tab[at].stack && tab[at].stack != stack)
+                at = (at + 1) & (cap - 1);
+            if (!tab[at].stack)
+                tab[at].stack = stack;
+            tab[at].weight += elmon_fold_weight(l->spans[j].duration_ms);
         }
     }
-    qsort(v, n, sizeof *v, by_stack);
-    for (size_t i = 0; i < n;) {
-        long weight = 0;
-        size_t j = i;
-        for (; j < n && strcmp(v[j].stack, v[i].stack) == 0; j++)
-            weight += v[j].weight;
-        /* Machine-read, yet often paged or catted: no raw control either. */
-        fprintf(f, "%s %ld\n", esc(v[i].stack), weight);
-        i = j;
-    }
+    size_t m = 0;
+    for (size_t i = 0; i < cap; i++)
+        if (tab[i].stack)
+            v[m++] = tab[i];
+    if (m)
+        qsort(v, m, sizeof *v, by_stack);
+    /* Machine-read, yet often paged or catted: no raw control either. */
+    for (size_t i = 0; i < m; i++)
+        fprintf(f, "%s %ld\n", esc(v[i].stack), v[i].weight);
+    free(tab);
     free(v);
 }
 

@@ -247,6 +247,92 @@ START_TEST(many_spans_bounded_memory)
 }
 END_TEST
 
+/* n spans (a block_begin and a block each, 1 in 50 never ended), each
+ * with a culprit and a stack of its own, on n / 5 loop threads: the shape
+ * that made the report quadratic (a linear search per record for its loop,
+ * per span for its culprit, per begin for its end). */
+static char *scaling_input(int n)
+{
+    char *path = strf("%s/scale-%d.jsonl", events, n);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < n; i++) {
+        int tid = 1000 + i % (n / 5), turn = i / (n / 5) + 1;
+        const char *rec = "\"pid\":7,\"tid\":%d,\"thread\":\"t%d\",\"process\":\"p\",\"poller\":\"epoll_wait\","
+                          "\"turn\":%d,\"start_unix_ns\":1,\"duration_ms\":%d.000,\"lag_ms\":60.000,\"severity\":\"warning\"";
+        fprintf(f, "{\"v\":2,\"type\":\"block_begin\",");
+        fprintf(f, rec, tid, tid, turn, 50);
+        fprintf(f, ",\"cause\":null,\"stack\":[{\"addr\":\"0x1\",\"module\":\"/srv/app\",\"offset\":\"0x1\","
+                   "\"function\":\"work%d\"},{\"addr\":\"0x2\",\"module\":\"/srv/app\",\"offset\":\"0x2\","
+                   "\"function\":\"main\"}],\"python\":[],\"culprit\":\"work%d (app)\"}\n", i, i);
+        if (i % 50 == 49)
+            continue;
+        fprintf(f, "{\"v\":2,\"type\":\"block\",");
+        fprintf(f, rec, tid, tid, turn, 60);
+        fprintf(f, ",\"end\":\"wait\",\"cause\":null,\"stack\":[{\"addr\":\"0x1\",\"module\":\"/srv/app\",\"offset\":\"0x1\","
+                   "\"function\":\"work%d\"},{\"addr\":\"0x2\",\"module\":\"/srv/app\",\"offset\":\"0x2\","
+                   "\"function\":\"main\"}],\"python\":[],\"culprit\":\"work%d (app)\"}\n", i, i);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+    return path;
+}
+
+/* The best of three wall times of argv, in ms. */
+static double best_ms(char *const argv[])
+{
+    double best = 1e18;
+    for (int k = 0; k < 3; k++) {
+        struct run r;
+        double t0 = mono_ms();
+        ck_assert_int_eq(run_prog(argv, NULL, 0, 300000, &r), 0);
+        double t = mono_ms() - t0;
+        ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "%s: status 0x%x: %.300s", argv[0], r.status,
+                      r.err);
+        run_free(&r);
+        if (t < best)
+            best = t;
+    }
+    return best;
+}
+
+/* Every report takes time linear in its input: from n to 4n spans its time
+ * grows as a linear pass over the same files does (Python's json.loads of
+ * each line, in the same run), not 16-fold.  On ef18058 (linear searches)
+ * the text report grew 11.8-fold here (json.loads 3.8-fold). */
+START_TEST(report_time_linear)
+{
+    int n = 8000;
+    char *small = scaling_input(n), *big = scaling_input(4 * n);
+    static const char *const modes[] = {"--text", "--json", "--folded"};
+    char *py = "import json,sys\nfor l in open(sys.argv[1]): json.loads(l)\n";
+    /* Python's start-up (an empty file) is taken off: it is most of the
+     * small run. */
+    char *empty = strf("%s/empty.jsonl", events);
+    FILE *e = fopen(empty, "w");
+    ck_assert_ptr_nonnull(e);
+    fclose(e);
+    double lin_0 = best_ms((char *[]){"python3", "-c", py, empty, NULL});
+    double lin_s = best_ms((char *[]){"python3", "-c", py, small, NULL}) - lin_0;
+    double lin_b = best_ms((char *[]){"python3", "-c", py, big, NULL}) - lin_0;
+    double lin = lin_b / lin_s;
+    free(empty);
+    for (int m = 0; m < 3; m++) {
+        char *mode = strcmp(modes[m], "--text") == 0 ? NULL : (char *)modes[m];
+        double ts = best_ms((char *[]){ELMON_CLI, "report", mode ? mode : small, mode ? small : NULL, NULL});
+        double tb = best_ms((char *[]){ELMON_CLI, "report", mode ? mode : big, mode ? big : NULL, NULL});
+        fprintf(stderr, "report_time_linear: %s %d spans %.1f ms, %d spans %.1f ms: x%.2f (json.loads x%.2f: %.1f -> %.1f ms)\n",
+                modes[m], n, ts, 4 * n, tb, tb / ts, lin, lin_s, lin_b);
+        /* Quadratic grows about 12-fold here, linear 4-fold; the linear
+         * pass's own figure is noisy (start-up taken off a short run), so
+         * it counts for no less than 4. */
+        double bound = 2.0 * (lin > 4.0 ? lin : 4.0);
+        ck_assert_msg(tb / ts < bound, "%s grew x%.2f from %d to %d spans, a linear pass x%.2f", modes[m], tb / ts, n,
+                      4 * n, lin);
+    }
+    free(small);
+    free(big);
+}
+END_TEST
 
 /* Whoever writes an events file (or names one) chooses its strings: ESC
  * sequences (a title change, a screen clear), BEL, CR, DEL, C1 controls
@@ -323,6 +409,7 @@ int main(void)
     tcase_add_test(tc, unreadable_inputs);
     tcase_add_test(tc, span_that_never_ended);
     tcase_add_test(tc, many_spans_bounded_memory);
+    tcase_add_test(tc, report_time_linear);
     tcase_add_test(tc, hostile_strings_escaped);
     suite_add_tcase(s, tc);
     return run_suite(s);
