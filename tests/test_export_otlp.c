@@ -764,8 +764,16 @@ START_TEST(memory_flat_while_failing)
                   t_late - last_metrics);
     ck_assert_msg(not_failed == 0 && other_pid == 0, "%d requests not failed, %d from another process", not_failed,
                   other_pid);
-    ck_assert_msg(late - early < 1024, "RSS grew from %ld kB to %ld kB over %d failed metrics exports", early, late,
-                  n_metrics);
+    /* Under a sanitizer stage the host carries ASan's runtime, whose
+     * quarantine keeps freed memory (up to 256 MB) by design: RSS grows
+     * with every allocation and free, leak or not (5 MB in this period on
+     * 2026-12-02, for 97bb821 and d1f3483 alike).  The plain stage holds
+     * the bound; the sanitizer stage checks the exports and their faults. */
+    if (getenv("ELMON_TEST_PRELOAD_PREFIX"))
+        fprintf(stderr, "memory_flat_while_failing: sanitizer runtime in the host (quarantine), RSS not bounded here\n");
+    else
+        ck_assert_msg(late - early < 1024, "RSS grew from %ld kB to %ld kB over %d failed metrics exports", early, late,
+                      n_metrics);
     free_lines(l);
     free(pidstr);
     free(out);
