@@ -419,13 +419,32 @@ static void read_wchan(int tid, char *out, size_t n)
  * (its handler, once it runs, finds nothing armed), so that the unwind
  * tables can be rewritten: a handler that started meanwhile would read
  * them.  0, or -1 when one has started (its walk is running). */
+/* Captures whose signal was left armed for a late answer: the watchdog's
+ * own list (a slot's fields belong to its thread and the registry, and are
+ * not read here). */
+static struct elmon_capture *late_list[ELMON_MAX_LOOPS];
+static int n_late;
+
+static void late_add(struct elmon_capture *c)
+{
+    for (int i = 0; i < n_late; i++)
+        if (late_list[i] == c)
+            return;
+    if (n_late < ELMON_MAX_LOOPS)
+        late_list[n_late++] = c;
+}
+
 static int disarm_late(struct elmon_capture *self)
 {
-    int rc = 0;
-    for (int i = 0; i < ELMON_MAX_LOOPS; i++) {
-        struct elmon_capture *o = __atomic_load_n(&elmon_loops[i].capture, __ATOMIC_ACQUIRE);
-        if (!o || o == self || !__atomic_load_n(&o->late_wait, __ATOMIC_ACQUIRE))
+    int rc = 0, kept = 0;
+    for (int i = 0; i < n_late; i++) {
+        struct elmon_capture *o = late_list[i];
+        if (!o->late_wait)
             continue;
+        if (o == self) {
+            late_list[kept++] = o;
+            continue;
+        }
         int expect = ELMON_H_ARMED;
         if (__atomic_compare_exchange_n(&o->hstate, &expect, ELMON_H_IDLE, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
             pthread_mutex_lock(&o->lock);
@@ -436,8 +455,10 @@ static int disarm_late(struct elmon_capture *self)
             pthread_mutex_unlock(&o->lock);
         } else if (expect == ELMON_H_RUNNING) {
             rc = -1;
+            late_list[kept++] = o;
         }
     }
+    n_late = kept;
     return rc;
 }
 
@@ -500,6 +521,7 @@ static int signal_and_wait(struct elmon_loop *l, struct elmon_capture *c, uint64
             read_wchan(c->tid, wchan, sizeof wchan);
             c->pending = 1;
             c->late_wait = 1;
+            late_add(c);
             c->how = "signal";
             note(c, "no answer to signal %d within %llu ms (%s, state %c%s%s): waiting for it while the span lasts",
                  sig_no, (unsigned long long)opt_wait_ms, late.nr == -1 ? "on the CPU" : "in the kernel",
@@ -690,6 +712,7 @@ void elmon_capture_atfork_child(void)
         }
     }
     __atomic_store_n(&sig_pid, 0, __ATOMIC_RELAXED);
+    n_late = 0;
     tokens = -1;
     elmon_py_atfork_child();
 }
