@@ -415,10 +415,6 @@ static void read_wchan(int tid, char *out, size_t n)
         out[0] = 0;
 }
 
-/* Every other slot's signal still armed for a late answer is called off
- * (its handler, once it runs, finds nothing armed), so that the unwind
- * tables can be rewritten: a handler that started meanwhile would read
- * them.  0, or -1 when one has started (its walk is running). */
 /* Captures whose signal was left armed for a late answer: the watchdog's
  * own list (a slot's fields belong to its thread and the registry, and are
  * not read here). */
@@ -434,6 +430,10 @@ static void late_add(struct elmon_capture *c)
         late_list[n_late++] = c;
 }
 
+/* Every other slot's signal still armed for a late answer is called off
+ * (its handler, once it runs, finds nothing armed), so that the unwind
+ * tables can be rewritten: a handler that started meanwhile would read
+ * them.  0, or -1 when one has started (its walk is running). */
 static int disarm_late(struct elmon_capture *self)
 {
     int rc = 0, kept = 0;
