@@ -32,12 +32,25 @@ struct summary_info {
     int exit_status;           /* run: COMMAND's status as a shell reports it, -1 for report */
     double wall_s;
     struct ev_budget budget;
+    double block_ms, critical_ms; /* run: the thresholds COMMAND ran with; 0 for report */
 };
 
 void summary_text(FILE *f, const struct ev_set *set, const struct summary_info *si);
 void summary_json(FILE *f, const struct ev_set *set, const struct summary_info *si);
 void summary_junit(FILE *f, const struct ev_set *set, const struct summary_info *si);
 void summary_folded(FILE *f, const struct ev_set *set);
+/* The page of `--html` (html.c) and the speedscope file of `--speedscope`
+ * (speedscope.c). */
+void summary_html(FILE *f, const struct ev_set *set, const struct summary_info *si);
+void summary_speedscope(FILE *f, const struct ev_set *set, const struct summary_info *si);
+
+/* The distinct folded stacks of a set with their summed weights (ms),
+ * sorted by stack; *n of them.  NULL when out of memory (after a message). */
+struct fold_sum {
+    const char *stack;
+    long weight;
+};
+struct fold_sum *summary_fold_sums(const struct ev_set *set, size_t *n);
 /* Loops over budget, all processes. */
 size_t summary_over_budget(const struct ev_set *set, const struct ev_budget *b);
 /* Write with fn into path ("-" for stdout); 0 or -1 after a message. */

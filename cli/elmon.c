@@ -19,7 +19,7 @@ static const struct {
      "  run [options] -- PROGRAM [ARGS...]  run PROGRAM under libelmon, summarise, give a CI verdict\n"
      "  stat [--json] [--watch N] PID       live figures of one monitored process\n"
      "  top [PID...]                        every monitored process of yours, refreshed like top\n"
-     "  report [--folded|--json] FILES|DIR  the summary of events files written earlier\n"
+     "  report [options] FILES|DIR          events files written earlier: summary, page, stacks\n"
      "\n"
      "'elmon COMMAND --help' describes each; the manual is docs/CLI.md.\n"},
     {"run",
@@ -42,6 +42,9 @@ static const struct {
      "                        ./elmon-DATE-TIME directory, printed)\n"
      "  --junit FILE          JUnit XML: a test case per process and loop thread\n"
      "  --json FILE           the summary as JSON ('-' for stdout)\n"
+     "  --html FILE           the run as one self-contained page: lag timeline, flame\n"
+     "                        graph of blocked time, table of spans\n"
+     "  --speedscope FILE     the spans as a speedscope file (one profile per loop thread)\n"
      "  --quiet               print no summary\n"
      "CI verdict:\n"
      "  --fail-over MS        fail when a blocking span lasts longer than MS\n"
@@ -71,7 +74,7 @@ static const struct {
      "\n"
      "Exit status: 0; 1 when the stats directory is unusable; 2 bad options.\n"},
     {"report",
-     "Usage: elmon report [--folded | --json] FILES|DIR...\n"
+     "Usage: elmon report [--folded | --json] [--html FILE] [--speedscope FILE] FILES|DIR...\n"
      "The summary of `elmon run` for events files (ELMON_EVENTS) written earlier: one\n"
      "row per process and loop thread, then the top culprits by total blocked time.\n"
      "A directory means every *.jsonl file in it.  Malformed, truncated or foreign\n"
@@ -79,8 +82,12 @@ static const struct {
      "\n"
      "  --folded              blocked time as folded stacks (flamegraph.pl, inferno)\n"
      "  --json                the summary as JSON\n"
+     "  --html FILE           also the run as one self-contained page: lag timeline,\n"
+     "                        flame graph of blocked time, table of spans\n"
+     "  --speedscope FILE     also the spans as a speedscope file ('-' for stdout)\n"
      "\n"
-     "Exit status: 0; 1 when nothing could be read or a file has a newer schema;\n"
+     "Exit status: 0; 1 when nothing could be read, a file has a newer schema or an\n"
+     "output file could not be written;\n"
      "2 bad options.\n"},
 };
 

@@ -243,8 +243,11 @@ static void span_frames(struct ev_set *set, struct ev_span *sp, const struct jva
     static char mem[65536];
     struct elmon_buf fold;
     elmon_buf_init(&fold, mem, sizeof mem);
-    elmon_fold_stack(&fold, process, pv, (int)n_py, fv, (int)n_st, jv_str(jv_get(rec, "cause"), "syscall", NULL));
+    const struct jval *cause = jv_get(rec, "cause");
+    elmon_fold_stack(&fold, process, pv, (int)n_py, fv, (int)n_st, jv_str(cause, "syscall", NULL));
     sp->folded = intern(set, mem);
+    const char *cls = jv_str(cause, "class", NULL);
+    sp->cause = cls && *cls ? intern(set, cls) : NULL;
 
     /* The printable stack: into one buffer, no allocation per frame (a
      * report reads hundreds of thousands of records). */
@@ -267,6 +270,29 @@ static void span_frames(struct ev_set *set, struct ev_span *sp, const struct jva
 static uint64_t to_u64(double d)
 {
     return d >= 0 && d < 18446744073709551616.0 ? (uint64_t)d : 0;
+}
+
+/* The summary's lag_hist, [[lo_ns, count], ...]: pairs kept as they are
+ * while their lo_ns ascend; the first that does not ends the reading. */
+static void take_hist(struct ev_loop *l, const struct jval *h)
+{
+    free(l->hist);
+    l->hist = NULL;
+    l->n_hist = 0;
+    if (!h || h->type != J_ARR || !h->n)
+        return;
+    l->hist = xcalloc(h->n, sizeof *l->hist);
+    for (size_t i = 0; i < h->n; i++) {
+        const struct jval *p = h->items[i];
+        if (p->type != J_ARR || p->n != 2 || p->items[0]->type != J_NUM || p->items[1]->type != J_NUM)
+            break;
+        uint64_t lo = to_u64(p->items[0]->num), n = to_u64(p->items[1]->num);
+        if (l->n_hist && lo <= l->hist[l->n_hist - 1][0])
+            break;
+        l->hist[l->n_hist][0] = lo;
+        l->hist[l->n_hist][1] = n;
+        l->n_hist++;
+    }
 }
 
 static void add_span(struct ev_loop *l, const struct ev_span *sp)
@@ -317,6 +343,9 @@ static int take_record(struct ev_set *set, const struct jval *r, const struct re
         l->start_unix_ns = to_u64(jv_num(r, "start_unix_ns", 0));
         l->end_unix_ns = to_u64(jv_num(r, "end_unix_ns", 0));
         snprintf(l->status, sizeof l->status, "%s", jv_str(r, "status", "?"));
+        l->block_ms = jv_num(r, "block_ms", 0);
+        l->critical_ms = jv_num(r, "critical_ms", 0);
+        take_hist(l, jv_get(r, "lag_hist"));
         return REC_OK;
     }
 
@@ -624,8 +653,10 @@ void ev_finish(struct ev_set *set)
 
 void ev_free(struct ev_set *set)
 {
-    for (size_t i = 0; i < set->n_loops; i++)
+    for (size_t i = 0; i < set->n_loops; i++) {
         free(set->loops[i].spans);
+        free(set->loops[i].hist);
+    }
     if (set->index) {
         for (size_t i = 0; i < set->index->cap_strs; i++)
             free(set->index->strs[i]);
@@ -639,17 +670,23 @@ void ev_free(struct ev_set *set)
     memset(set, 0, sizeof *set);
 }
 
+int ev_span_over_budget(const struct ev_span *sp, const struct ev_budget *b)
+{
+    int severe = b->fail_on == 1 || (b->fail_on == 2 && sp->critical);
+    return severe ? 2 : b->fail_over_ms >= 0 && sp->duration_ms > b->fail_over_ms;
+}
+
 size_t ev_loop_over_budget(const struct ev_loop *l, const struct ev_budget *b, double *worst_ms)
 {
     size_t n = 0, n_severe = 0;
     double worst = 0;
     for (size_t i = 0; i < l->n_spans; i++) {
         const struct ev_span *sp = &l->spans[i];
-        int severe = b->fail_on == 1 || (b->fail_on == 2 && sp->critical);
-        if (!severe && !(b->fail_over_ms >= 0 && sp->duration_ms > b->fail_over_ms))
+        int over = ev_span_over_budget(sp, b);
+        if (!over)
             continue;
         n++;
-        n_severe += severe;
+        n_severe += over == 2;
         if (sp->duration_ms > worst)
             worst = sp->duration_ms;
     }

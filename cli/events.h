@@ -27,6 +27,7 @@ struct ev_span {
     const char *culprit;      /* never NULL: "(not captured)" when unknown */
     const char *folded;       /* frames outermost first, ';'-joined; NULL when none */
     const char *stack_text;   /* one frame per line, innermost first; NULL when none */
+    const char *cause;        /* cause.class ("cpu", "sleep", ...); NULL when not captured */
 };
 
 struct ev_loop {
@@ -38,6 +39,9 @@ struct ev_loop {
     double blocks_warning, blocks_critical, spans_dropped;
     char status[16];
     uint64_t start_unix_ns, end_unix_ns;
+    double block_ms, critical_ms;  /* the process's thresholds (summary); 0 when not known */
+    uint64_t (*hist)[2];           /* the summary's lag_hist: [lo_ns, count], ascending */
+    size_t n_hist;
     struct ev_span *spans;    /* ended spans, then never-ended ones */
     size_t n_spans, cap_spans;
 };
@@ -80,6 +84,9 @@ struct ev_budget {
     double fail_over_ms;
     int fail_on;
 };
+/* Whether one span breaks the budget: 0 no, 2 by its severity, 1 by its
+ * duration only. */
+int ev_span_over_budget(const struct ev_span *sp, const struct ev_budget *b);
 /* Spans of the loop that break the budget; worst receives the longest. */
 size_t ev_loop_over_budget(const struct ev_loop *l, const struct ev_budget *b, double *worst_ms);
 /* Blocking spans by severity: the summary's counts, or the spans seen

@@ -331,7 +331,7 @@ int jv_bool(const struct jval *o, const char *key, int def)
     return v && (v->type == J_TRUE || v->type == J_FALSE) ? v->type == J_TRUE : def;
 }
 
-void json_put_str(FILE *f, const char *s)
+static void put_str(FILE *f, const char *s, int in_html)
 {
     if (!s) {
         fputs("null", f);
@@ -356,11 +356,23 @@ void json_put_str(FILE *f, const char *s)
         if (c == 0xc2 && i + 1 < b.len && (unsigned char)b.p[i + 1] <= 0x9f) {
             fprintf(f, "\\u%04x", (unsigned char)b.p[i + 1]);
             i++;
+        } else if (in_html && (c == '<' || c == '>' || c == '&')) {
+            fprintf(f, "\\u%04x", c);
         } else {
             fputc(c, f);
         }
     }
     free(mem);
+}
+
+void json_put_str(FILE *f, const char *s)
+{
+    put_str(f, s, 0);
+}
+
+void json_put_str_html(FILE *f, const char *s)
+{
+    put_str(f, s, 1);
 }
 
 /* Escaping for a terminal (json.h). */

@@ -37,6 +37,10 @@ int jv_bool(const struct jval *o, const char *key, int def);
 /* s as a JSON string literal (quotes included; invalid UTF-8 as U+FFFD;
  * C0, DEL and C1 controls as \u escapes, never raw). */
 void json_put_str(FILE *f, const char *s);
+/* The same for JSON inside an HTML <script> element: '<', '>' and '&' as
+ * \u escapes too, so no string can close the element ("</script>") or
+ * open a comment in it, whatever it holds. */
+void json_put_str_html(FILE *f, const char *s);
 
 /*
  * Text for a terminal: what comes from a monitored host or from a file

@@ -1,8 +1,10 @@
 /*
- * elmon report [--folded | --json] FILES|DIR...
+ * elmon report [--folded | --json] [--html FILE] [--speedscope FILE] FILES|DIR...
  *
  * The summary of `elmon run` for events files already written (by
- * ELMON_EVENTS or an earlier run), or their blocking as folded stacks.
+ * ELMON_EVENTS or an earlier run), or their blocking as folded stacks;
+ * and the same run as an HTML page (html.c) or a speedscope file
+ * (speedscope.c).
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -15,15 +17,20 @@ int cmd_report(int argc, char **argv)
     static const struct option opts[] = {
         {"folded", no_argument, 0, 'f'},
         {"json", no_argument, 0, 'j'},
+        {"html", required_argument, 0, 'H'},
+        {"speedscope", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     int folded = 0, json = 0, c;
+    const char *html = NULL, *speedscope = NULL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'f': folded = 1; break;
         case 'j': json = 1; break;
+        case 'H': html = optarg; break;
+        case 'S': speedscope = optarg; break;
         case 'h': usage("report"); return ELMON_EXIT_OK;
         default:
             fprintf(stderr, "Try 'elmon report --help'.\n");
@@ -62,6 +69,11 @@ int cmd_report(int argc, char **argv)
     }
     ev_finish(&set);
     struct summary_info si = {.exit_status = -1, .budget = {.fail_over_ms = -1}};
+    int failed = 0;
+    if (html && summary_to_file(html, &set, &si, summary_html) < 0)
+        failed = 1;
+    if (speedscope && summary_to_file(speedscope, &set, &si, summary_speedscope) < 0)
+        failed = 1;
     if (folded)
         summary_folded(stdout, &set);
     else if (json)
@@ -69,5 +81,5 @@ int cmd_report(int argc, char **argv)
     else
         summary_text(stdout, &set, &si);
     ev_free(&set);
-    return fflush(stdout) == 0 ? ELMON_EXIT_OK : ELMON_EXIT_FAILURE;
+    return fflush(stdout) == 0 && !failed ? ELMON_EXIT_OK : ELMON_EXIT_FAILURE;
 }

@@ -253,6 +253,7 @@ static int spawn_and_wait(char **argv, double *wall_s)
 enum {
     OPT_BLOCK = 256, OPT_CRITICAL, OPT_STACKS, OPT_LOG, OPT_OTLP, OPT_SERVICE, OPT_NO_CHILDREN,
     OPT_VERBOSE, OPT_CLOCK, OPT_OUT, OPT_FAIL_OVER, OPT_FAIL_ON, OPT_JUNIT, OPT_JSON, OPT_QUIET, OPT_SET,
+    OPT_HTML, OPT_SPEEDSCOPE,
 };
 
 static const struct option run_options[] = {
@@ -270,6 +271,8 @@ static const struct option run_options[] = {
     {"fail-on", required_argument, 0, OPT_FAIL_ON},
     {"junit", required_argument, 0, OPT_JUNIT},
     {"json", required_argument, 0, OPT_JSON},
+    {"html", required_argument, 0, OPT_HTML},
+    {"speedscope", required_argument, 0, OPT_SPEEDSCOPE},
     {"quiet", no_argument, 0, OPT_QUIET},
     {"set", required_argument, 0, OPT_SET},
     {"help", no_argument, 0, 'h'},
@@ -278,7 +281,7 @@ static const struct option run_options[] = {
 
 int cmd_run(int argc, char **argv)
 {
-    const char *out_want = NULL, *junit = NULL, *json = NULL;
+    const char *out_want = NULL, *junit = NULL, *json = NULL, *html = NULL, *speedscope = NULL;
     double block_ms = -1;
     int quiet = 0;
     struct summary_info si = {.budget = {.fail_over_ms = -1}, .exit_status = 0};
@@ -331,6 +334,8 @@ int cmd_run(int argc, char **argv)
             break;
         case OPT_JUNIT: junit = optarg; break;
         case OPT_JSON: json = optarg; break;
+        case OPT_HTML: html = optarg; break;
+        case OPT_SPEEDSCOPE: speedscope = optarg; break;
         case OPT_QUIET: quiet = 1; break;
         case OPT_SET: {
             char *eq = strchr(optarg, '=');
@@ -378,6 +383,13 @@ int cmd_run(int argc, char **argv)
                 return ELMON_EXIT_RUN_ERROR;
         }
     }
+
+    /* The thresholds COMMAND runs with, for the page's lines (a process
+     * that changes its own environment still reports its own in its
+     * summary records). */
+    const char *bms = getenv("ELMON_BLOCK_MS"), *cms = getenv("ELMON_CRITICAL_MS");
+    si.block_ms = bms && atof(bms) >= 1 ? atof(bms) : ELMON_DEFAULT_BLOCK_MS;
+    si.critical_ms = cms && atof(cms) >= 1 ? atof(cms) : ELMON_DEFAULT_CRITICAL_MS;
 
     char lib[PATH_MAX];
     if (find_library(lib, sizeof lib) < 0) {
@@ -442,6 +454,10 @@ int cmd_run(int argc, char **argv)
     if (junit && summary_to_file(junit, &set, &si, summary_junit) < 0)
         failed = 1;
     if (json && summary_to_file(json, &set, &si, summary_json) < 0)
+        failed = 1;
+    if (html && summary_to_file(html, &set, &si, summary_html) < 0)
+        failed = 1;
+    if (speedscope && summary_to_file(speedscope, &set, &si, summary_speedscope) < 0)
         failed = 1;
     size_t over = summary_over_budget(&set, &si.budget);
     ev_free(&set);

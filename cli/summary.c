@@ -291,21 +291,12 @@ void summary_junit(FILE *f, const struct ev_set *set, const struct summary_info 
     fprintf(f, "  </testsuite>\n</testsuites>\n");
 }
 
-struct folded {
-    const char *stack;
-    long weight;
-};
-
 static int by_stack(const void *a, const void *b)
 {
-    return strcmp(((const struct folded *)a)->stack, ((const struct folded *)b)->stack);
+    return strcmp(((const struct fold_sum *)a)->stack, ((const struct fold_sum *)b)->stack);
 }
 
-/* One line per distinct stack, weighted by blocked milliseconds: the input
- * of flamegraph.pl, inferno and speedscope.  Each span weighs what its line
- * in ELMON_FOLDED weighs (common/fold.h), so the sum of that file's lines
- * by stack is this output. */
-void summary_folded(FILE *f, const struct ev_set *set)
+struct fold_sum *summary_fold_sums(const struct ev_set *set, size_t *n_out)
 {
     /* Stacks are interned (events.h): summed by pointer in a table, then
      * the distinct ones sorted, so the work grows with the spans once and
@@ -316,13 +307,10 @@ void summary_folded(FILE *f, const struct ev_set *set)
     size_t cap = 16;
     while (cap < 2 * n + 2)
         cap *= 2;
-    struct folded *tab = calloc(cap, sizeof *tab);
-    struct folded *v = calloc(n ? n : 1, sizeof *v);
-    if (!tab || !v) {
-        free(tab);
-        free(v);
+    struct fold_sum *tab = calloc(cap, sizeof *tab);
+    if (!tab) {
         fprintf(stderr, "elmon: out of memory\n");
-        return;
+        return NULL;
     }
     for (size_t i = 0; i < set->n_loops; i++) {
         const struct ev_loop *l = &set->loops[i];
@@ -340,13 +328,26 @@ void summary_folded(FILE *f, const struct ev_set *set)
     size_t m = 0;
     for (size_t i = 0; i < cap; i++)
         if (tab[i].stack)
-            v[m++] = tab[i];
+            tab[m++] = tab[i];
     if (m)
-        qsort(v, m, sizeof *v, by_stack);
+        qsort(tab, m, sizeof *tab, by_stack);
+    *n_out = m;
+    return tab;
+}
+
+/* One line per distinct stack, weighted by blocked milliseconds: the input
+ * of flamegraph.pl, inferno and speedscope.  Each span weighs what its line
+ * in ELMON_FOLDED weighs (common/fold.h), so the sum of that file's lines
+ * by stack is this output. */
+void summary_folded(FILE *f, const struct ev_set *set)
+{
+    size_t m;
+    struct fold_sum *v = summary_fold_sums(set, &m);
+    if (!v)
+        return;
     /* Machine-read, yet often paged or catted: no raw control either. */
     for (size_t i = 0; i < m; i++)
         fprintf(f, "%s %ld\n", esc(v[i].stack), v[i].weight);
-    free(tab);
     free(v);
 }
 

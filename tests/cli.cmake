@@ -20,6 +20,11 @@ if(TARGET elmon_cli)
   add_test(NAME cli_top COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_top.sh
     $<TARGET_FILE:elmon_cli> $<TARGET_FILE:elmon> ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/cli_asyncio.py)
   set_tests_properties(cli_top PROPERTIES TIMEOUT 300)
+  # The HTML report in Debian's chromium and the speedscope file against
+  # its schema (tests/report-browser, npm packages from scripts/install-deps).
+  add_test(NAME report_browser COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/report_browser.sh
+    $<TARGET_FILE:elmon_cli> ${CMAKE_CURRENT_BINARY_DIR}/report_browser ${CMAKE_CURRENT_BINARY_DIR}/report_browser.png)
+  set_tests_properties(report_browser PROPERTIES TIMEOUT 600)
   add_test(NAME cli_exit_table COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_exit_table.sh ${PROJECT_SOURCE_DIR})
   add_test(NAME cli_install COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_install.sh
     ${CMAKE_BINARY_DIR} $<TARGET_FILE:loopfix>)

@@ -171,7 +171,7 @@ static void events_summary(const struct elmon_loop_snapshot *s, int exited)
                      ",\"busy_s\":%.6f,\"idle_s\":%.6f,\"utilization\":%.4f"
                      ",\"lag_p50_ms\":%.3f,\"lag_p90_ms\":%.3f,\"lag_p99_ms\":%.3f,\"lag_max_ms\":%.3f"
                      ",\"blocks_warning\":%llu,\"blocks_critical\":%llu,\"spans_dropped\":%llu,\"reports_left_out\":%llu"
-                     ",\"events\":%llu,\"fds\":%llu,\"status\":\"%s\"}",
+                     ",\"events\":%llu,\"fds\":%llu,\"status\":\"%s\"",
                      (unsigned long long)s->start_unix_ns,
                      (unsigned long long)unix_now_ns(),
                      exited ? "true" : "false", (unsigned long long)s->n_loops, (unsigned long long)s->n_turns,
@@ -183,6 +183,20 @@ static void events_summary(const struct elmon_loop_snapshot *s, int exited)
                      (unsigned long long)s->n_spans_dropped, (unsigned long long)left_out,
                      (unsigned long long)s->n_events,
                      (unsigned long long)s->n_fds, elmon_status_name(s->recent_max_lag_ns));
+    /* The thresholds the spans were judged by, and the lag histogram of
+     * every turn (its non-empty buckets), so that a report of the file
+     * alone can draw both (`elmon report --html`). */
+    elmon_buf_printf(&out, ",\"block_ms\":%llu,\"critical_ms\":%llu,\"lag_hist\":[",
+                     (unsigned long long)elmon_opt.block_ms, (unsigned long long)elmon_opt.critical_ms);
+    int first = 1;
+    for (unsigned i = 0; i < ELMON_HIST_BUCKETS; i++) {
+        if (!s->lag.counts[i])
+            continue;
+        elmon_buf_printf(&out, "%s[%llu,%llu]", first ? "" : ",", (unsigned long long)elmon_hist_bucket_lo(i),
+                         (unsigned long long)s->lag.counts[i]);
+        first = 0;
+    }
+    elmon_buf_puts(&out, "]}");
     events_write(&out);
 }
 
