@@ -377,7 +377,7 @@ START_TEST(unwritable_paths_warn_and_host_runs)
     run_ok(argv, env, &r);
     ck_assert_ptr_nonnull(strstr(r.err, "ELMON_LOG='/proc/version' cannot be opened"));
     ck_assert_ptr_nonnull(strstr(r.err, "ELMON_EVENTS='/nonexistent/dir/ev.jsonl' cannot be created"));
-    ck_assert_ptr_nonnull(strstr(r.err, "loop blocked 6"));   /* fell back to stderr */
+    ck_assert_int_ge(log_spans_min_ms(r.err, 60), 1);   /* fell back to stderr */
     ck_assert_ptr_nonnull(strstr(r.out, "done"));
     run_free(&r);
 }

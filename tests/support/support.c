@@ -571,6 +571,20 @@ void unset_prefix(const char *prefix)
     }
 }
 
+int log_spans_min_ms(const char *log, double min_ms)
+{
+    static const char tag[] = "loop blocked ";
+    int n = 0;
+    for (const char *p = log; p && (p = strstr(p, tag)); ) {
+        p += sizeof tag - 1;
+        char *end;
+        double ms = strtod(p, &end);
+        if (end != p && strncmp(end, " ms", 3) == 0 && ms >= min_ms)
+            n++;
+    }
+    return n;
+}
+
 long raw_control_at(const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;

@@ -116,6 +116,12 @@ int receiver_start(struct otlp_receiver *r, const char *dir, const char *mode, i
 /* Stop it and return every line it dumped (NULL if none). */
 char **receiver_stop(struct otlp_receiver *r);
 
+/* Ended spans in a human log (text, not a path): lines "loop blocked N.N ms"
+ * with N at least min_ms.  A span's length is the fixture's block plus
+ * whatever the machine added (strace, a loaded CI host), so tests match on
+ * a floor, never on the leading digits. */
+int log_spans_min_ms(const char *log, double min_ms);
+
 /* A byte a terminal would act on: C0 but newline, DEL, or C1 as UTF-8
  * (U+0080-U+009F).  The offset of the first in s, or -1. */
 long raw_control_at(const char *s);
