@@ -20,6 +20,7 @@ static const struct {
      "  stat [--json] [--watch N] PID       live figures of one monitored process\n"
      "  top [PID...]                        every monitored process of yours, refreshed like top\n"
      "  report [options] FILES|DIR          events files written earlier: summary, page, stacks\n"
+     "  serve [--listen ADDR]               Prometheus metrics of every monitored process of yours\n"
      "\n"
      "'elmon COMMAND --help' describes each; the manual is docs/CLI.md.\n"},
     {"run",
@@ -89,6 +90,19 @@ static const struct {
      "Exit status: 0; 1 when nothing could be read, a file has a newer schema or an\n"
      "output file could not be written;\n"
      "2 bad options.\n"},
+    {"serve",
+     "Usage: elmon serve [--listen HOST:PORT] [--all-users]\n"
+     "Serve /metrics in the Prometheus text format (OpenMetrics when the scraper asks\n"
+     "for it) for every process of yours that runs libelmon, from the live stats files\n"
+     "elmon stat reads: one series set per process and loop thread. No socket is opened\n"
+     "in any host; figures are kept fresh only while someone scrapes.\n"
+     "\n"
+     "  -l, --listen HOST:PORT  where to listen (default 127.0.0.1:9464; port 0: any)\n"
+     "  --all-users             every user's monitored processes (root only)\n"
+     "\n"
+     "Exit status: 0 when stopped by SIGTERM or SIGINT; 1 when it cannot listen, the\n"
+     "stats directory is unusable or --all-users is asked for without root; 2 bad\n"
+     "options.\n"},
 };
 
 void usage(const char *subcommand)
@@ -115,7 +129,7 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"run", cmd_run}, {"stat", cmd_stat}, {"top", cmd_top}, {"report", cmd_report}};
+    } cmds[] = {{"run", cmd_run}, {"stat", cmd_stat}, {"top", cmd_top}, {"report", cmd_report}, {"serve", cmd_serve}};
     if (argc < 2) {
         usage("elmon");
         return ELMON_EXIT_USAGE;

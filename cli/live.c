@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "live.h"
 #include "json.h"
 #include "now.h"
 #include "statsfile.h"
@@ -40,17 +41,6 @@
 #define PID_LIMIT 4194304               /* the kernel's PID_MAX_LIMIT: no pid or tid above it */
 #define STATS_FILE_BYTES sizeof(struct elmon_stats_file)
 
-struct live {
-    int pid;
-    int fd;                         /* the file, read and written with pread/pwrite; -1 none */
-    int bad;                        /* the file cannot be read as a stats file: why says why */
-    char why[200];
-    char path[4200];
-    struct elmon_stats_file copy;   /* the last consistent, checked copy */
-    int have_copy;                  /* copy holds one */
-    uint64_t asked_ns;
-    int fresh;                      /* copy holds figures refreshed after our ask */
-};
 
 static volatile sig_atomic_t stop_requested;
 
@@ -108,7 +98,6 @@ static long proc_uid(int pid, char *comm, size_t n)
     return (long)st.st_uid;
 }
 
-enum { LIVE_OK = 0, LIVE_NONE = -1, LIVE_STALE = -2, LIVE_BAD = -3, LIVE_BUSY = -4 };
 
 static int live_bad(struct live *lv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int live_bad(struct live *lv, const char *fmt, ...)
@@ -157,7 +146,7 @@ static int terminated(const char *s, size_t n)
  * published, and needs no seqlock: it is checked on any copy, so that
  * garbage with an odd "seq" is named at once instead of being waited on
  * as a writer mid-update.  The rest only on a consistent copy. */
-static const char *header_invalid(const struct elmon_stats_file *s, int pid, char *why, size_t n)
+static const char *header_invalid(const struct elmon_stats_file *s, int pid, uid_t uid, char *why, size_t n)
 {
     if (memcmp(s->magic, ELMON_STATS_MAGIC, sizeof s->magic) != 0)
         return "no ELMSTATS magic: not a stats file";
@@ -168,7 +157,7 @@ static const char *header_invalid(const struct elmon_stats_file *s, int pid, cha
                  ELMON_STATS_VERSION, STATS_FILE_BYTES);
     else if (s->pid != pid)
         snprintf(why, n, "written for pid %d", s->pid);
-    else if (s->uid != (uint32_t)geteuid())
+    else if (s->uid != (uint32_t)uid)
         snprintf(why, n, "written by uid %u", s->uid);
     else if (!terminated(s->comm, sizeof s->comm))
         return "comm is not NUL-terminated";
@@ -210,13 +199,11 @@ static const char *figures_invalid(const struct elmon_stats_file *s, char *why, 
     return NULL;
 }
 
-/* Open pid's stats file and check it.  A stale file (its process is gone
- * or exec'ed) is removed; one this elmon cannot read is LIVE_BAD, with
- * lv->why. */
-static int live_attach(struct live *lv, const char *dir, int pid)
+int live_attach(struct live *lv, const char *dir, int pid, uid_t uid)
 {
     memset(lv, 0, sizeof *lv);
     lv->pid = pid;
+    lv->uid = uid;
     lv->fd = -1;
     snprintf(lv->path, sizeof lv->path, "%s/%d.stats", dir, pid);
     /* O_NONBLOCK: a FIFO planted under the name must not hang the open. */
@@ -224,7 +211,7 @@ static int live_attach(struct live *lv, const char *dir, int pid)
     if (fd < 0)
         return errno == ENOENT ? LIVE_NONE : live_bad(lv, "cannot open: %s", strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != uid) {
         close(fd);
         return live_bad(lv, "not a regular file of yours");
     }
@@ -240,12 +227,11 @@ static int live_attach(struct live *lv, const char *dir, int pid)
     char why[sizeof lv->why];
     if (live_pread(lv, &head, offsetof(struct elmon_stats_file, wanted_until_ns), 0) < 0)
         return LIVE_BAD;
-    const char *bad = header_invalid(&head, pid, why, sizeof why);
+    const char *bad = header_invalid(&head, pid, uid, why, sizeof why);
     return bad ? live_bad(lv, "%s", bad) : LIVE_OK;
 }
 
-/* Close it; lv->bad and lv->why stay for the message. */
-static void live_detach(struct live *lv)
+void live_detach(struct live *lv)
 {
     if (lv->fd >= 0)
         close(lv->fd);
@@ -258,11 +244,16 @@ static void live_detach(struct live *lv)
  * loads on this thread, so a fence between two preads orders them as the
  * seqlock needs (seq, then the figures, then seq again), as the fences
  * around a memcpy from a mapping did. */
-static int live_copy(struct live *lv)
+int live_copy(struct live *lv)
 {
-    static struct elmon_stats_file tmp;   /* 5 KB, off the stack */
+    return live_copy_tries(lv, 2000);
+}
+
+int live_copy_tries(struct live *lv, int tries)
+{
+    static struct elmon_stats_file tmp;   /* 11 KB, off the stack */
     const off_t seq_at = (off_t)offsetof(struct elmon_stats_file, seq);
-    for (int i = 0; i < 2000; i++) {
+    for (int i = 0; i < tries; i++) {
         uint32_t s1, s2;
         if (live_pread(lv, &s1, sizeof s1, seq_at) < 0)
             return LIVE_BAD;
@@ -273,7 +264,7 @@ static int live_copy(struct live *lv)
         if (live_pread(lv, &s2, sizeof s2, seq_at) < 0)
             return LIVE_BAD;
         char why[sizeof lv->why];
-        const char *bad = header_invalid(&tmp, lv->pid, why, sizeof why);
+        const char *bad = header_invalid(&tmp, lv->pid, lv->uid, why, sizeof why);
         if (bad)
             return live_bad(lv, "%s", bad);
         if (!(s1 & 1) && s2 == s1 && tmp.seq == s1) {
@@ -285,7 +276,8 @@ static int live_copy(struct live *lv)
             lv->fresh = lv->copy.updated_mono_ns >= lv->asked_ns;
             return LIVE_OK;
         }
-        usleep(500);
+        if (i + 1 < tries)
+            usleep(500);
     }
     return LIVE_BUSY;
 }
@@ -295,7 +287,7 @@ static int live_copy(struct live *lv)
  * it atomically, and a torn value costs at most one refresh early or late.
  * Only into a file still whole, since a pwrite past the end would make a
  * truncated file long again. */
-static int live_ask(struct live *lv)
+int live_ask(struct live *lv)
 {
     struct {
         uint64_t wanted_until_ns;
@@ -534,7 +526,7 @@ static int wait_key(int ms, int tty)
  * said, or LIVE_BAD with lv->why. */
 static int live_open(struct live *lv, const char *dir, int pid)
 {
-    int rc = live_attach(lv, dir, pid);
+    int rc = live_attach(lv, dir, pid, geteuid());
     if (rc != LIVE_OK)
         return rc;
     live_refresh(lv, 1);
@@ -651,10 +643,7 @@ static int wanted_pid(int pid, char **pids, int n)
     return 0;
 }
 
-/* Every live stats file of the user (stale ones removed), or of the pids
- * asked for, in *out (malloc'd): those that can be read, and those that
- * cannot (lv->bad), which the frame names.  Returns how many. */
-static size_t top_scan(const char *dir, char **pids, int n_pids, struct live **out)
+size_t live_scan(const char *dir, uid_t uid, char **pids, int n_pids, struct live **out)
 {
     *out = NULL;
     DIR *d = opendir(dir);
@@ -678,7 +667,7 @@ static size_t top_scan(const char *dir, char **pids, int n_pids, struct live **o
                 break;
             v = nv;
         }
-        int rc = live_attach(&v[n], dir, pid);
+        int rc = live_attach(&v[n], dir, pid, uid);
         if (rc == LIVE_OK || rc == LIVE_BAD)
             n++;
     }
@@ -808,7 +797,7 @@ int cmd_top(int argc, char **argv)
     catch_stop_signals();
     for (long it = 0; !stop_requested && (!iterations || it < iterations); it++) {
         struct live *v;
-        size_t n = drc ? 0 : top_scan(dir, argv + optind, argc - optind, &v);
+        size_t n = drc ? 0 : live_scan(dir, geteuid(), argv + optind, argc - optind, &v);
         if (drc)
             v = NULL;
         live_refresh(v, n);

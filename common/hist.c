@@ -2,6 +2,7 @@
  * The cold half of the lag histogram: bounds, snapshots, merging and
  * quantiles.  Any thread; never the hot path.
  */
+#include <string.h>
 #include "hist.h"
 
 uint64_t elmon_hist_bucket_lo(unsigned i)
@@ -18,6 +19,27 @@ uint64_t elmon_hist_bucket_hi(unsigned i)
     if (i + 1 >= ELMON_HIST_BUCKETS)
         return UINT64_MAX;
     return elmon_hist_bucket_lo(i + 1) - 1;
+}
+
+const uint64_t elmon_lag_bounds_ns[ELMON_LAG_BOUNDS] = {
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 25000000,
+    50000000, 100000000, 250000000, 500000000, 1000000000, 2500000000u, 5000000000u, 10000000000u,
+};
+
+void elmon_hist_explicit(const struct elmon_hist *h, uint64_t (*lo)(unsigned), uint64_t (*hi)(unsigned),
+                         uint64_t counts[ELMON_LAG_BOUNDS + 1])
+{
+    memset(counts, 0, sizeof(uint64_t) * (ELMON_LAG_BOUNDS + 1));
+    unsigned j = 0;
+    for (unsigned i = 0; i < ELMON_HIST_BUCKETS; i++) {
+        uint64_t c = ELMON_LOAD(&h->counts[i]);
+        if (!c)
+            continue;
+        uint64_t l = lo(i), mid = l + (hi(i) - l) / 2;
+        while (j < ELMON_LAG_BOUNDS && mid > elmon_lag_bounds_ns[j])
+            j++;
+        counts[j] += c;
+    }
 }
 
 void elmon_hist_snapshot(const struct elmon_hist *src, struct elmon_hist *dst)

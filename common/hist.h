@@ -58,6 +58,17 @@ uint64_t elmon_hist_bucket_lo(unsigned i);
 uint64_t elmon_hist_bucket_hi(unsigned i);   /* inclusive upper bound */
 void elmon_hist_snapshot(const struct elmon_hist *src, struct elmon_hist *dst);
 void elmon_hist_merge(struct elmon_hist *dst, const struct elmon_hist *src);
+/* The export's explicit bucket bounds in ns (OTLP's explicit histogram,
+ * Prometheus's le): one table for the exporter and the live stats file,
+ * so that `elmon serve` and an OTLP receiver see the same buckets. */
+#define ELMON_LAG_BOUNDS 16
+extern const uint64_t elmon_lag_bounds_ns[ELMON_LAG_BOUNDS];
+/* Each bucket of h goes whole to the bound bucket holding its midpoint;
+ * counts[ELMON_LAG_BOUNDS] is above the last bound.  Per bucket, not
+ * cumulative.  lo/hi give the geometry (elmon_hist_bucket_lo/hi, or the
+ * core's through the export table). */
+void elmon_hist_explicit(const struct elmon_hist *h, uint64_t (*lo)(unsigned), uint64_t (*hi)(unsigned),
+                         uint64_t counts[ELMON_LAG_BOUNDS + 1]);
 /* q in [0,1]; 0 for an empty histogram; never above max_ns. */
 uint64_t elmon_hist_quantile(const struct elmon_hist *h, double q);
 

@@ -38,9 +38,10 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "hist.h"
 
 #define ELMON_STATS_MAGIC "ELMSTATS"
-#define ELMON_STATS_VERSION 1
+#define ELMON_STATS_VERSION 2
 #define ELMON_STATS_MAX_LOOPS 32
 #define ELMON_STATS_WANTED_NS 3000000000ull   /* a reader's look keeps figures fresh this long */
 
@@ -59,6 +60,12 @@ struct elmon_stats_loop {
     uint64_t lag_p50_ns, lag_p99_ns;
     uint32_t utilization_ppm;       /* busy share of the last interval, parts per million */
     uint32_t turns_per_s_milli;     /* turns per second over the last interval, x1000 */
+    /* Totals since the thread's first loop, for scrapers (elmon serve):
+     * counters never go back while the thread lives. */
+    uint64_t busy_ns, idle_ns;      /* inside turns (the current one so far) / inside the waits */
+    uint64_t n_fds;                 /* descriptors registered with its loop (EXPORT.md, active_fds) */
+    uint64_t lag_count, lag_sum_ns; /* lag samples, their sum */
+    uint64_t lag_buckets[ELMON_LAG_BOUNDS + 1];   /* per bucket (hist.h's bounds), not cumulative */
 };
 
 struct elmon_stats_file {
@@ -85,17 +92,26 @@ struct elmon_stats_file {
     int32_t last_span_tid;
     int32_t last_span_ongoing;
     char last_culprit[160];         /* "" when not captured */
+    /* Set once when the file is made, from the environment as the
+     * process started: ELMON_METRIC_PREFIX as given (the reader checks
+     * it), OTEL_SERVICE_NAME and SERVICE_VERSION (the seed's), cut. */
+    char metric_prefix[48];
+    char service_name[64];
+    char service_version[48];
     struct elmon_stats_loop loops[ELMON_STATS_MAX_LOOPS];
 };
 
 /* The layout both sides map: a change bumps ELMON_STATS_VERSION, and these
  * say when one was made without it. */
-_Static_assert(sizeof(struct elmon_stats_loop) == 152, "stats file loop entry layout");
+_Static_assert(sizeof(struct elmon_stats_loop) == 328, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, busy_ns) == 152, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, lag_buckets) == 192, "stats file loop entry layout");
 _Static_assert(offsetof(struct elmon_stats_file, wanted_until_ns) == 168, "stats file layout");
 _Static_assert(offsetof(struct elmon_stats_file, seq) == 176, "stats file layout");
 _Static_assert(offsetof(struct elmon_stats_file, last_culprit) == 232, "stats file layout");
-_Static_assert(offsetof(struct elmon_stats_file, loops) == 392, "stats file layout");
-_Static_assert(sizeof(struct elmon_stats_file) == 392 + 152 * ELMON_STATS_MAX_LOOPS, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, metric_prefix) == 392, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, loops) == 552, "stats file layout");
+_Static_assert(sizeof(struct elmon_stats_file) == 552 + 328 * ELMON_STATS_MAX_LOOPS, "stats file layout");
 
 /* The per-user directory into out, from the values of ELMON_STATS_DIR and
  * XDG_RUNTIME_DIR (NULL when unset); with create, made 0700 when missing.

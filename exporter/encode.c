@@ -144,11 +144,6 @@ const double otlp_explicit_bounds_s[OTLP_EXPLICIT_BOUNDS] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
     0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 };
-static const uint64_t explicit_bounds_ns[OTLP_EXPLICIT_BOUNDS] = {
-    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 25000000,
-    50000000, 100000000, 250000000, 500000000, 1000000000, 2500000000u, 5000000000u, 10000000000u,
-};
-
 static uint64_t bucket_mid(const struct otlp_hist_geom *g, unsigned i)
 {
     uint64_t lo = g->lo(i), hi = g->hi(i);
@@ -158,16 +153,7 @@ static uint64_t bucket_mid(const struct otlp_hist_geom *g, unsigned i)
 void otlp_hist_explicit(const struct elmon_hist *h, const struct otlp_hist_geom *g,
                         uint64_t counts[OTLP_EXPLICIT_BOUNDS + 1])
 {
-    memset(counts, 0, sizeof(uint64_t) * (OTLP_EXPLICIT_BOUNDS + 1));
-    unsigned j = 0;
-    for (unsigned i = 0; i < ELMON_HIST_BUCKETS; i++) {
-        if (!h->counts[i])
-            continue;
-        uint64_t mid = bucket_mid(g, i);
-        while (j < OTLP_EXPLICIT_BOUNDS && mid > explicit_bounds_ns[j])
-            j++;
-        counts[j] += h->counts[i];
-    }
+    elmon_hist_explicit(h, g->lo, g->hi, counts);
 }
 
 /* Index of the base-2 bucket (scale s) holding x > 0: bucket i covers

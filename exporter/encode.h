@@ -33,7 +33,7 @@ void otlp_arena_reset(struct otlp_arena *a);
 void otlp_arena_free(struct otlp_arena *a);
 
 /* The explicit bucket bounds, seconds (100 us .. 10 s). */
-#define OTLP_EXPLICIT_BOUNDS 16
+#define OTLP_EXPLICIT_BOUNDS ELMON_LAG_BOUNDS   /* hist.h */
 extern const double otlp_explicit_bounds_s[OTLP_EXPLICIT_BOUNDS];
 
 /* Lag histogram geometry, from the core (hist.c) through the export table. */

@@ -25,6 +25,10 @@ if(TARGET elmon_cli)
   add_test(NAME report_browser COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/report_browser.sh
     $<TARGET_FILE:elmon_cli> ${CMAKE_CURRENT_BINARY_DIR}/report_browser ${CMAKE_CURRENT_BINARY_DIR}/report_browser.png)
   set_tests_properties(report_browser PROPERTIES TIMEOUT 600)
+  # elmon serve scraped by Debian's prometheus, with deploy/prometheus's rules.
+  add_test(NAME serve_prometheus COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/serve_prometheus.py
+    $<TARGET_FILE:elmon_cli> $<TARGET_FILE:elmon> ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/serve_prometheus)
+  set_tests_properties(serve_prometheus PROPERTIES TIMEOUT 600)
   add_test(NAME cli_exit_table COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_exit_table.sh ${PROJECT_SOURCE_DIR})
   add_test(NAME cli_install COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_install.sh
     ${CMAKE_BINARY_DIR} $<TARGET_FILE:loopfix>)

@@ -185,6 +185,11 @@ static int stats_create(void)
     m->uid = (uint32_t)geteuid();
     snprintf(m->comm, sizeof m->comm, "%s", elmon_program());
     read_cmdline(m->cmdline, sizeof m->cmdline);
+    const char *prefix = elmon_env_str("ELMON_METRIC_PREFIX"), *svc = elmon_env_str("OTEL_SERVICE_NAME"),
+               *ver = elmon_env_str("SERVICE_VERSION");
+    snprintf(m->metric_prefix, sizeof m->metric_prefix, "%s", prefix ? prefix : "");
+    snprintf(m->service_name, sizeof m->service_name, "%s", svc ? svc : "");
+    snprintf(m->service_version, sizeof m->service_version, "%s", ver ? ver : "");
     /* Whole, magic included, before the name appears: a reader that finds
      * the file finds a complete header. */
     memcpy(m->magic, ELMON_STATS_MAGIC, sizeof m->magic);
@@ -314,6 +319,16 @@ static void fill_loop(struct elmon_stats_loop *e, struct elmon_loop *l, int slot
     e->utilization_ppm = (uint32_t)(ppm > 1000000 ? 1000000 : ppm);
     uint64_t tps = per_interval(d_turns, 1000000000000ull, dt);
     e->turns_per_s_milli = (uint32_t)(tps > UINT32_MAX ? UINT32_MAX : tps);
+    e->busy_ns = busy;
+    e->idle_ns = s->idle_ns;
+    e->n_fds = s->n_fds;
+    /* The histogram's own count and sum, so that _count equals the sum of
+     * the buckets and _sum their samples, as a scraper checks. */
+    elmon_hist_explicit(&s->lag, elmon_hist_bucket_lo, elmon_hist_bucket_hi, e->lag_buckets);
+    e->lag_count = 0;
+    for (unsigned b = 0; b <= ELMON_LAG_BOUNDS; b++)
+        e->lag_count += e->lag_buckets[b];
+    e->lag_sum_ns = s->lag.sum_ns;
 }
 
 static void refresh(uint64_t now_mono)
