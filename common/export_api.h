@@ -85,6 +85,53 @@ struct elmon_exporter_ops {
     void (*atfork_child)(void);
 };
 
+/* The tables cross the .so boundary, so both sides must agree on every
+ * offset.  These pin the layout of version 5 on x86_64 (LP64): a field
+ * added, removed, moved or retyped fails here, and whoever fixes the
+ * numbers bumps ELMON_EXPORT_API_VERSION (the first assert) so an old
+ * exporter is refused rather than called through the wrong slot. */
+#if defined(__x86_64__) && defined(__LP64__)
+_Static_assert(ELMON_EXPORT_API_VERSION == 5, "export ABI layout changed: bump ELMON_EXPORT_API_VERSION and re-pin the offsets below");
+_Static_assert(sizeof(struct elmon_export_plan) == 8, "export plan layout");
+_Static_assert(offsetof(struct elmon_export_plan, metrics) == 0, "export plan layout");
+_Static_assert(offsetof(struct elmon_export_plan, logs) == 4, "export plan layout");
+_Static_assert(sizeof(struct elmon_export_core) == 208, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, size) == 0, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, version) == 4, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, elmon_version) == 8, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, verbose) == 16, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, block_ns) == 24, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, critical_ns) == 32, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, loop_index) == 40, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, loops_foreach) == 48, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, loop_snapshot) == 56, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, take_window_max) == 64, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, poller_name) == 72, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, log_line) == 80, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, logf) == 88, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, warn) == 96, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, parse_uint) == 104, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, parse_bool) == 112, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, parse_enum) == 120, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, env_uint) == 128, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, env_bool) == 136, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, env_enum) == 144, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, env_str) == 152, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, export_plan) == 160, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, thread_start) == 168, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, hist_bucket_lo) == 176, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, hist_bucket_hi) == 184, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, adopt_fd) == 192, "export core table layout");
+_Static_assert(offsetof(struct elmon_export_core, release_fd) == 200, "export core table layout");
+_Static_assert(sizeof(struct elmon_exporter_ops) == 40, "exporter ops table layout");
+_Static_assert(offsetof(struct elmon_exporter_ops, size) == 0, "exporter ops table layout");
+_Static_assert(offsetof(struct elmon_exporter_ops, version) == 4, "exporter ops table layout");
+_Static_assert(offsetof(struct elmon_exporter_ops, start) == 8, "exporter ops table layout");
+_Static_assert(offsetof(struct elmon_exporter_ops, on_span) == 16, "exporter ops table layout");
+_Static_assert(offsetof(struct elmon_exporter_ops, shutdown) == 24, "exporter ops table layout");
+_Static_assert(offsetof(struct elmon_exporter_ops, atfork_child) == 32, "exporter ops table layout");
+#endif
+
 typedef const struct elmon_exporter_ops *(*elmon_exporter_entry_fn)(void);
 
 #endif

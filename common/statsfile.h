@@ -102,14 +102,56 @@ struct elmon_stats_file {
 };
 
 /* The layout both sides map: a change bumps ELMON_STATS_VERSION, and these
- * say when one was made without it. */
+ * say when one was made without it.  Every field's offset and both sizes
+ * are pinned; the fields are fixed-width, so the numbers hold on x86_64
+ * (LP64) and on any ABI that aligns them naturally.  Whoever changes them
+ * also changes the version the first assert names. */
+_Static_assert(ELMON_STATS_VERSION == 2, "stats file layout changed: bump ELMON_STATS_VERSION and re-pin the offsets below");
 _Static_assert(sizeof(struct elmon_stats_loop) == 328, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, tid) == 0, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, pad) == 4, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, thread) == 8, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, poller) == 40, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, status) == 56, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, start_unix_ns) == 72, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, n_turns) == 80, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, n_warning) == 88, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, n_critical) == 96, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, lag_now_ns) == 104, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, lag_recent_ns) == 112, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, lag_max_ns) == 120, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, lag_p50_ns) == 128, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, lag_p99_ns) == 136, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, utilization_ppm) == 144, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, turns_per_s_milli) == 148, "stats file loop entry layout");
 _Static_assert(offsetof(struct elmon_stats_loop, busy_ns) == 152, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, idle_ns) == 160, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, n_fds) == 168, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, lag_count) == 176, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_loop, lag_sum_ns) == 184, "stats file loop entry layout");
 _Static_assert(offsetof(struct elmon_stats_loop, lag_buckets) == 192, "stats file loop entry layout");
+_Static_assert(offsetof(struct elmon_stats_file, magic) == 0, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, version) == 8, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, size) == 12, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, pid) == 16, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, uid) == 20, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, comm) == 24, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, cmdline) == 40, "stats file layout");
 _Static_assert(offsetof(struct elmon_stats_file, wanted_until_ns) == 168, "stats file layout");
 _Static_assert(offsetof(struct elmon_stats_file, seq) == 176, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, n_loops) == 180, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, n_loops_total) == 184, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, pad) == 188, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, updated_mono_ns) == 192, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, n_spans) == 200, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, last_span_unix_ns) == 208, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, last_span_ms) == 216, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, last_span_tid) == 224, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, last_span_ongoing) == 228, "stats file layout");
 _Static_assert(offsetof(struct elmon_stats_file, last_culprit) == 232, "stats file layout");
 _Static_assert(offsetof(struct elmon_stats_file, metric_prefix) == 392, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, service_name) == 440, "stats file layout");
+_Static_assert(offsetof(struct elmon_stats_file, service_version) == 504, "stats file layout");
 _Static_assert(offsetof(struct elmon_stats_file, loops) == 552, "stats file layout");
 _Static_assert(sizeof(struct elmon_stats_file) == 552 + 328 * ELMON_STATS_MAX_LOOPS, "stats file layout");
 
