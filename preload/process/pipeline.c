@@ -5,8 +5,9 @@
  *   loop thread's wait (hot/) -> ring of ended spans, busy_since
  *   watchdog (watchdog.c): crossing -> elmon_pipeline_cross: capture
  *       (record/capture.c), verdict (interpret/report.c)
- *   watchdog: block_begin / block -> elmon_span_build (interpret/) ->
- *       elmon_pipeline_span -> every sink below
+ *   watchdog: block_begin -> elmon_pipeline_begin, block (the span ended,
+ *       also on the exiting thread) -> elmon_pipeline_end: both
+ *       elmon_span_build (interpret/), then emit_span -> every sink below
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -62,7 +63,7 @@ static int wanted(const struct elmon_sink *s, int flags)
     return !(flags & ELMON_EMIT_RECORDS_ONLY) || s->record;
 }
 
-void elmon_pipeline_span(const struct elmon_span_report *r, int flags)
+static void emit_span(const struct elmon_span_report *r, int flags)
 {
     if (!(flags & ELMON_EMIT_HELD))
         pthread_mutex_lock(&writer_lock);
@@ -76,6 +77,16 @@ void elmon_pipeline_span(const struct elmon_span_report *r, int flags)
     for (size_t i = 0; i < N_SINKS; i++)
         if (!sinks[i]->locked && wanted(sinks[i], flags))
             sinks[i]->span(r, flags);
+}
+
+void elmon_pipeline_begin(const struct elmon_block *b, struct elmon_span_report *bare, int flags)
+{
+    emit_span(elmon_span_build(b, bare), flags);
+}
+
+void elmon_pipeline_end(const struct elmon_block *b, struct elmon_span_report *bare, int flags)
+{
+    emit_span(elmon_span_build(b, bare), flags);
 }
 
 void elmon_pipeline_summary(const struct elmon_loop_snapshot *s, int exited, int flags)

@@ -99,8 +99,8 @@ static void report_ended(struct elmon_loop *l, uint64_t turn, uint64_t since, ui
         else
             __atomic_add_fetch(&l->wd_closed_warning, 1, __ATOMIC_RELAXED);
     }
-    const struct elmon_span_report *r = elmon_span_build(&b, held ? &bare_exit : &bare_watchdog);
-    elmon_pipeline_span(r, (held ? ELMON_EMIT_HELD : 0) | (!hooks || b.no_settle ? ELMON_EMIT_RECORDS_ONLY : 0));
+    elmon_pipeline_end(&b, held ? &bare_exit : &bare_watchdog,
+                       (held ? ELMON_EMIT_HELD : 0) | (!hooks || b.no_settle ? ELMON_EMIT_RECORDS_ONLY : 0));
 }
 
 /* Pops and reports every span the loop thread finished.  Normally only the
@@ -208,7 +208,7 @@ static void check_crossing(struct elmon_loop *l, uint64_t now_ticks)
         return;   /* the exiting thread took the span and wrote its block */
     struct elmon_block b;
     fill_block(&b, l, turn, since, busy_ns, busy_ns + ELMON_LOAD(&l->overshoot_ns), 1, 1);
-    elmon_pipeline_span(elmon_span_build(&b, &bare_watchdog), 0);
+    elmon_pipeline_begin(&b, &bare_watchdog, 0);
 }
 
 static void rotate_second(struct elmon_loop *l)

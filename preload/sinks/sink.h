@@ -17,7 +17,7 @@
 #include "snapshot.h"
 #include "span.h"
 
-/* How a report reaches the sinks (elmon_pipeline_span's flags). */
+/* How a report reaches the sinks (the flags of elmon_pipeline_begin/end). */
 #define ELMON_EMIT_HELD          1   /* the exiting thread, writer lock held */
 #define ELMON_EMIT_RECORDS_ONLY  2   /* record sinks only: _exit, or beside a running watchdog */
 
