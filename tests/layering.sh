@@ -12,10 +12,17 @@
 # Generated protobuf headers (*.pb-c.h) and <system> headers are outside it.
 # No file of preload/ or common/ declares a weak symbol.
 #
+# Every header of preload/ opens with a comment (its first bytes are "/*")
+# whose block, up to the first "*/", holds the three labels "Owns:" (what
+# state or contract the module owns), "Threads:" (which threads run it)
+# and "May not:" (what it must never do), spelt exactly so, colon
+# included; a header without them is reported at its line 1.
+#
 # The files are discovered, never listed.  Then, so that the check cannot
 # pass by looking at nothing, wrong includes and a wrong declaration are
 # planted in copies of the sources and each must be reported at the line
-# it was planted on.
+# it was planted on: a header's opening removed, and one label struck from
+# another's, are planted the same way.
 #
 # usage: layering.sh SOURCE_ROOT
 set -uo pipefail
@@ -124,6 +131,26 @@ for rel in sorted(files):
     for m in weak_re.finditer(src):
         bad(f"{rel}:{line_of(src, m.start())}: a weak symbol (name the hook in process/pipeline.c instead)")
 
+# ---- every preload/ header opens with what it owns, its threads, and what
+# it may not do ----
+OPENING = ("Owns:", "Threads:", "May not:")
+n_openings = 0
+for rel in sorted(files):
+    if not (rel.startswith("preload/") and rel.endswith(".h")):
+        continue
+    n_openings += 1
+    t = text[rel]
+    if not t.startswith("/*"):
+        bad(f"{rel}:1: does not open with a comment saying {', '.join(OPENING)}")
+        continue
+    end = t.find("*/")
+    block = t[:end] if end >= 0 else t
+    missing = [w for w in OPENING if w not in block]
+    if missing:
+        bad(f"{rel}:1: opening comment lacks {', '.join(missing)} (it must say {', '.join(OPENING)})")
+if not n_openings:
+    bad("preload/: no header found to check the opening comment of")
+
 # ---- declarations: top-level prototypes and externs vs. where they are defined ----
 KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "__attribute__", "defined"}
 def top_level(src):
@@ -218,7 +245,7 @@ for rel, ln, name in decls:
 for v in violations:
     print(v)
 print(f"layering: {len(files)} files, {n_includes} includes, {n_decls} declarations of project symbols, "
-      f"{len(violations)} violation(s)")
+      f"{n_openings} header openings, {len(violations)} violation(s)")
 sys.exit(1 if violations else 0)
 PY
 }
@@ -315,6 +342,40 @@ if [ $status -ne 0 ] && grep -qF "cli/$(basename "$h"):1: header basename $(base
     echo "plant 'duplicate header $(basename "$h")' caught: $(grep -F "header basename $(basename "$h")" <<<"$out")"
 else
     echo "FAIL: plant 'duplicate header cli/$(basename "$h")' not caught"; sed 's/^/  /' <<<"$out"; rc=1
+fi
+
+# caught NAME DIR WANT: the check of DIR fails with a line starting WANT.
+caught() {
+    local name=$1 d=$2 want=$3 out status
+    out=$(check "$d"); status=$?
+    if [ $status -ne 0 ] && grep -qF -- "$want" <<<"$out"; then
+        echo "plant '$name' caught: $(grep -F -- "$want" <<<"$out")"
+    else
+        echo "FAIL: plant '$name' not caught; wanted a line starting"
+        echo "  $want"
+        echo "check said (exit $status):"; sed 's/^/  /' <<<"$out"
+        rc=1
+    fi
+}
+
+d=$(copy opening)
+h=$(cd "$d" && first "preload/hot/*.h")
+if [ -n "$h" ]; then
+    # Drop the opening comment: every line up to and including its first "*/".
+    awk 'done { print; next } /\*\// { done = 1 }' "$d/$h" >"$d/$h.new" && mv "$d/$h.new" "$d/$h"
+    caught "$h without its opening" "$d" "$h:1: does not open with a comment"
+else
+    echo "FAIL: plant 'a header without its opening': no header in preload/hot/"; rc=1
+fi
+
+d=$(copy label)
+h=$(cd "$d" && first "preload/core/*.h")
+if [ -n "$h" ]; then
+    # Strike the first "May not:" (the opening's, in a header that passed).
+    sed -i '0,/May not:/s//Must avoid:/' "$d/$h"
+    caught "$h without May not:" "$d" "$h:1: opening comment lacks May not:"
+else
+    echo "FAIL: plant 'an opening without May not:': no header in preload/core/"; rc=1
 fi
 
 exit $rc

@@ -11,6 +11,17 @@
  * clock twice.  Anywhere else a tick is one nanosecond of CLOCK_MONOTONIC.
  * Ticks become nanoseconds through elmon_clock_mult (ns per tick, 32.32
  * fixed point), which the registry calibrates once and the watchdog refines.
+ *
+ * Owns: the choice of clock (elmon_clock_tsc), the tick rate
+ * (elmon_clock_mult) and the calibration origin it converts stamps from.
+ * Threads: elmon_ticks() and elmon_ticks_to_ns() on every thread, loop
+ * threads inside their waits included; the probe in the constructor; the
+ * choice and first calibration on the thread registering the first loop;
+ * the refinement on the watchdog, once a second; the stamp conversions on
+ * the watchdog and the exiting thread.
+ * May not: break the contract above in its inline functions, open a file
+ * on a loop thread's wait (the /sys probe belongs to the constructor), or
+ * call into any stage above core.
  */
 #ifndef ELMON_CLOCK_H
 #define ELMON_CLOCK_H

@@ -5,6 +5,15 @@
  * silently; a value that does not parse, or is out of range, gives exactly
  * one warning line naming the variable, the value and what is used instead,
  * and then the default.  Nothing here ever stops the host.
+ *
+ * Owns: the core's settings (elmon_opt), the copy of the ELMON_*, OTEL_*
+ * and service variables taken at start-up, the program's start-up name.
+ * Threads: the snapshot in the constructor (the loader's thread);
+ * elmon_config_load once, on the thread registering the first loop; the
+ * readers on any libelmon thread after that (the exporter's through the
+ * core table, on the watchdog).
+ * May not: stop the host or change its environment, read a variable it
+ * snapshotted from the live environment again, or run on the hot path.
  */
 #ifndef ELMON_CONFIG_H
 #define ELMON_CONFIG_H

@@ -2,7 +2,7 @@
  * core/dl.c: dlopen for libelmon's own libraries (libunwind, libdw, the
  * exporter), serialised with fork.
  *
- * Owns: the load lock and the torn flag.  Runs on: the watchdog (loads),
+ * Owns: the load lock and the torn flag.  Threads: the watchdog (loads),
  * the forking thread (the atfork handlers).
  * May not: load anything from a loop thread's wait or from a handler.
  */

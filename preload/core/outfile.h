@@ -1,5 +1,16 @@
 /*
- * Creating libelmon's own files in places the user names.
+ * Creating libelmon's own files in places the user names, and the small
+ * file I/O its writers share.
+ *
+ * Owns: no state; the rules every file libelmon makes or reuses follows
+ * (each listed at elmon_open_out below).
+ * Threads: any libelmon thread off the hot path: the constructor (the
+ * clock's /sys read), the thread registering the first loop (the log
+ * file), the watchdog (events, folded and stats files; /proc readings),
+ * the exiting thread.
+ * May not: follow a symlink on an output's path, reuse a file that is not
+ * the user's own private regular file, or run on the hot path or in a
+ * signal handler.
  */
 #ifndef ELMON_OUTFILE_H
 #define ELMON_OUTFILE_H

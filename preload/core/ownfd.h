@@ -20,7 +20,7 @@
  *     marked lost.  A lost entry is never read, written or closed again;
  *     its user reopens what it needs or stops that output with one warning.
  *
- * Runs on: adopt and release on whichever libelmon thread opens or closes
+ * Threads: adopt and release on whichever libelmon thread opens or closes
  * its file (a mutex orders writers); elmon_own_maybe,
  * elmon_own_taken, elmon_own_sorted and elmon_own_ok on any thread,
  * inside the host's close() and from signal handlers: they are

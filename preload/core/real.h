@@ -1,7 +1,16 @@
 /*
- * The host's real wait functions, resolved once with dlsym(RTLD_NEXT).
- * Written by elmon_resolve_real() (any thread, idempotent: every writer
- * stores the same pointers); read by the wrappers.
+ * The host's real wait functions, and the other calls the wrappers pass on
+ * (epoll_create/epoll_ctl, the close family, the sleeps, prctl, _exit,
+ * syscall), resolved with dlsym(RTLD_NEXT).
+ *
+ * Owns: elmon_real and elmon_real_syscall, the pointers to them.
+ * Threads: written by elmon_resolve_real() in the constructor, or on
+ * whichever thread reaches a wrapper first (idempotent: every writer
+ * stores the same pointers); read on every thread, the hot path and
+ * signal handlers included.
+ * May not: call anything libelmon wraps while resolving (dlsym waits on
+ * nothing it wraps, so resolution cannot recurse), or store a pointer but
+ * dlsym's own answer.
  */
 #ifndef ELMON_REAL_H
 #define ELMON_REAL_H

@@ -4,17 +4,19 @@
  * epoll instance (and then how many descriptors its set holds and which
  * loop waits on it).
  *
- * Contract: every function here may run on any host thread, inside close()
- * and from a signal handler (close is async-signal-safe): no malloc, no
- * lock, no stdio, no system call, errno untouched.  The common close, of a
- * descriptor libelmon knows nothing about, costs one relaxed load
- * (elmon_fd_known).  Descriptors numbered ELMON_FD_TABLE and above are not
- * tracked: their epoll counts are not kept.
+ * The common close, of a descriptor libelmon knows nothing about, costs one
+ * relaxed load (elmon_fd_known).  Descriptors numbered ELMON_FD_TABLE and
+ * above are not tracked: their epoll counts are not kept.
  *
- * Owns: the descriptor table.  Written by the wrappers of epoll_create*,
- * epoll_ctl, close, close_range, closefrom, dup2 and dup3 (wrap.c) and by
- * loopid.c (which loop waits on an instance); read by the snapshot and the
- * watchdog.
+ * Owns: the descriptor table (elmon_fd_word and the per-instance counts,
+ * generations and loops, the overflow table of descriptors in several
+ * sets).  Written by the wrappers of epoll_create*, epoll_ctl, close,
+ * close_range, closefrom, dup2 and dup3 (wrap.c) and by loopid.c (which
+ * loop waits on an instance); read by the snapshot and the watchdog.
+ * Threads: any host thread, inside close() and from a signal handler
+ * (close is async-signal-safe); the watchdog and the exporter's snapshots
+ * (reads).
+ * May not: allocate, lock, do stdio or make a system call, or touch errno.
  */
 #ifndef ELMON_FDTABLE_H
 #define ELMON_FDTABLE_H

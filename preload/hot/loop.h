@@ -16,6 +16,16 @@
  * has the rule).
  * A thread may run many loops one after another (pytest-asyncio makes one
  * per test): its figures add them up, and n_loops counts them.
+ *
+ * Owns: the layout of a slot (struct elmon_loop), of its ring of ended
+ * spans and of the poller, slot state and span end names; the table
+ * itself (elmon_loops[]) is defined and claimed by registry.c.
+ * Threads: each field's one writer as above (the slot's loop thread, or
+ * the watchdog); readers on the watchdog, the exporter, the stats writer
+ * and the exiting thread.
+ * May not: gain a field without saying which side writes it, or have a
+ * loop thread's field written by anyone else but through the atomics
+ * named at the field (loop_word's CAS, ring_tail).
  */
 #ifndef ELMON_LOOP_H
 #define ELMON_LOOP_H

@@ -23,8 +23,16 @@
  *     wait starts a loop;
  *   - a loop ends when its epoll descriptor is closed (or replaced by
  *     dup2/dup3); the busy period then open is no turn.
- * Contract: that of turn.h; runs on the loop thread, or (elmon_loop_closed)
- * on whichever thread closed the descriptor, possibly in a signal handler.
+ *
+ * Owns: no state of its own: the rule, and the slot's loop identity it
+ * writes (loop_word, loop_sp, loop_site, loop_key, n_loops, closed_ticks)
+ * with the instance's loop in the descriptor table (fdtable.h).
+ * Threads: the loop thread (elmon_loop_enter, from elmon_turn_begin's
+ * slow branch), or (elmon_loop_closed) whichever thread closed the
+ * descriptor, possibly in a signal handler.
+ * May not: break turn.h's contract (no allocation, lock, stdio or system
+ * call but the clock; errno untouched), or end any loop but the one whose
+ * descriptor was closed (one compare-and-swap on its loop_word).
  */
 #ifndef ELMON_LOOPID_H
 #define ELMON_LOOPID_H

@@ -3,7 +3,7 @@
  * path the hot path tail-calls), releasing it at thread exit and fork, and
  * the snapshot every reader takes of a slot.
  *
- * Runs on: loop threads (registration, once each; thread exit), the forking
+ * Threads: loop threads (registration, once each; thread exit), the forking
  * thread (atfork child), any reader (snapshots).
  */
 #define _GNU_SOURCE

@@ -3,7 +3,7 @@
  * loop thread's first wait.
  *
  * Owns: elmon_loops[], the thread-exit destructor, the process identity
- * (own_pid).  Runs on: loop threads (claiming a slot, once per thread;
+ * (own_pid).  Threads: loop threads (claiming a slot, once per thread;
  * exit), any thread (snapshots, foreach: relaxed loads only).
  * May not: block a loop thread beyond its first wait's slot claim, or free
  * a slot (the watchdog does, after its summary).

@@ -12,6 +12,13 @@
  * began it, when that wait timed out with no events.  Which wait is the
  * loop's, and when a loop ends, is loopid.h's rule; a busy period the
  * watchdog found outside a running loop (outside_since) is no turn.
+ *
+ * Owns: no state of its own: it writes the calling thread's "loop thread"
+ * fields of its slot (loop.h) and pushes ended busy periods to the slot's
+ * ring; the thread's slot pointer (elmon_tls_loop) is registry.c's.
+ * Threads: the loop thread alone, inside each wrapped wait.
+ * May not: break the contract above, write a "watchdog" field, or wait for
+ * the ring (a full ring counts n_spans_dropped).
  */
 #ifndef ELMON_TURN_H
 #define ELMON_TURN_H

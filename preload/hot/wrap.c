@@ -28,8 +28,15 @@
  * measurement before the filter is installed (registry.h,
  * elmon_confining).
  *
- * Runs on: any thread of the host that waits, sleeps, closes or confines
+ * Owns: the interposed symbols themselves (the waits, the close family,
+ * epoll_create/epoll_ctl, the sleeps, prctl, seccomp and syscall); no state
+ * of its own (the turn is the slot's, turn.h; descriptors are fdtable.h's).
+ * Threads: any thread of the host that waits, sleeps, closes or confines
  * itself (close also from signal handlers).
+ * May not: change a call's result or errno, or make the real call other
+ * than once (the two exceptions above); allocate, lock, do stdio or make a
+ * system call of its own outside the slow branches (a thread's first wait,
+ * the close family's, a confinement).
  */
 #define _GNU_SOURCE
 #undef _FORTIFY_SOURCE

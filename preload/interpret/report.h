@@ -7,7 +7,7 @@
  * first captured span): the capture's interpretation, redone only when
  * the capture changed (a late handler answer), and the span's timings,
  * refreshed for each record of the span.
- * Runs on: the watchdog; the exiting thread once the watchdog has stopped
+ * Threads: the watchdog; the exiting thread once the watchdog has stopped
  * (or, while it runs, only with no_capture: then the caller's bare
  * report and nothing of the slot's is touched).
  * May not: write any output (sinks/ do), or run on a loop thread.

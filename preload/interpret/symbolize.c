@@ -8,7 +8,7 @@
  * looked up in the perf map of JIT compilers (/tmp/perf-PID.map).  Without
  * libdw, dladdr gives the module and the exported name.
  *
- * Runs on: the thread that builds span reports (symbolize.h).
+ * Threads: the thread that builds span reports (symbolize.h).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>

@@ -4,7 +4,7 @@
  * from perf maps (/tmp/perf-PID.map); C++ and Rust names demangled with
  * libiberty's demangler (linked in).
  *
- * Owns: the libdwfl session and the perf map table.  Runs on: the thread
+ * Owns: the libdwfl session and the perf map table.  Threads: the thread
  * that builds span reports (the watchdog, or the exiting thread once the
  * watchdog has stopped): libdwfl is not thread-safe, and only one of them
  * builds at a time.

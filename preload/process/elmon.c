@@ -1,10 +1,18 @@
 /*
  * libelmon's process-wide life: the constructor that decides whether the
- * library is active, the resolution of the real wait functions, fork and
- * exit.
+ * library is active, fork, the end of measurement when the host confines
+ * itself, and exit (the destructor, _exit and _Exit).
  *
- * Runs on: the loader's thread (constructor, destructor), the forking
- * thread (atfork), any thread that reaches a wrapper first (resolution).
+ * Owns: the decision that makes the library active (elmon_active stored
+ * once, at the end of the constructor), the fork handlers it registers,
+ * ELMON_CHILDREN's edit of LD_PRELOAD, the interposed _exit and _Exit.
+ * Threads: the loader's thread (constructor, destructor), the forking
+ * thread (atfork), the thread that calls _exit/_Exit, the thread about to
+ * install a seccomp filter (on_confine).
+ * May not: read any setting in every process but ELMON_DISABLE,
+ * ELMON_CHILDREN and AT_SECURE (the rest wait for a first loop), start a
+ * thread from the constructor (the watchdog comes with the first loop),
+ * or let _exit skip the exit work of a process it measures.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>

@@ -3,7 +3,7 @@
  * watchdog stopped, the spans still open closed, the summaries written,
  * the sinks shut down.
  *
- * Owns: the exit-done flag.  Runs on: the exiting thread (atexit handler,
+ * Owns: the exit-done flag.  Threads: the exiting thread (atexit handler,
  * library destructor, or _exit, which may run in a signal handler).
  * May not: wait without a bound, or run twice.
  */

@@ -9,7 +9,7 @@
  * report reaches the sinks only through begin or end, which interpret it
  * (elmon_span_build) first.
  *
- * Owns: the sink table, the writer lock.  Runs on: the watchdog (start,
+ * Owns: the sink table, the writer lock.  Threads: the watchdog (start,
  * cross, begin, end, summary, tick), the exiting thread (end and summary
  * with ELMON_EMIT_HELD, shutdown), the forking thread (atfork).
  * May not: be reached from the hot path or a signal handler.

@@ -7,7 +7,7 @@
  * (pipeline.h), and at exit writes each loop's summary.
  *
  * Owns: the "watchdog" fields of every slot (hot/loop.h), the tick.
- * Runs on: its own thread; the exiting thread (shutdown, bounded).
+ * Threads: its own thread; the exiting thread (shutdown, bounded).
  * May not: write into a loop thread's fields but ring_tail and
  * outside_since, or wait on anything without a bound at exit.
  */

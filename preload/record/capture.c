@@ -30,7 +30,7 @@
  * si_pid and the slot's handshake state; a foreign one gets the default
  * action it would have had without libelmon.
  *
- * Runs on: the watchdog (everything but the handler), loop threads (the
+ * Threads: the watchdog (everything but the handler), loop threads (the
  * handler); the exiting thread reads a capture under its lock once the
  * watchdog has stopped.
  */

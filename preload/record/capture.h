@@ -4,7 +4,7 @@
  *
  * Owns: one struct elmon_capture per loop slot (allocated at the slot's
  * first crossing, kept across reuse), the capture signal and its handler.
- * Runs on: the watchdog (everything but the handler); the loop thread, in
+ * Threads: the watchdog (everything but the handler); the loop thread, in
  * the handler (async-signal-safe code only: tests/hot_path_contract.sh
  * checks what it reaches).
  * May not: symbolize, classify or format anything (interpret/ does, once),

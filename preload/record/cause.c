@@ -5,7 +5,7 @@
  * restart rules of signal(7) that decide whether signalling it would be
  * visible to the host.
  *
- * Runs on: the watchdog.
+ * Threads: the watchdog.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -2,7 +2,7 @@
  * record/cause.c: a thread's state from /proc/self/task/TID alone (no
  * signal), the restart rules of signal(7), and the cause classes.
  *
- * Owns: the system call table.  Runs on: the watchdog (reads), and
+ * Owns: the system call table.  Threads: the watchdog (reads), and
  * whichever thread builds a span report (elmon_cause_fill: pure).
  * May not: signal, or read any task but the one asked for.
  */

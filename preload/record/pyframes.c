@@ -21,7 +21,7 @@
  * back-pointer and again by its thread id after the read: a thread state
  * freed and reused meanwhile gives no frames, never another thread's.
  *
- * Runs on: the watchdog only.
+ * Threads: the watchdog only.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>

@@ -4,7 +4,7 @@
  * without running interpreter code.
  *
  * Owns: the layout of the running interpreter (record/pylayout.h), the
- * code-object cache, the raw frame chains.  Runs on: the watchdog only.
+ * code-object cache, the raw frame chains.  Threads: the watchdog only.
  * May not: touch the host's memory other than by process_vm_readv on the
  * process itself (a bad address is an error, never a fault), take the
  * GIL, a host lock or the host's allocator, or give one thread's frames to

@@ -9,7 +9,7 @@
  * leaves out (co_flags, the str state bits, PyCompactUnicodeObject's size)
  * have not moved since 3.12; the same test checks them on 3.13 and 3.14.
  *
- * Runs on: the watchdog, once per process (and tests/pylayout_dump).
+ * Threads: the watchdog, once per process (and tests/pylayout_dump).
  */
 #include <string.h>
 #include "pylayout.h"

@@ -5,7 +5,7 @@
  *
  * Owns: the built-in tables for 3.8-3.12 and the reading of the offsets
  * 3.13 and 3.14 publish at the start of _PyRuntime (_Py_DebugOffsets).
- * Runs on: the watchdog (record/pyframes.c), and tests/pylayout_dump.
+ * Threads: the watchdog (record/pyframes.c), and tests/pylayout_dump.
  * May not: read the host's memory itself (the caller hands it the bytes)
  * or guess: a version with no table and no valid published offsets is
  * refused.

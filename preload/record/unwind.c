@@ -14,7 +14,7 @@
  * nothing that allocates: libunwind's own CIE pool is signal-safe, and the
  * address space is set to UNW_CACHE_NONE so no cache lock is taken.
  *
- * Runs on: the watchdog (load, refresh, /proc unwinds), loop threads inside
+ * Threads: the watchdog (load, refresh, /proc unwinds), loop threads inside
  * the capture signal handler (elmon_unwind_regs, elmon_unwind_in_loader).
  */
 #define _GNU_SOURCE

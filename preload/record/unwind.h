@@ -2,7 +2,7 @@
  * record/unwind.c: native unwinding with libunwind (dlopen'ed).
  *
  * Owns: the libunwind address space and the module and memory tables its
- * accessors read.  Runs on: the watchdog (load, refresh, /proc unwinds);
+ * accessors read.  Threads: the watchdog (load, refresh, /proc unwinds);
  * loop threads inside the capture handler (elmon_unwind_regs,
  * elmon_regs_from_ucontext, elmon_unwind_in_loader: async-signal-safe).
  * May not: call the dynamic loader or allocate from the handler's calls,

@@ -16,8 +16,11 @@
  * (elmon_budget_loop_end), the output writes one line saying how many.
  *
  * Owns: nothing; the state is the caller's (one struct elmon_budget per
- * output), under the caller's lock.  Runs on: the watchdog and the exiting
- * thread, never a loop thread: the hot path is unchanged.
+ * output), under the caller's lock.
+ * Threads: the watchdog and the exiting thread, never a loop thread: the
+ * hot path is unchanged.
+ * May not: keep state of its own, take a lock, or leave out the block of a
+ * span whose block_begin it let through.
  */
 #ifndef ELMON_BUDGET_H
 #define ELMON_BUDGET_H

@@ -5,7 +5,7 @@
  * with spans left out, and one summary per loop thread.
  *
  * Owns: the events descriptor, the record buffer and the file's report
- * budget.  Runs on: the watchdog and the exiting thread, always under the
+ * budget.  Threads: the watchdog and the exiting thread, always under the
  * pipeline's writer lock (a locked sink, ticks included), which also
  * guards the buffer and the budget.
  * May not: write a record in more than one write(2) (parent and child

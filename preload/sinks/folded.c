@@ -3,7 +3,7 @@
  * format of common/fold.h, the same `elmon report --folded` prints, so
  * that summing this file's lines by stack gives exactly the report.
  *
- * Owns: the folded descriptor.  Runs on: the watchdog (a hook, not a
+ * Owns: the folded descriptor.  Threads: the watchdog (a hook, not a
  * record: not at _exit, not beside a running watchdog).
  * May not: write half a line.
  */

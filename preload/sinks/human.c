@@ -11,7 +11,7 @@
  * Owns: two line buffers, the watchdog's and the exiting thread's (the
  * exiting thread may write beside a watchdog that did not stop in time),
  * and the log's report budget under budget_lock.
- * Runs on: the watchdog; the exiting thread (ELMON_EMIT_HELD).
+ * Threads: the watchdog; the exiting thread (ELMON_EMIT_HELD).
  * May not: wait on the log for long (core/log.c bounds every write), or
  * write while holding budget_lock (a write to a pipe nobody reads may
  * never return, and the exiting thread must not wait for it).

@@ -4,7 +4,7 @@
  * libelmon.so itself links libc alone and libcurl's TLS stack is never bound
  * to the host's), and forwarding ended spans to it.
  *
- * Runs on: the watchdog thread (start, span), the exiting thread
+ * Threads: the watchdog thread (start, span), the exiting thread
  * (shutdown), the forking thread (atfork child).  ops and exporter_running
  * are written by the watchdog thread before it forwards the first span and
  * read by the exiting thread with acquire loads.

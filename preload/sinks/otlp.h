@@ -3,7 +3,7 @@
  * anything is exported at all, loads libelmon-exporter.so (dlopen, its ABI
  * in common/export_api.h) and hands it each ended span's report.
  *
- * Owns: the exporter's ops table and the export plan.  Runs on: the
+ * Owns: the exporter's ops table and the export plan.  Threads: the
  * watchdog (start, span), the exiting thread (shutdown), the forking
  * thread (atfork child).
  * May not: load the exporter when no signal is to be exported, or bind its

@@ -6,7 +6,9 @@
  * otlp.c (the exporter, libelmon-exporter.so).  process/pipeline.c names
  * them all in one table and is the only caller of these functions.
  *
- * Runs on: the watchdog; record sinks also on the exiting thread (with the
+ * Owns: the interface (struct elmon_sink) and the emit flags; each sink's
+ * state is its own .c's.
+ * Threads: the watchdog; record sinks also on the exiting thread (with the
  * writer lock held, or beside a watchdog that did not stop in time).
  * May not: read the capture (a span is known to a sink by its report
  * alone), or block the watchdog without a bound.

@@ -3,10 +3,15 @@
  * tick or span of a process with a loop, refreshed once a second while a
  * reader wants it, removed at exit.
  *
- * Runs on: the watchdog thread (tick, spans: the only writer of the
- * mapping), the exiting thread (shutdown, and the last spans once the
+ * Owns: the process's stats file: its descriptor and its directory's, the
+ * read-only marker mapping, the copy it is written from (st_mem), its
+ * names, and the figures of the previous refresh (for the rates).
+ * Threads: the watchdog thread (tick, spans: the only writer of the
+ * file), the exiting thread (shutdown, and the last spans once the
  * watchdog has stopped), the forking thread in the child (atfork).
- * Nothing here is reached from the hot path.
+ * May not: write or read the file through a mapping (pwrite from st_mem
+ * only: a truncated mapping faults), be reached from the hot path, or make
+ * a file for a process that runs no loop.
  */
 #define _GNU_SOURCE
 #include <errno.h>
