@@ -4,9 +4,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "cli.h"
 #include "fold.h"
 #include "json.h"
@@ -351,13 +353,35 @@ void summary_folded(FILE *f, const struct ev_set *set)
     free(v);
 }
 
+/* A private file: created 0600 (an existing file is truncated and keeps
+ * its mode), never through a symlink at path, which could make elmon
+ * overwrite a file of the link's choosing. */
+static FILE *open_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            fprintf(stderr, "elmon: cannot write %s: it is a symbolic link, not followed\n", esc(path));
+        else
+            fprintf(stderr, "elmon: cannot write %s: %s\n", esc(path), strerror(errno));
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        fprintf(stderr, "elmon: cannot write %s: %s\n", esc(path), strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
 int summary_to_file(const char *path, const struct ev_set *set, const struct summary_info *si,
-                    void (*fn)(FILE *, const struct ev_set *, const struct summary_info *))
+                    void (*fn)(FILE *, const struct ev_set *, const struct summary_info *), int private_file)
 {
     int to_stdout = strcmp(path, "-") == 0;
-    FILE *f = to_stdout ? stdout : fopen(path, "we");
+    FILE *f = to_stdout ? stdout : private_file ? open_private(path) : fopen(path, "we");
     if (!f) {
-        fprintf(stderr, "elmon: cannot write %s: %s\n", path, strerror(errno));
+        if (!private_file)
+            fprintf(stderr, "elmon: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
     fn(f, set, si);
