@@ -787,6 +787,90 @@ START_TEST(hostile_names_escaped)
 }
 END_TEST
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The short forms of stat: -j prints one JSON look (text without it);
+ * -w SECONDS looks again and again until the process exits (its stats
+ * file removed 1.5 s in, as libelmon does at exit), then says so. */
+START_TEST(stat_short_options)
+{
+    struct elmon_stats_file f;
+    valid_stats(&f);
+    char path[800], p[32];
+    pid_t holder = hold_stats(&f, sizeof f, 1, path, sizeof path);
+    snprintf(p, sizeof p, "%d", (int)holder);
+    struct run r;
+    ck_assert_int_eq(elmon(&r, 30000, "stat", "-j", p, NULL), 0);
+    struct jval *v = jv_parse(r.out, strlen(r.out));
+    ck_assert_msg(v != NULL, "stat -j: not JSON:\n%s", r.out);
+    ck_assert_double_eq(jv_num(v, "pid", -1), holder);
+    ck_assert_str_eq(jv_str(loop0(v), "thread", ""), "holder-loop");
+    jv_free(v);
+    run_free(&r);
+    ck_assert_int_eq(elmon(&r, 30000, "stat", p, NULL), 0);
+    ck_assert_msg(r.out[0] != '{' && strstr(r.out, "holder-loop"), "stat without -j:\n%s", r.out);
+    run_free(&r);
+
+    pid_t remover = fork();
+    ck_assert_int_ge(remover, 0);
+    if (remover == 0) {
+        usleep(1500000);
+        _exit(unlink(path) == 0 ? 0 : 1);
+    }
+    double t0 = now_s();
+    int rc = elmon(&r, 20000, "stat", "-j", "-w", "0.2", p, NULL);
+    double took = now_s() - t0;
+    int st;
+    waitpid(remover, &st, 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the stats file was not removed");
+    ck_assert_msg(rc == 0 && !r.timed_out, "stat -w went on after the process exited (status %d):\n%s", rc, r.err);
+    int looks = count_lines_with(r.out, "{\"pid\":");
+    ck_assert_msg(looks >= 3 && took >= 1.4, "stat -j -w 0.2: %d looks in %.2f s:\n%s", looks, took, r.out);
+    ck_assert_msg(strstr(r.out, "has exited"), "no word of the exit:\n%s", r.out);
+    run_free(&r);
+    stop_prog(holder, 3000);
+}
+END_TEST
+
+/* top -n COUNT prints COUNT frames and stops; -d SECONDS is the time
+ * between them: -n 3 -d 0.1 takes well under the default 1 s per frame,
+ * --iterations 2 --delay 1.2 at least 1.2 s; values out of range are
+ * usage errors. */
+START_TEST(top_delay_and_iterations)
+{
+    struct elmon_stats_file f;
+    valid_stats(&f);
+    char path[800];
+    pid_t holder = hold_stats(&f, sizeof f, 1, path, sizeof path);
+    struct run r;
+    double t0 = now_s();
+    ck_assert_int_eq(elmon(&r, 20000, "top", "-n", "3", "-d", "0.1", NULL), 0);
+    double took = now_s() - t0;
+    ck_assert_int_eq(count_lines_with(r.out, "elmon top - "), 3);
+    ck_assert_int_eq(count_lines_with(r.out, "holder-loop"), 3);
+    ck_assert_msg(took < 1.5, "top -n 3 -d 0.1 took %.2f s", took);
+    run_free(&r);
+    t0 = now_s();
+    ck_assert_int_eq(elmon(&r, 20000, "top", "--iterations", "2", "--delay", "1.2", NULL), 0);
+    took = now_s() - t0;
+    ck_assert_int_eq(count_lines_with(r.out, "elmon top - "), 2);
+    ck_assert_msg(took >= 1.15, "top --iterations 2 --delay 1.2 took %.2f s", took);
+    run_free(&r);
+    ck_assert_int_eq(elmon(&r, 20000, "top", "-d", "0.05", "-n", "1", NULL), 2);
+    ck_assert_msg(strstr(r.err, "--delay: seconds between 0.1 and 3600"), "%s", r.err);
+    run_free(&r);
+    ck_assert_int_eq(elmon(&r, 20000, "top", "-n", "0", NULL), 2);
+    ck_assert_msg(strstr(r.err, "--iterations: a count of at least 1"), "%s", r.err);
+    run_free(&r);
+    stop_prog(holder, 3000);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli_live");
@@ -804,6 +888,8 @@ int main(void)
     tcase_add_test(tc, host_survives_truncation);
     tcase_add_test(tc, garbage_files);
     tcase_add_test(tc, hostile_names_escaped);
+    tcase_add_test(tc, stat_short_options);
+    tcase_add_test(tc, top_delay_and_iterations);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

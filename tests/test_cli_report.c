@@ -397,6 +397,86 @@ START_TEST(hostile_strings_escaped)
 }
 END_TEST
 
+/* The file at path: written (its text starts with head and holds has),
+ * mode 0600 whatever the umask (the caller's is 022). */
+static void expect_private_file(const char *path, const char *head, const char *has)
+{
+    struct stat st;
+    ck_assert_msg(lstat(path, &st) == 0, "%s not written", path);
+    ck_assert_msg(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600, "%s: mode %o, not a regular file of mode 600",
+                  path, st.st_mode);
+    int n;
+    char **lines = read_lines(path, &n);
+    ck_assert_msg(lines && n >= 1, "%s is empty", path);
+    ck_assert_msg(strncmp(lines[0], head, strlen(head)) == 0, "%s does not start with %s:\n%.300s", path, head,
+                  lines[0]);
+    int found = 0;
+    for (int i = 0; i < n && !found; i++)
+        found = strstr(lines[i], has) != NULL;
+    ck_assert_msg(found, "%s: no %s in it", path, has);
+    free_lines(lines);
+}
+
+/* --html FILE and --speedscope FILE: both written beside the summary,
+ * mode 0600 under umask 022; `-` is stdout; a symlink at FILE (to a file,
+ * or dangling) is refused with a line naming it, its target untouched and
+ * nothing created; a FILE that cannot be created is named; either is exit
+ * status 1, the summary still printed. */
+START_TEST(html_speedscope_files)
+{
+    umask(022);
+    make_events((char *[]){"-n", "20", "-b", "60", "-e", "10", "-k", "sleep", NULL}, 30000);
+    char *html = strf("%s/report.html", dir), *ss = strf("%s/report.speedscope.json", dir);
+    static const char ss_head[] = "{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\"";
+    struct run r;
+    ck_assert_int_eq(report(&r, "--html", html, "--speedscope", ss, events, NULL), 0);
+    ck_assert_msg(strstr(r.out, "1 process, 1 loop thread"), "no summary:\n%s", r.out);
+    ck_assert_str_eq(r.err, "");
+    run_free(&r);
+    expect_private_file(html, "<!DOCTYPE html>", "fixture_sleep");
+    expect_private_file(ss, ss_head, "fixture_sleep");
+
+    ck_assert_int_eq(report(&r, "--speedscope", "-", events, NULL), 0);
+    ck_assert_msg(strncmp(r.out, ss_head, strlen(ss_head)) == 0 && strstr(r.out, "fixture_sleep"),
+                  "--speedscope -: stdout:\n%s", r.out);
+    run_free(&r);
+
+    char *target = strf("%s/target", dir), *link = strf("%s/link.html", dir);
+    char *absent = strf("%s/absent", dir), *dangling = strf("%s/dangling.json", dir);
+    FILE *f = fopen(target, "w");
+    fputs("untouched\n", f);
+    fclose(f);
+    ck_assert_int_eq(symlink(target, link), 0);
+    ck_assert_int_eq(symlink(absent, dangling), 0);
+    ck_assert_int_eq(report(&r, "--html", link, "--speedscope", dangling, events, NULL), 1);
+    char *want = strf("elmon: cannot write %s: it is a symbolic link, not followed\n", link);
+    ck_assert_msg(strstr(r.err, want), "no line naming %s:\n%s", link, r.err);
+    free(want);
+    want = strf("elmon: cannot write %s: it is a symbolic link, not followed\n", dangling);
+    ck_assert_msg(strstr(r.err, want), "no line naming %s:\n%s", dangling, r.err);
+    free(want);
+    ck_assert_msg(strstr(r.out, "1 process, 1 loop thread"), "no summary:\n%s", r.out);
+    run_free(&r);
+    int n;
+    char **lines = read_lines(target, &n);
+    ck_assert_msg(lines && n == 1 && strcmp(lines[0], "untouched") == 0, "the link's target was written");
+    free_lines(lines);
+    ck_assert_msg(access(absent, F_OK) != 0, "%s created through the dangling link", absent);
+
+    ck_assert_int_eq(report(&r, "--html", "/nonexistent/elmon-test/report.html", events, NULL), 1);
+    ck_assert_msg(strstr(r.err, "elmon: cannot write /nonexistent/elmon-test/report.html: No such file or directory"),
+                  "%s", r.err);
+    ck_assert_msg(strstr(r.out, "1 process, 1 loop thread"), "no summary:\n%s", r.out);
+    run_free(&r);
+    free(target);
+    free(link);
+    free(absent);
+    free(dangling);
+    free(html);
+    free(ss);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli_report");
@@ -411,6 +491,7 @@ int main(void)
     tcase_add_test(tc, many_spans_bounded_memory);
     tcase_add_test(tc, report_time_linear);
     tcase_add_test(tc, hostile_strings_escaped);
+    tcase_add_test(tc, html_speedscope_files);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

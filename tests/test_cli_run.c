@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include "json.h"
 #include "support.h"
+#include "version.h"
 
 #define LOOPFIX ELMON_BIN_DIR "/loopfix"
 #define XSD ELMON_SRC_DIR "/tests/junit.xsd"
@@ -643,6 +644,178 @@ START_TEST(hostile_names_in_summary)
 }
 END_TEST
 
+/* The file at path: written (its text starts with head and holds has),
+ * mode 0600 whatever the umask (the caller's is 022). */
+static void expect_private_file(const char *path, const char *head, const char *has)
+{
+    struct stat st;
+    ck_assert_msg(lstat(path, &st) == 0, "%s not written", path);
+    ck_assert_msg(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600, "%s: mode %o, not a regular file of mode 600",
+                  path, st.st_mode);
+    char *text = slurp(path);
+    ck_assert_msg(strncmp(text, head, strlen(head)) == 0, "%s does not start with %s:\n%.300s", path, head, text);
+    ck_assert_msg(strstr(text, has), "%s: no %s in it", path, has);
+    free(text);
+}
+
+/* --html FILE and --speedscope FILE: both written, mode 0600 under umask
+ * 022; `-` is stdout; a symlink at FILE (to a file, or dangling) is
+ * refused with a line naming it, its target untouched and nothing created;
+ * a FILE that cannot be created is named; either is exit status 125 after
+ * COMMAND ran, or 123 when the budget broke. */
+START_TEST(html_speedscope_files)
+{
+    umask(022);
+    char *out = strf("%s/ev", dir), *html = strf("%s/run.html", dir), *ss = strf("%s/run.speedscope.json", dir);
+    static const char ss_head[] = "{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\"";
+    struct run r;
+    ck_assert_int_eq(elmon(&r, 60000, "run", "--quiet", "--log", "off", "--out", out, "--html", html, "--speedscope",
+                           ss, "--", LOOPFIX, "-n", "20", "-b", "80", "-e", "10", "-k", "sleep", NULL), 0);
+    run_free(&r);
+    expect_private_file(html, "<!DOCTYPE html>", "fixture_sleep");
+    expect_private_file(ss, ss_head, "fixture_sleep");
+
+    ck_assert_int_eq(elmon(&r, 60000, "run", "--quiet", "--log", "off", "--out", out, "--speedscope", "-", "--",
+                           LOOPFIX, "-n", "20", "-b", "80", "-e", "10", "-k", "sleep", NULL), 0);
+    ck_assert_msg(strstr(r.out, ss_head) && strstr(r.out, "fixture_sleep"), "--speedscope -: stdout:\n%s", r.out);
+    run_free(&r);
+
+    char *target = strf("%s/target", dir), *link = strf("%s/link.html", dir);
+    char *absent = strf("%s/absent", dir), *dangling = strf("%s/dangling.json", dir);
+    FILE *f = fopen(target, "w");
+    fputs("untouched\n", f);
+    fclose(f);
+    ck_assert_int_eq(symlink(target, link), 0);
+    ck_assert_int_eq(symlink(absent, dangling), 0);
+    int rc = elmon(&r, 60000, "run", "--quiet", "--out", out, "--html", link, "--speedscope", dangling, "--", "true",
+                   NULL);
+    ck_assert_msg(rc == 125, "status %d with symlinks at the paths:\n%s", rc, r.err);
+    char *want = strf("elmon: cannot write %s: it is a symbolic link, not followed\n", link);
+    ck_assert_msg(strstr(r.err, want), "no line naming %s:\n%s", link, r.err);
+    free(want);
+    want = strf("elmon: cannot write %s: it is a symbolic link, not followed\n", dangling);
+    ck_assert_msg(strstr(r.err, want), "no line naming %s:\n%s", dangling, r.err);
+    free(want);
+    run_free(&r);
+    char *text = slurp(target);
+    ck_assert_str_eq(text, "untouched\n");
+    free(text);
+    ck_assert_msg(access(absent, F_OK) != 0, "%s created through the dangling link", absent);
+
+    const char *bad = "/nonexistent/elmon-test/run.html";
+    rc = elmon(&r, 60000, "run", "--quiet", "--out", out, "--html", bad, "--", "true", NULL);
+    ck_assert_msg(rc == 125, "status %d for --html %s:\n%s", rc, bad, r.err);
+    ck_assert_msg(strstr(r.err, "elmon: cannot write /nonexistent/elmon-test/run.html: No such file or directory"), "%s",
+                  r.err);
+    run_free(&r);
+    /* A broken budget is the verdict still. */
+    rc = elmon(&r, 60000, "run", "--quiet", "--log", "off", "--fail-over", "50", "--out", out, "--speedscope", bad,
+               "--", LOOPFIX, "-n", "20", "-b", "80", "-e", "10", "-k", "sleep", NULL);
+    ck_assert_msg(rc == 123, "status %d over budget with --speedscope %s:\n%s", rc, bad, r.err);
+    ck_assert_msg(strstr(r.err, "cannot write /nonexistent/elmon-test/run.html"), "%s", r.err);
+    run_free(&r);
+    free(target);
+    free(link);
+    free(absent);
+    free(dangling);
+    free(out);
+    free(html);
+    free(ss);
+}
+END_TEST
+
+/* --quiet: nothing on stderr (neither the events directory nor the
+ * summary), where without it both are; --json - puts the summary on
+ * stdout, after COMMAND's own output. */
+START_TEST(quiet_prints_nothing)
+{
+    char *out = strf("%s/ev", dir);
+    struct run r;
+    ck_assert_int_eq(elmon(&r, 60000, "run", "--log", "off", "--out", out, "--", LOOPFIX, "-n", "20", "-b", "80",
+                           "-e", "10", "-k", "sleep", NULL), 0);
+    ck_assert_msg(strstr(r.err, "elmon: events in ") && strstr(r.err, "\nloopfix ") &&
+                      strstr(r.err, "exited with status 0"),
+                  "no summary without --quiet:\n%s", r.err);
+    run_free(&r);
+    ck_assert_int_eq(elmon(&r, 60000, "run", "--quiet", "--log", "off", "--out", out, "--json", "-", "--", LOOPFIX,
+                           "-n", "20", "-b", "80", "-e", "10", "-k", "sleep", NULL), 0);
+    ck_assert_msg(r.err[0] == 0, "--quiet printed on stderr:\n%s", r.err);
+    const char *j = strstr(r.out, "{\"v\":1,\"command\":");
+    ck_assert_msg(j != NULL, "no JSON summary on stdout:\n%s", r.out);
+    struct jval *v = jv_parse(j, strlen(j));
+    ck_assert_msg(v != NULL, "not JSON:\n%s", j);
+    const struct jval *loops = jv_get(v, "loops");
+    ck_assert_msg(loops && loops->n == 1, "one loop expected:\n%s", j);
+    ck_assert_double_eq(jv_num(loops->items[0], "blocks_warning", -1), 2);
+    jv_free(v);
+    run_free(&r);
+    free(out);
+}
+END_TEST
+
+/* -h and --help of every command print the same text, the one `elmon help
+ * COMMAND` prints, with status 0 and nothing run; the same for elmon
+ * itself, whose text is also printed, with status 2, without a command. */
+START_TEST(help_short_and_long)
+{
+    static const char *const subs[] = {"run", "stat", "top", "report"};
+    struct run r;
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(elmon(&r, 10000, subs[i], "--help", NULL), 0);
+        char *text = strdup(r.out);
+        char *usage = strf("Usage: elmon %s ", subs[i]);
+        ck_assert_msg(strncmp(text, usage, strlen(usage)) == 0 && strstr(text, "\n  -h, --help "),
+                      "%s --help:\n%s", subs[i], text);
+        ck_assert_str_eq(r.err, "");
+        run_free(&r);
+        ck_assert_int_eq(elmon(&r, 10000, subs[i], "-h", NULL), 0);
+        ck_assert_msg(strcmp(r.out, text) == 0, "%s -h:\n%s", subs[i], r.out);
+        run_free(&r);
+        ck_assert_int_eq(elmon(&r, 10000, "help", subs[i], NULL), 0);
+        ck_assert_msg(strcmp(r.out, text) == 0, "help %s:\n%s", subs[i], r.out);
+        run_free(&r);
+        free(usage);
+        free(text);
+    }
+    /* run -h ends the options: COMMAND is not run. */
+    char *mark = strf("%s/ran", dir);
+    ck_assert_int_eq(elmon(&r, 10000, "run", "-h", "--", "touch", mark, NULL), 0);
+    run_free(&r);
+    ck_assert_msg(access(mark, F_OK) != 0, "run -h ran COMMAND");
+    free(mark);
+
+    ck_assert_int_eq(elmon(&r, 10000, "--help", NULL), 0);
+    char *text = strdup(r.out);
+    ck_assert_msg(strncmp(text, "Usage: elmon COMMAND", 20) == 0 && strstr(text, "\n  report ") &&
+                      strstr(text, "\n  --version "),
+                  "elmon --help:\n%s", text);
+    run_free(&r);
+    static const char *const same[] = {"-h", "help"};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(elmon(&r, 10000, same[i], NULL), 0);
+        ck_assert_msg(strcmp(r.out, text) == 0, "elmon %s:\n%s", same[i], r.out);
+        run_free(&r);
+    }
+    ck_assert_int_eq(elmon(&r, 10000, NULL), 2);
+    ck_assert_msg(strcmp(r.out, text) == 0, "elmon alone:\n%s", r.out);
+    run_free(&r);
+    free(text);
+}
+END_TEST
+
+/* --version: one line, elmon's version and the events schema it reads. */
+START_TEST(version_line)
+{
+    struct run r;
+    ck_assert_int_eq(elmon(&r, 10000, "--version", NULL), 0);
+    char *want = strf("elmon %s (events schema %d)\n", ELMON_VERSION, ELMON_EVENTS_SCHEMA);
+    ck_assert_str_eq(r.out, want);
+    ck_assert_str_eq(r.err, "");
+    free(want);
+    run_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli_run");
@@ -658,6 +831,10 @@ int main(void)
     tcase_add_test(tc, options_become_child_environment);
     tcase_add_test(tc, fail_over_lowers_block_ms);
     tcase_add_test(tc, hostile_names_in_summary);
+    tcase_add_test(tc, html_speedscope_files);
+    tcase_add_test(tc, quiet_prints_nothing);
+    tcase_add_test(tc, help_short_and_long);
+    tcase_add_test(tc, version_line);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
