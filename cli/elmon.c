@@ -22,6 +22,10 @@ static const struct {
      "  report [options] FILES|DIR          events files written earlier: summary, page, stacks\n"
      "  serve [--listen ADDR]               Prometheus metrics of every monitored process of yours\n"
      "\n"
+     "Options:\n"
+     "  -h, --help            this text ('elmon help COMMAND': a command's)\n"
+     "  --version             elmon's version and the events schema it reads\n"
+     "\n"
      "'elmon COMMAND --help' describes each; the manual is docs/CLI.md.\n"},
     {"run",
      "Usage: elmon run [options] -- COMMAND [ARGS...]\n"
@@ -50,6 +54,7 @@ static const struct {
      "CI verdict:\n"
      "  --fail-over MS        fail when a blocking span lasts longer than MS\n"
      "  --fail-on SEVERITY    fail on any span of SEVERITY (warning or critical) or worse\n"
+     "  -h, --help            this text\n"
      "\n"
      "Exit status: 123 when over budget, else COMMAND's own (128+N when killed by\n"
      "signal N); 125 elmon failed, 126 COMMAND cannot run, 127 COMMAND not found,\n"
@@ -61,8 +66,9 @@ static const struct {
      "largest lag of the last 10 s), current and max lag, utilization, turns per second,\n"
      "blocking spans, and the last span's culprit.\n"
      "\n"
-     "  --json                one JSON object per look\n"
+     "  -j, --json            one JSON object per look\n"
      "  -w, --watch SECONDS   look again every SECONDS until interrupted or PID exits\n"
+     "  -h, --help            this text\n"
      "\n"
      "Exit status: 0; 1 when PID is gone, not yours or not monitored; 2 bad options.\n"},
     {"top",
@@ -72,6 +78,7 @@ static const struct {
      "\n"
      "  -d, --delay SECONDS   time between refreshes\n"
      "  -n, --iterations N    stop after N refreshes (batch mode when not on a terminal)\n"
+     "  -h, --help            this text\n"
      "\n"
      "Exit status: 0; 1 when the stats directory is unusable; 2 bad options.\n"},
     {"report",
@@ -86,6 +93,7 @@ static const struct {
      "  --html FILE           also the run as one self-contained page: lag timeline,\n"
      "                        flame graph of blocked time, table of spans\n"
      "  --speedscope FILE     also the spans as a speedscope file ('-' for stdout)\n"
+     "  -h, --help            this text\n"
      "\n"
      "Exit status: 0; 1 when nothing could be read, a file has a newer schema or an\n"
      "output file could not be written;\n"
