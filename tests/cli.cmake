@@ -30,6 +30,8 @@ if(TARGET elmon_cli)
     $<TARGET_FILE:elmon_cli> $<TARGET_FILE:elmon> ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/serve_prometheus)
   set_tests_properties(serve_prometheus PROPERTIES TIMEOUT 600)
   add_test(NAME cli_exit_table COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_exit_table.sh ${PROJECT_SOURCE_DIR})
+  add_test(NAME cli_options COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_options.sh ${PROJECT_SOURCE_DIR}
+    $<TARGET_FILE:elmon_cli>)
   add_test(NAME cli_install COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_install.sh
     ${CMAKE_BINARY_DIR} $<TARGET_FILE:loopfix>)
   set_tests_properties(cli_install PROPERTIES TIMEOUT 300)
