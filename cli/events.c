@@ -24,6 +24,8 @@ struct ev_pending {
     const char *path;
     long long offset;
     size_t len;
+    size_t seq;                  /* begins in the order read */
+    int ended;                   /* a block of its turn was read (ev_finish) */
 };
 
 /* Where the record being read is, for a block_begin read lazily; path NULL
@@ -65,6 +67,8 @@ struct ev_index {
     size_t cap_strs, n_strs;
     size_t *loops;               /* loop index + 1 by (pid, tid); 0 empty */
     size_t cap_loops;
+    size_t *pending;             /* set->pending index + 1 by (pid, tid, turn); 0 empty */
+    size_t cap_pending, n_begun;
 };
 
 static void *xcalloc(size_t n, size_t size)
@@ -295,6 +299,96 @@ static void take_hist(struct ev_loop *l, const struct jval *h)
     }
 }
 
+/* ---- block_begin records still waiting for their block ----
+ * A begin is dropped as soon as a block of its (pid, tid, turn) is read,
+ * so only the spans open at a point of the files wait here (about one per
+ * loop thread), not every begin read: the memory is not the records'.
+ * What is left at ev_finish is matched once more against every ended span
+ * (a block read before its begin: another file, another order). */
+
+static uint64_t pending_key(int pid, int tid, uint64_t turn)
+{
+    return hash_u64(loop_key(pid, tid) ^ (turn * 0x9e3779b97f4a7c15ull));
+}
+
+static void pending_rehash(struct ev_set *set, size_t cap)
+{
+    struct ev_index *x = index_of(set);
+    size_t *t = xcalloc(cap, sizeof *t);
+    for (size_t i = 0; i < set->n_pending; i++) {
+        const struct ev_pending *p = &set->pending[i];
+        size_t k = pending_key(p->pid, p->tid, p->span.turn) & (cap - 1);
+        while (t[k])
+            k = (k + 1) & (cap - 1);
+        t[k] = i + 1;
+    }
+    free(x->pending);
+    x->pending = t;
+    x->cap_pending = cap;
+}
+
+/* The slot holding pending index i, which is in the table. */
+static size_t pending_slot(const struct ev_set *set, size_t i)
+{
+    const struct ev_index *x = set->index;
+    const struct ev_pending *p = &set->pending[i];
+    size_t k = pending_key(p->pid, p->tid, p->span.turn) & (x->cap_pending - 1);
+    while (x->pending[k] != i + 1)
+        k = (k + 1) & (x->cap_pending - 1);
+    return k;
+}
+
+static void pending_add(struct ev_set *set, const struct ev_pending *p)
+{
+    struct ev_index *x = index_of(set);
+    if (2 * (set->n_pending + 1) > x->cap_pending)
+        pending_rehash(set, x->cap_pending ? 2 * x->cap_pending : 256);
+    set->pending = grow(set->pending, &set->cap_pending, set->n_pending, sizeof *set->pending);
+    set->pending[set->n_pending] = *p;
+    size_t k = pending_key(p->pid, p->tid, p->span.turn) & (x->cap_pending - 1);
+    while (x->pending[k])
+        k = (k + 1) & (x->cap_pending - 1);
+    x->pending[k] = ++set->n_pending;
+    set->pending[set->n_pending - 1].seq = x->n_begun++;
+}
+
+/* A block of (pid, tid, turn) was read: one begin of that key, if any, is
+ * no longer pending (others of the same key go at ev_finish). */
+static void pending_end(struct ev_set *set, int pid, int tid, uint64_t turn)
+{
+    struct ev_index *x = set->index;
+    if (!x || !set->n_pending)
+        return;
+    size_t mask = x->cap_pending - 1, k = pending_key(pid, tid, turn) & mask;
+    for (; x->pending[k]; k = (k + 1) & mask) {
+        const struct ev_pending *p = &set->pending[x->pending[k] - 1];
+        if (p->pid == pid && p->tid == tid && p->span.turn == turn)
+            break;
+    }
+    if (!x->pending[k])
+        return;
+    size_t gone = x->pending[k] - 1;
+    /* Deleted by shifting back the entries of the probe run after it. */
+    x->pending[k] = 0;
+    for (size_t j = (k + 1) & mask; x->pending[j]; j = (j + 1) & mask) {
+        const struct ev_pending *q = &set->pending[x->pending[j] - 1];
+        size_t home = pending_key(q->pid, q->tid, q->span.turn) & mask;
+        /* q stays unless its home is cyclically outside (k, j]. */
+        if ((j > k && (home <= k || home > j)) || (j < k && home <= k && home > j)) {
+            x->pending[k] = x->pending[j];
+            x->pending[j] = 0;
+            k = j;
+        }
+    }
+    /* The last entry moves into the freed place. */
+    size_t last = set->n_pending - 1;
+    if (gone != last) {
+        x->pending[pending_slot(set, last)] = gone + 1;
+        set->pending[gone] = set->pending[last];
+    }
+    set->n_pending--;
+}
+
 static void add_span(struct ev_loop *l, const struct ev_span *sp)
 {
     l->spans = grow(l->spans, &l->cap_spans, l->n_spans, sizeof *l->spans);
@@ -366,20 +460,19 @@ static int take_record(struct ev_set *set, const struct jval *r, const struct re
         span_frames(set, &sp, r, process);
     if (is_block) {
         add_span(find_loop(set, (int)pid, (int)tid, process, thread, poller), &sp);
+        pending_end(set, (int)pid, (int)tid, sp.turn);
         return REC_OK;
     }
-    set->pending = grow(set->pending, &set->cap_pending, set->n_pending, sizeof *set->pending);
-    struct ev_pending *p = &set->pending[set->n_pending++];
-    p->pid = (int)pid;
-    p->tid = (int)tid;
-    snprintf(p->process, sizeof p->process, "%s", process);
-    snprintf(p->thread, sizeof p->thread, "%s", thread);
-    snprintf(p->poller, sizeof p->poller, "%s", poller);
+    struct ev_pending p = {.pid = (int)pid, .tid = (int)tid};
+    snprintf(p.process, sizeof p.process, "%s", process);
+    snprintf(p.thread, sizeof p.thread, "%s", thread);
+    snprintf(p.poller, sizeof p.poller, "%s", poller);
     sp.ongoing = 1;
-    p->span = sp;
-    p->path = sp.culprit ? NULL : at->path;
-    p->offset = at->offset;
-    p->len = at->len;
+    p.span = sp;
+    p.path = sp.culprit ? NULL : at->path;
+    p.offset = at->offset;
+    p.len = at->len;
+    pending_add(set, &p);
     return REC_OK;
 }
 
@@ -562,59 +655,63 @@ static void lazy_frames(struct ev_set *set, struct ev_pending *p)
     p->path = NULL;
 }
 
+static int by_seq(const void *a, const void *b)
+{
+    const struct ev_pending *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+size_t ev_distinct_strings(const struct ev_set *set)
+{
+    return set->index ? set->index->n_strs : 0;
+}
+
 void ev_finish(struct ev_set *set)
 {
     /* A block_begin whose block never came is a span that was still
      * running when the process went: it counts, with its duration so far.
-     * Ended spans are found by (loop, turn) in a table, not by a scan. */
-    size_t n_loops_before = set->n_loops;
-    size_t n_spans = 0;
-    for (size_t i = 0; i < set->n_loops; i++)
-        n_spans += set->loops[i].n_spans;
-    struct turn_key {
-        size_t loop_plus1;       /* 0: empty */
-        uint64_t turn;
-    } *ended;
-    size_t cap_ended = 16;
-    while (cap_ended < 2 * n_spans + 2)
-        cap_ended *= 2;
-    ended = xcalloc(cap_ended, sizeof *ended);
-    for (size_t i = 0; i < set->n_loops; i++)
-        for (size_t j = 0; j < set->loops[i].n_spans; j++) {
-            uint64_t turn = set->loops[i].spans[j].turn;
-            size_t k = (hash_u64(turn) ^ hash_u64(i + 1)) & (cap_ended - 1);
-            while (ended[k].loop_plus1 && !(ended[k].loop_plus1 == i + 1 && ended[k].turn == turn))
-                k = (k + 1) & (cap_ended - 1);
-            ended[k] = (struct turn_key){i + 1, turn};
+     * The begins still pending (few: reading dropped those a block ended)
+     * are found by (pid, tid, turn) in their table while every ended span
+     * is walked once: no table as large as the spans. */
+    size_t n_begun = set->n_pending;
+    if (n_begun) {
+        struct ev_index *x = set->index;
+        size_t mask = x->cap_pending - 1;
+        for (size_t i = 0; i < set->n_loops; i++) {
+            const struct ev_loop *l = &set->loops[i];
+            for (size_t j = 0; j < l->n_spans; j++) {
+                uint64_t turn = l->spans[j].turn;
+                for (size_t k = pending_key(l->pid, l->tid, turn) & mask; x->pending[k]; k = (k + 1) & mask) {
+                    struct ev_pending *p = &set->pending[x->pending[k] - 1];
+                    if (p->pid == l->pid && p->tid == l->tid && p->span.turn == turn)
+                        p->ended = 1;
+                }
+            }
         }
-    for (size_t i = 0; i < set->n_pending; i++) {
+        /* In the order they were read, as the files have them. */
+        qsort(set->pending, n_begun, sizeof *set->pending, by_seq);
+    }
+    for (size_t i = 0; i < n_begun; i++) {
         struct ev_pending *p = &set->pending[i];
+        if (p->ended)
+            continue;
         struct ev_loop *l = find_loop(set, p->pid, p->tid, p->process, p->thread, p->poller);
-        size_t li = (size_t)(l - set->loops) + 1;
-        uint64_t turn = p->span.turn;
-        /* A loop first seen here has no ended span; one seen before has its
-         * ended spans in the table (all of them were in before). */
-        int was_ended = 0;
-        if (li - 1 < n_loops_before) {
-            size_t k = (hash_u64(turn) ^ hash_u64(li)) & (cap_ended - 1);
-            while (ended[k].loop_plus1 && !(ended[k].loop_plus1 == li && ended[k].turn == turn))
-                k = (k + 1) & (cap_ended - 1);
-            was_ended = ended[k].loop_plus1 == li;
-        }
-        if (!was_ended) {
-            if (p->path)
-                lazy_frames(set, p);
-            add_span(l, &p->span);
-        }
+        if (p->path)
+            lazy_frames(set, p);
+        add_span(l, &p->span);
     }
     if (lazy.f)
         fclose(lazy.f);
     lazy.f = NULL;
     lazy.path = NULL;
-    free(ended);
     free(set->pending);
     set->pending = NULL;
     set->n_pending = set->cap_pending = 0;
+    if (set->index) {
+        free(set->index->pending);
+        set->index->pending = NULL;
+        set->index->cap_pending = 0;
+    }
 
     /* qsort's array must not be NULL even when empty (UBSan: nonnull). */
     if (set->n_loops)
@@ -623,11 +720,8 @@ void ev_finish(struct ev_set *set)
     if (set->index && set->index->cap_loops)
         loops_rehash(set, set->index->cap_loops);
     /* Culprits are interned: counted by pointer. */
-    n_spans = 0;
-    for (size_t i = 0; i < set->n_loops; i++)
-        n_spans += set->loops[i].n_spans;
     struct ptab by_name;
-    ptab_init(&by_name, n_spans);
+    ptab_init(&by_name, ev_distinct_strings(set));   /* culprits are interned strings */
     size_t cap = 0;
     for (size_t i = 0; i < set->n_loops; i++)
         for (size_t j = 0; j < set->loops[i].n_spans; j++) {
@@ -662,6 +756,7 @@ void ev_free(struct ev_set *set)
             free(set->index->strs[i]);
         free(set->index->strs);
         free(set->index->loops);
+        free(set->index->pending);
         free(set->index);
     }
     free(set->pending);

@@ -77,6 +77,10 @@ int ev_load_path(struct ev_set *set, const char *path);
 /* Match unfinished spans, order loops (pid, tid) and rank culprits. */
 void ev_finish(struct ev_set *set);
 void ev_free(struct ev_set *set);
+/* How many distinct strings the set holds (each interned once): a bound
+ * on its distinct culprits and stacks, for tables that must not be sized
+ * by the spans. */
+size_t ev_distinct_strings(const struct ev_set *set);
 
 /* A budget for the CI verdict: a span longer than fail_over_ms (< 0: none),
  * or of severity fail_on or worse (0 none, 1 warning, 2 critical). */

@@ -15,9 +15,10 @@
  * values, never as markup.
  *
  * Time: one pass over the spans, one over the distinct stacks, and a
- * selection (expected linear) of the spans the page lists when there are
- * more than HTML_MAX_SPANS.  Memory beyond the set: a string table with
- * one slot per distinct string and one word per span.
+ * selection (expected linear, equal lengths too) of the spans the page
+ * lists when there are more than HTML_MAX_SPANS.  Memory beyond the set:
+ * a string table with one slot per distinct string of the listed spans
+ * and stacks, and one word per span while the selection runs.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -88,29 +89,35 @@ static void swap_d(double *a, double *b)
     *b = t;
 }
 
-/* The k-th largest value of v[0..n) (k from 1), reordering v: quickselect,
- * expected linear. */
+/* The k-th largest value of v[0..n) (k from 1), reordering v: quickselect
+ * with a three-way partition, expected linear even when most values are
+ * equal (spans of one length are common: a two-way partition on equal keys
+ * took one step per element, n times k comparisons). */
 static double kth_largest(double *v, size_t n, size_t k)
 {
-    size_t lo = 0, hi = n - 1, want = k - 1;
+    size_t lo = 0, hi = n, want = k - 1;   /* [lo, hi) holds the rank */
     unsigned long long seed = 0x2545f4914f6cdd1dull;
-    while (lo < hi) {
+    while (hi - lo > 1) {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        swap_d(&v[lo + (size_t)(seed % (hi - lo + 1))], &v[hi]);
-        double pivot = v[hi];
-        size_t store = lo;
-        for (size_t i = lo; i < hi; i++)
+        double pivot = v[lo + (size_t)(seed % (hi - lo))];
+        /* [lo, gt) > pivot, [gt, i) == pivot, [lt, hi) < pivot */
+        size_t gt = lo, i = lo, lt = hi;
+        while (i < lt) {
             if (v[i] > pivot)
-                swap_d(&v[i], &v[store++]);
-        swap_d(&v[store], &v[hi]);
-        if (store == want)
-            return v[store];
-        if (store < want)
-            lo = store + 1;
+                swap_d(&v[i++], &v[gt++]);
+            else if (v[i] < pivot)
+                swap_d(&v[i], &v[--lt]);
+            else
+                i++;
+        }
+        if (want < gt)
+            hi = gt;
+        else if (want >= lt)
+            lo = lt;
         else
-            hi = store - 1;
+            return pivot;
     }
     return v[lo];
 }

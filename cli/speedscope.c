@@ -15,8 +15,12 @@
  * requires.
  *
  * Time and memory: the frames of each distinct stack are split and named
- * once (a table by stack pointer), frame names once (a table by text);
- * the events are written as the spans are walked.
+ * once (a table by stack pointer, sized by the set's distinct strings),
+ * frame names once (a table by text); each thread's spans are ordered by
+ * start (16 bytes a span of that thread, while it is written; no sort
+ * when they already are) and their events written as they are walked: the
+ * output, every span's frames opened and closed, is the only thing that
+ * grows with the spans, and it goes to the stream, not to memory.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -129,17 +133,16 @@ static int by_start(const void *a, const void *b)
 void summary_speedscope(FILE *f, const struct ev_set *set, const struct summary_info *si)
 {
     uint64_t t0 = 0;
-    size_t n_spans = 0;
     for (size_t i = 0; i < set->n_loops; i++) {
         const struct ev_loop *l = &set->loops[i];
-        n_spans += l->n_spans;
         for (size_t j = 0; j < l->n_spans; j++)
             if (l->spans[j].start_unix_ns && (!t0 || l->spans[j].start_unix_ns < t0))
                 t0 = l->spans[j].start_unix_ns;
     }
-    /* Distinct stacks by pointer (interned): split once. */
+    /* Distinct stacks by pointer (interned, or the one literal): split
+     * once; the table is sized by the distinct strings, not the spans. */
     size_t cap = 16;
-    while (cap < 2 * n_spans + 2)
+    while (cap < 2 * (ev_distinct_strings(set) + 1) + 2)
         cap *= 2;
     struct frames *tab = must(calloc(cap, sizeof *tab));
     struct names names = {0};
@@ -179,11 +182,14 @@ void summary_speedscope(FILE *f, const struct ev_set *set, const struct summary_
         if (!l->n_spans)
             continue;
         struct order *ord = must(malloc(l->n_spans * sizeof *ord));
+        int sorted = 1;
         for (size_t j = 0; j < l->n_spans; j++) {
             uint64_t s = l->spans[j].start_unix_ns;
             ord[j] = (struct order){s > t0 ? (double)(s - t0) / 1e6 : 0, j};
+            sorted &= !j || by_start(&ord[j - 1], &ord[j]) < 0;
         }
-        qsort(ord, l->n_spans, sizeof *ord, by_start);
+        if (!sorted)   /* files are in time order: most loops need no sort */
+            qsort(ord, l->n_spans, sizeof *ord, by_start);
         char name[200];
         snprintf(name, sizeof name, "%s %d / %s (%d)", l->process, l->pid, l->thread, l->tid);
         fprintf(f, "%s{\"type\":\"evented\",\"name\":", first_profile ? "" : ",");

@@ -300,12 +300,11 @@ static int by_stack(const void *a, const void *b)
 
 struct fold_sum *summary_fold_sums(const struct ev_set *set, size_t *n_out)
 {
-    /* Stacks are interned (events.h): summed by pointer in a table, then
-     * the distinct ones sorted, so the work grows with the spans once and
-     * with the distinct stacks for the sort. */
-    size_t n = 0;
-    for (size_t i = 0; i < set->n_loops; i++)
-        n += set->loops[i].n_spans;
+    /* Stacks are interned (events.h): summed by pointer in a table sized
+     * by the distinct strings (not the spans), then the distinct ones
+     * sorted, so the work grows with the spans once and with the distinct
+     * stacks for the sort. */
+    size_t n = ev_distinct_strings(set) + 1;   /* stacks are interned, or the one literal */
     size_t cap = 16;
     while (cap < 2 * n + 2)
         cap *= 2;
