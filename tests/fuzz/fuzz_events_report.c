@@ -6,7 +6,11 @@
  * Checked: counted lines add up; loops come out ordered by (pid, tid);
  * every span has a culprit and the culprit ranking adds up to the spans,
  * best first; the JSON summary is valid JSON (read back with the same
- * reader); the JUnit report carries no control character XML 1.0 forbids.
+ * reader); the JUnit report carries no control character XML 1.0 forbids;
+ * the --html page's data element parses and every index in it is in range,
+ * and the --speedscope file is JSON whose events nest, sorted, with frame
+ * indices in range, one profile per loop thread that blocked
+ * (tests/report_check.h, the checks test_cli_report makes on real files).
  *
  * Input: the file; its first byte also picks the budget.
  */
@@ -19,6 +23,7 @@
 #include "cli.h"
 #include "fuzz.h"
 #include "json.h"
+#include "report_check.h"
 
 static char path[64];
 static int fd = -1;
@@ -109,6 +114,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(text);
     free(render(summary_text, &set, &si, &len));
     free(render(folded, &set, &si, &len));
+
+    size_t blocked = 0, profiles = 0;
+    for (size_t i = 0; i < set.n_loops; i++)
+        blocked += set.loops[i].n_spans > 0;
+    text = render(summary_html, &set, &si, &len);
+    const char *why = report_check_html(text, len);
+    if (why)
+        fuzz_fail(__FILE__, __LINE__, why);
+    free(text);
+    text = render(summary_speedscope, &set, &si, &len);
+    why = report_check_speedscope(text, len, &profiles);
+    if (why)
+        fuzz_fail(__FILE__, __LINE__, why);
+    FUZZ_CHECK(profiles == blocked);
+    free(text);
     summary_over_budget(&set, &si.budget);
     ev_free(&set);
     return 0;
