@@ -107,6 +107,7 @@ static const struct {
      "\n"
      "  -l, --listen HOST:PORT  where to listen (default 127.0.0.1:9464; port 0: any)\n"
      "  --all-users             every user's monitored processes (root only)\n"
+     "  -h, --help              this text\n"
      "\n"
      "Exit status: 0 when stopped by SIGTERM or SIGINT; 1 when it cannot listen, the\n"
      "stats directory is unusable or --all-users is asked for without root; 2 bad\n"

@@ -111,6 +111,24 @@ static int parse_pid_name(const char *name)
     return (int)v;
 }
 
+/* Is pid a process that still runs?  kill(pid, 0) alone says yes for a
+ * zombie, and a killed worker stays one until its parent waits. */
+static int process_runs(int pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno != ENOENT && errno != ESRCH;
+    ssize_t k = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (k <= 0)
+        return 0;
+    buf[k] = 0;
+    const char *close_paren = strrchr(buf, ')');
+    return !(close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X'));
+}
+
 /* New files in each directory attached; hosts whose file is gone (their
  * process exited and removed it) or whose process is gone dropped. */
 static void hosts_scan(const struct dirs *d, uint64_t now)
@@ -153,7 +171,7 @@ static void hosts_scan(const struct dirs *d, uint64_t now)
         struct host *h = &hosts[i];
         struct stat st;
         int gone = h->seen_ns != now || fstat(h->lv.fd, &st) < 0 || st.st_nlink == 0 ||
-                   (kill(h->lv.pid, 0) < 0 && errno == ESRCH);
+                   !process_runs(h->lv.pid);
         /* A process that exec'ed a program without libelmon keeps its pid
          * and leaves the file: figures that stopped moving despite asks
          * make us look again, and live_attach removes a file nobody maps. */

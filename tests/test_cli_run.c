@@ -758,9 +758,9 @@ END_TEST
  * itself, whose text is also printed, with status 2, without a command. */
 START_TEST(help_short_and_long)
 {
-    static const char *const subs[] = {"run", "stat", "top", "report"};
+    static const char *const subs[] = {"run", "stat", "top", "report", "serve"};
     struct run r;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         ck_assert_int_eq(elmon(&r, 10000, subs[i], "--help", NULL), 0);
         char *text = strdup(r.out);
         char *usage = strf("Usage: elmon %s ", subs[i]);
