@@ -76,6 +76,7 @@ struct host {
     int dir;                                    /* its directory, an index into struct dirs */
     uint64_t peak_ns[ELMON_STATS_MAX_LOOPS];    /* largest lag_now since the last scrape, by loops[] slot */
     int32_t peak_tid[ELMON_STATS_MAX_LOOPS];
+    char *labels[ELMON_STATS_MAX_LOOPS];        /* a scrape's label text per loop, made once (render) */
 };
 
 struct dirs {
@@ -90,6 +91,8 @@ static size_t n_hosts, cap_hosts;
 static void host_drop(size_t i)
 {
     live_detach(&hosts[i].lv);
+    for (int j = 0; j < ELMON_STATS_MAX_LOOPS; j++)
+        free(hosts[i].labels[j]);
     hosts[i] = hosts[--n_hosts];
 }
 
@@ -349,7 +352,7 @@ static const struct metric {
     {"turns", COUNTER, "Loop turns completed."},
 };
 
-static void out_labels(struct out *o, const struct elmon_stats_file *c, const struct elmon_stats_loop *l)
+static void put_labels(struct out *o, const struct elmon_stats_file *c, const struct elmon_stats_loop *l)
 {
     char id[24];
     snprintf(id, sizeof id, "%d", (int)c->pid);
@@ -372,42 +375,44 @@ static double sec(uint64_t ns)
 
 static void out_series(struct out *o, const struct metric *m, const char *fam, struct host *h, uint32_t j)
 {
-    const struct elmon_stats_file *c = &h->lv.copy;
-    const struct elmon_stats_loop *l = &c->loops[j];
+    const struct elmon_stats_loop *l = &h->lv.copy.loops[j];
+    /* Made once per scrape (render): escaping the same labels for each
+     * sample was most of a scrape's time. */
+    const char *lab = h->labels[j] ? h->labels[j] : "";
     switch (m - metrics) {
     case 0: {
         uint64_t v = h->peak_tid[j] == l->tid && h->peak_ns[j] > l->lag_now_ns ? h->peak_ns[j] : l->lag_now_ns;
-        outf(o, "%s{", fam), out_labels(o, c, l), outf(o, "} %.9g\n", sec(v));
+        outf(o, "%s{%s", fam, lab), outf(o, "} %.9g\n", sec(v));
         break;
     }
-    case 1: outf(o, "%s{", fam), out_labels(o, c, l), outf(o, "} %.9g\n", sec(l->lag_max_ns)); break;
+    case 1: outf(o, "%s{%s", fam, lab), outf(o, "} %.9g\n", sec(l->lag_max_ns)); break;
     case 2: {
         uint64_t cum = 0;
         for (unsigned b = 0; b <= ELMON_LAG_BOUNDS; b++) {
             cum += l->lag_buckets[b];
-            outf(o, "%s_bucket{", fam), out_labels(o, c, l);
+            outf(o, "%s_bucket{%s", fam, lab);
             if (b < ELMON_LAG_BOUNDS)
                 outf(o, ",le=\"%g\"} %llu\n", sec(elmon_lag_bounds_ns[b]), (unsigned long long)cum);
             else
                 outf(o, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
         }
-        outf(o, "%s_sum{", fam), out_labels(o, c, l), outf(o, "} %.9g\n", sec(l->lag_sum_ns));
-        outf(o, "%s_count{", fam), out_labels(o, c, l), outf(o, "} %llu\n", (unsigned long long)cum);
+        outf(o, "%s_sum{%s", fam, lab), outf(o, "} %.9g\n", sec(l->lag_sum_ns));
+        outf(o, "%s_count{%s", fam, lab), outf(o, "} %llu\n", (unsigned long long)cum);
         break;
     }
-    case 3: outf(o, "%s{", fam), out_labels(o, c, l), outf(o, "} %.6f\n", l->utilization_ppm / 1e6); break;
+    case 3: outf(o, "%s{%s", fam, lab), outf(o, "} %.6f\n", l->utilization_ppm / 1e6); break;
     case 4:
-        outf(o, "%s_total{", fam), out_labels(o, c, l);
+        outf(o, "%s_total{%s", fam, lab);
         outf(o, ",severity=\"warning\"} %llu\n", (unsigned long long)l->n_warning);
-        outf(o, "%s_total{", fam), out_labels(o, c, l);
+        outf(o, "%s_total{%s", fam, lab);
         outf(o, ",severity=\"critical\"} %llu\n", (unsigned long long)l->n_critical);
         break;
-    case 5: outf(o, "%s{", fam), out_labels(o, c, l), outf(o, "} %llu\n", (unsigned long long)l->n_fds); break;
+    case 5: outf(o, "%s{%s", fam, lab), outf(o, "} %llu\n", (unsigned long long)l->n_fds); break;
     case 6:
-        outf(o, "%s_total{", fam), out_labels(o, c, l), outf(o, ",state=\"active\"} %.9g\n", sec(l->busy_ns));
-        outf(o, "%s_total{", fam), out_labels(o, c, l), outf(o, ",state=\"idle\"} %.9g\n", sec(l->idle_ns));
+        outf(o, "%s_total{%s", fam, lab), outf(o, ",state=\"active\"} %.9g\n", sec(l->busy_ns));
+        outf(o, "%s_total{%s", fam, lab), outf(o, ",state=\"idle\"} %.9g\n", sec(l->idle_ns));
         break;
-    case 7: outf(o, "%s_total{", fam), out_labels(o, c, l), outf(o, "} %llu\n", (unsigned long long)l->n_turns); break;
+    case 7: outf(o, "%s_total{%s", fam, lab), outf(o, "} %llu\n", (unsigned long long)l->n_turns); break;
     }
 }
 
@@ -430,6 +435,14 @@ static void render(struct out *o, int openmetrics)
         if (k == n_pre && hosts[i].lv.have_copy)
             memcpy(prefixes[n_pre++], p, sizeof p);
     }
+    for (size_t i = 0; i < n_hosts; i++)
+        for (uint32_t j = 0; j < hosts[i].lv.copy.n_loops && hosts[i].lv.have_copy; j++) {
+            struct out lo = {0};
+            put_labels(&lo, &hosts[i].lv.copy, &hosts[i].lv.copy.loops[j]);
+            free(hosts[i].labels[j]);
+            hosts[i].labels[j] = lo.failed ? (free(lo.p), NULL) : lo.p;
+            o->failed |= lo.failed;
+        }
     for (size_t k = 0; k < n_pre; k++)
         for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
             char fam[128];
