@@ -275,17 +275,7 @@ START_TEST(many_spans_bounded_memory)
     /* A sanitizer's runtime reserves terabytes of shadow at start: there
      * the limit cannot be set, and the sanitizer stage checks memory
      * errors, not this bound (scripts/test-sanitizers). */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    int sanitized = 1;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-    int sanitized = 1;
-#else
-    int sanitized = 0;
-#endif
-#else
-    int sanitized = 0;
-#endif
+    int sanitized = TESTS_SANITIZED;
     if (sanitized)
         fprintf(stderr, "many_spans_bounded_memory: sanitized build, no address-space limit\n");
     char *cmd = strf("%s exec %s report --folded %s", sanitized ? "" : "ulimit -v 262144 &&", ELMON_CLI, path);
@@ -507,17 +497,7 @@ static long peak_rss_kb(char *const argv[])
  * were kept until the end and tables sized by the spans, 337 bytes a span. */
 START_TEST(report_memory_bounded_by_stacks)
 {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    int sanitized = 1;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-    int sanitized = 1;
-#else
-    int sanitized = 0;
-#endif
-#else
-    int sanitized = 0;
-#endif
+    int sanitized = TESTS_SANITIZED;
     if (sanitized) {
         /* ASan's quarantine and shadow grow RSS by design: the plain stage
          * holds this bound. */

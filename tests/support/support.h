@@ -97,6 +97,20 @@ long rss_kb(pid_t pid);
 
 double mono_ms(void);
 
+/* 1 in a build with ASan or TSan (gcc's macros, clang's __has_feature):
+ * their runtimes reserve shadow memory and grow RSS by design, so bounds
+ * on memory hold in the plain stage only. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TESTS_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TESTS_SANITIZED 1
+#endif
+#endif
+#ifndef TESTS_SANITIZED
+#define TESTS_SANITIZED 0
+#endif
+
 /* printf into a fresh string (malloc'd); NULL if out of memory. */
 char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
