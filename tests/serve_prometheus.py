@@ -33,6 +33,12 @@ RULES = os.path.join(SRC, "deploy", "prometheus", "elmon-rules.yml")
 APP = os.path.join(SRC, "tests", "fixtures", "serve_app.py")
 BLOCK_MS, PERIOD_MS = 120, 250
 procs = []
+# The sanitizer stages (scripts/test-sanitizers): their runtime goes in front
+# of libelmon.so in a host's LD_PRELOAD, and an uninstrumented host (python3)
+# gets the host options, as tests/support/support.c does for the suites.
+PRELOAD = ":".join(p for p in (os.environ.get("ELMON_TEST_PRELOAD_PREFIX"), LIB) if p)
+HOST_ASAN = {"ASAN_OPTIONS": os.environ["ELMON_TEST_HOST_ASAN_OPTIONS"]} if os.environ.get(
+    "ELMON_TEST_PRELOAD_PREFIX") and os.environ.get("ELMON_TEST_HOST_ASAN_OPTIONS") else {}
 workers_seen = []   # forked workers: not children of this script, killed by pid
 
 
@@ -145,7 +151,7 @@ def main():
     stats = os.path.join(WORK, "stats")
     base = dict(os.environ, ELMON_STATS_DIR=stats, ELMON_LOG="off")
     base.pop("ELMON_METRIC_PREFIX", None)
-    app_env = dict(base, LD_PRELOAD=LIB, ELMON_METRIC_PREFIX="asyncio.eventloop", OTEL_SERVICE_NAME="serve-test",
+    app_env = dict(base, **HOST_ASAN, LD_PRELOAD=PRELOAD, ELMON_METRIC_PREFIX="asyncio.eventloop", OTEL_SERVICE_NAME="serve-test",
                    SERVICE_VERSION="1.2.3")
 
     print("unscraped", flush=True)
@@ -278,7 +284,7 @@ def main():
     pr.wait()
 
     print("forked", flush=True)
-    fenv = dict(base, LD_PRELOAD=LIB)
+    fenv = dict(base, **HOST_ASAN, LD_PRELOAD=PRELOAD)
     farm, wpids = start_app(fenv, os.path.join(WORK, "fcount"), workers=3)
     time.sleep(2.5)
     http(url)
@@ -357,7 +363,8 @@ def main():
     for f in (ELMON, LIB, APP):
         shutil.copy(f, shared)
     olib = os.path.join(shared, os.path.basename(LIB))
-    oapp_env = {"LD_PRELOAD": olib, "ELMON_LOG": "off", "PATH": "/usr/bin:/bin", "HOME": "/"}
+    oapp_env = dict(HOST_ASAN, LD_PRELOAD=":".join(p for p in (os.environ.get("ELMON_TEST_PRELOAD_PREFIX"), olib) if p),
+                    ELMON_LOG="off", PATH="/usr/bin:/bin", HOME="/")
     other_dir = "/tmp/elmon-65534"
     ocount = os.path.join(shared, "ocount")
     open(ocount, "w").close()
