@@ -24,6 +24,8 @@ struct jval {
 
 /* The value in s[0..n), or NULL (not one complete value, or out of memory). */
 struct jval *jv_parse(const char *s, size_t n);
+/* The whole document: only a value jv_parse returned (its members live and
+ * die with it). */
 void jv_free(struct jval *v);
 
 /* Member of an object, or NULL (also when o is not an object). */
