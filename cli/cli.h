@@ -14,6 +14,12 @@
 #define ELMON_EXIT_OK 0             /* success; `run`: COMMAND's own status when within budget */
 #define ELMON_EXIT_FAILURE 1        /* stat/top/report: the PID or the files could not be read */
 #define ELMON_EXIT_USAGE 2          /* bad options or arguments */
+#define ELMON_EXIT_NO_PROCESS 3     /* attach: no such process */
+#define ELMON_EXIT_NOT_PERMITTED 4  /* attach: ptrace refused (ptrace_scope, another user's process, seccomp) */
+#define ELMON_EXIT_TRACED 5         /* attach: PID is already traced (a debugger, strace) */
+#define ELMON_EXIT_NO_LIBC 6        /* attach: no C library mapped in PID (statically linked) */
+#define ELMON_EXIT_NO_DLOPEN 7      /* attach: the C library of PID has no dlopen */
+#define ELMON_EXIT_ATTACH_FAILED 8  /* attach: loading or starting libelmon in PID failed (PID left as it was) */
 #define ELMON_EXIT_OVER_BUDGET 123  /* run: a span broke --fail-over or --fail-on */
 #define ELMON_EXIT_RUN_ERROR 125    /* run: elmon itself failed before or after COMMAND */
 #define ELMON_EXIT_CANNOT_EXEC 126  /* run: COMMAND found but could not be executed */
@@ -25,6 +31,16 @@ int cmd_report(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
+
+/* Shared by run and attach (run.c).  libelmon.so's path: $ELMON_LIBRARY,
+ * else next to this program; 0 or -1. */
+int find_library(char *out, size_t n);
+/* The events directory: want (created 0755 if missing), else a new
+ * ./elmon-DATE-TIME; 0 or -errno. */
+int make_out_dir(const char *want, char *out, size_t n);
+/* ELMON_EVENTS's pattern for dir (DIR/events.%p.jsonl); 0 or -1. */
+int events_pattern(const char *dir, char *out, size_t n);
 
 /* What a summary needs besides the events (summary.c). */
 struct summary_info {

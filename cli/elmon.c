@@ -21,6 +21,7 @@ static const struct {
      "  top [PID...]                        every monitored process of yours, refreshed like top\n"
      "  report [options] FILES|DIR          events files written earlier: summary, page, stacks\n"
      "  serve [--listen ADDR]               Prometheus metrics of every monitored process of yours\n"
+     "  attach [options] PID                load libelmon into PID, already running, and monitor it\n"
      "\n"
      "Options:\n"
      "  -h, --help            this text ('elmon help COMMAND': a command's)\n"
@@ -112,6 +113,23 @@ static const struct {
      "Exit status: 0 when stopped by SIGTERM or SIGINT; 1 when it cannot listen, the\n"
      "stats directory is unusable or --all-users is asked for without root; 2 bad\n"
      "options.\n"},
+    {"attach",
+     "Usage: elmon attach [--out DIR] [--block-ms MS] [--critical-ms MS] [--log DEST] PID\n"
+     "Load libelmon into PID, a process already running that was started without it;\n"
+     "from then on it is monitored as under `elmon run` (docs/ATTACH.md).  One thread\n"
+     "parked in a wait is traced for a moment (ptrace) and let go; nothing stays traced.\n"
+     "\n"
+     "  --out DIR             events files go to DIR/events.PID.jsonl (default: a new\n"
+     "                        ./elmon-DATE-TIME directory, printed)\n"
+     "  --block-ms MS         a turn busy this long is a blocking span (ELMON_BLOCK_MS, 50)\n"
+     "  --critical-ms MS      from this long a span is critical (ELMON_CRITICAL_MS, 500)\n"
+     "  --log DEST            human lines: stderr (PID's), off or a file, %p = pid (ELMON_LOG)\n"
+     "  -h, --help            this text\n"
+     "\n"
+     "Exit status: 0 attached, or libelmon was already there; 3 no such process; 4 not\n"
+     "permitted (ptrace_scope, another user's process); 5 already traced; 6 no C library\n"
+     "(static); 7 no dlopen in its C library; 8 loading failed (PID left as it was);\n"
+     "1 libelmon.so or the events directory missing; 2 bad options.\n"},
 };
 
 void usage(const char *subcommand)
@@ -138,7 +156,8 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"run", cmd_run}, {"stat", cmd_stat}, {"top", cmd_top}, {"report", cmd_report}, {"serve", cmd_serve}};
+    } cmds[] = {{"run", cmd_run}, {"stat", cmd_stat}, {"top", cmd_top}, {"report", cmd_report}, {"serve", cmd_serve},
+                {"attach", cmd_attach}};
     if (argc < 2) {
         usage("elmon");
         return ELMON_EXIT_USAGE;

@@ -49,7 +49,7 @@ static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUS
 
 /* libelmon.so: $ELMON_LIBRARY, else next to this program: the install
  * layout (bin/../LIBDIR) or the build tree's (bin/../lib). */
-static int find_library(char *out, size_t n)
+int find_library(char *out, size_t n)
 {
     const char *env = getenv("ELMON_LIBRARY");
     if (env && *env) {
@@ -83,7 +83,7 @@ static int find_library(char *out, size_t n)
     return rc;
 }
 
-static int make_out_dir(const char *want, char *out, size_t n)
+int make_out_dir(const char *want, char *out, size_t n)
 {
     if (want) {
         snprintf(out, n, "%s", want);
@@ -159,7 +159,7 @@ static int set_env(const char *name, const char *value)
 }
 
 /* ELMON_EVENTS is a pattern: a '%' of the directory name is written %%. */
-static int events_pattern(const char *dir, char *out, size_t n)
+int events_pattern(const char *dir, char *out, size_t n)
 {
     size_t k = 0;
     for (const char *p = dir; *p; p++) {

@@ -36,3 +36,15 @@ if(TARGET elmon_cli)
     ${CMAKE_BINARY_DIR} $<TARGET_FILE:loopfix>)
   set_tests_properties(cli_install PROPERTIES TIMEOUT 300)
 endif()
+
+# elmon attach on programs started without libelmon (a C epoll loop, its
+# static build, CPython asyncio), and its refusals.
+if(TARGET elmon_cli)
+  elmon_fixture(attach_fix ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_fix.c)
+  elmon_fixture(attach_fix_static ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_fix.c)
+  target_link_options(attach_fix_static PRIVATE -static)
+  add_test(NAME cli_attach COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_attach.sh
+    $<TARGET_FILE:elmon_cli> $<TARGET_FILE:elmon> $<TARGET_FILE:attach_fix> $<TARGET_FILE:attach_fix_static>
+    ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_asyncio.py)
+  set_tests_properties(cli_attach PROPERTIES TIMEOUT 300)
+endif()

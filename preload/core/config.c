@@ -110,6 +110,31 @@ void elmon_env_snapshot(void)
     env_snapped = 1;
 }
 
+int elmon_env_snapshot_set(const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    if (!env_snapped || !eq || !env_in_scope(kv, (size_t)(eq - kv)))
+        return -EINVAL;
+    size_t len = (size_t)(eq - kv) + 1;
+    char *copy = strdup(kv);
+    if (!copy)
+        return -ENOMEM;
+    for (size_t i = 0; i < n_env_snap; i++)
+        if (strncmp(env_snap[i], kv, len) == 0) {
+            free(env_snap[i]);
+            env_snap[i] = copy;
+            return 0;
+        }
+    char **grown = realloc(env_snap, (n_env_snap + 1) * sizeof *env_snap);
+    if (!grown) {
+        free(copy);
+        return -ENOMEM;
+    }
+    env_snap = grown;
+    env_snap[n_env_snap++] = copy;
+    return 0;
+}
+
 const char *elmon_env_str(const char *name)
 {
     size_t len = strlen(name);

@@ -35,6 +35,10 @@ int elmon_env_enum(const char *name, const char *const *choices, int def);
  * at start-up, whatever the host did to its environment since. */
 const char *elmon_env_str(const char *name);
 void elmon_env_snapshot(void);
+/* Sets NAME=VALUE in the copy (elmon attach's settings file, read once
+ * before any loop exists): 0, or -EINVAL when NAME is out of the copy's
+ * scope or there is no copy yet, -ENOMEM. */
+int elmon_env_snapshot_set(const char *kv);
 /* The program's short name as it was at start-up, copied by
  * elmon_env_snapshot(): program_invocation_short_name points into argv[0],
  * which servers such as nginx overwrite when they retitle their workers

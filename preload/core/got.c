@@ -1,0 +1,147 @@
+/*
+ * GOT redirection for elmon attach (see got.h).  The dynamic section's
+ * pointers are relocated by the loader in place for most objects; an
+ * entry below the object's base is an offset still, and gets it added.
+ */
+#define _GNU_SOURCE
+#include <elf.h>
+#include <errno.h>
+#include <link.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "got.h"
+
+struct pass {
+    const struct elmon_got_target *t;
+    size_t n;
+    const void *self;
+    long done;
+    int err;
+    const char *find;     /* elmon_got_slot: the symbol sought */
+    void **found;
+};
+
+static int maps(const struct dl_phdr_info *info, const void *p)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (uintptr_t)p >= a && (uintptr_t)p < a + ph->p_memsz)
+            return 1;
+    }
+    return 0;
+}
+
+static uintptr_t dyn_ptr(const struct dl_phdr_info *info, uintptr_t v)
+{
+    return v < info->dlpi_addr ? v + info->dlpi_addr : v;
+}
+
+/* Stores to into the slot, through a RELRO page made writable for it. */
+static int store(void **slot, void *to, uintptr_t relro_lo, uintptr_t relro_hi)
+{
+    uintptr_t a = (uintptr_t)slot;
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t pg = a & ~(uintptr_t)(page - 1);
+    int ro = a >= relro_lo && a < relro_hi;
+    if (ro && mprotect((void *)pg, (size_t)page, PROT_READ | PROT_WRITE) < 0)
+        return -errno;
+    __atomic_store_n(slot, to, __ATOMIC_RELEASE);
+    if (ro)
+        mprotect((void *)pg, (size_t)page, PROT_READ);
+    return 0;
+}
+
+static void relocs(struct pass *ps, const struct dl_phdr_info *info, const ElfW(Rela) *r, size_t bytes,
+                   const ElfW(Sym) *symtab, const char *strtab, uintptr_t relro_lo, uintptr_t relro_hi)
+{
+    for (size_t i = 0; i < bytes / sizeof *r; i++) {
+        unsigned type = ELF64_R_TYPE(r[i].r_info);
+        if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT)
+            continue;
+        const char *name = strtab + symtab[ELF64_R_SYM(r[i].r_info)].st_name;
+        void **slot = (void **)(info->dlpi_addr + r[i].r_offset);
+        if (ps->find) {
+            if (!ps->found && strcmp(name, ps->find) == 0)
+                ps->found = slot;
+            continue;
+        }
+        for (size_t k = 0; k < ps->n; k++) {
+            if (strcmp(name, ps->t[k].name) != 0)
+                continue;
+            if (__atomic_load_n(slot, __ATOMIC_ACQUIRE) == ps->t[k].to)
+                break;   /* already (DT_RELASZ may cover DT_JMPREL too) */
+            int rc = store(slot, ps->t[k].to, relro_lo, relro_hi);
+            if (rc < 0)
+                ps->err = rc;
+            else
+                ps->done++;
+            break;
+        }
+    }
+}
+
+static int one_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct pass *ps = arg;
+    if (ps->find ? !maps(info, ps->self) : maps(info, ps->self))
+        return 0;
+    /* The dynamic loader's few slots are its own business. */
+    if (info->dlpi_name && strstr(info->dlpi_name, "/ld-linux"))
+        return 0;
+    const ElfW(Dyn) *dyn = NULL;
+    uintptr_t relro_lo = 0, relro_hi = 0;
+    long page = sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_DYNAMIC)
+            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + ph->p_vaddr);
+        else if (ph->p_type == PT_GNU_RELRO) {
+            /* As the loader protects it: whole pages only (_dl_protect_relro). */
+            relro_lo = (info->dlpi_addr + ph->p_vaddr) & ~(uintptr_t)(page - 1);
+            relro_hi = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz) & ~(uintptr_t)(page - 1);
+        }
+    }
+    if (!dyn)
+        return 0;
+    uintptr_t symtab = 0, strtab = 0, jmprel = 0, rela = 0;
+    size_t pltsz = 0, relasz = 0;
+    long pltrel = DT_RELA;
+    for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++) {
+        switch (d->d_tag) {
+        case DT_SYMTAB: symtab = dyn_ptr(info, d->d_un.d_ptr); break;
+        case DT_STRTAB: strtab = dyn_ptr(info, d->d_un.d_ptr); break;
+        case DT_JMPREL: jmprel = dyn_ptr(info, d->d_un.d_ptr); break;
+        case DT_PLTRELSZ: pltsz = d->d_un.d_val; break;
+        case DT_PLTREL: pltrel = (long)d->d_un.d_val; break;
+        case DT_RELA: rela = dyn_ptr(info, d->d_un.d_ptr); break;
+        case DT_RELASZ: relasz = d->d_un.d_val; break;
+        }
+    }
+    if (!symtab || !strtab)
+        return 0;
+    if (jmprel && pltrel == DT_RELA)
+        relocs(ps, info, (const ElfW(Rela) *)jmprel, pltsz, (const ElfW(Sym) *)symtab, (const char *)strtab, relro_lo,
+               relro_hi);
+    if (rela)
+        relocs(ps, info, (const ElfW(Rela) *)rela, relasz, (const ElfW(Sym) *)symtab, (const char *)strtab, relro_lo,
+               relro_hi);
+    return ps->find && ps->found;
+}
+
+long elmon_got_redirect(const struct elmon_got_target *t, size_t n, const void *self)
+{
+    struct pass ps = {.t = t, .n = n, .self = self};
+    dl_iterate_phdr(one_object, &ps);
+    return ps.err ? ps.err : ps.done;
+}
+
+void **elmon_got_slot(const char *name, const void *in)
+{
+    struct pass ps = {.self = in, .find = name};
+    dl_iterate_phdr(one_object, &ps);
+    return ps.found;
+}

@@ -1,0 +1,35 @@
+/*
+ * core/got.c: redirection of the calls other objects already bound to the
+ * C library, for `elmon attach`.  A library loaded by dlopen into a running
+ * process comes after libc in every lookup, so its wrappers are reached
+ * only once the GOT slots of those calls name them: each loaded object's
+ * R_X86_64_JUMP_SLOT and R_X86_64_GLOB_DAT relocations for a wanted symbol
+ * get the wrapper's address, one aligned 8-byte store each.
+ *
+ * Owns: nothing kept; one pass over the loaded objects' relocations.
+ * Threads: the thread elmon_attach_start runs on (a host thread lent by
+ * the injector), beside host threads that go on calling through the slots.
+ * May not: run on the hot path or in a signal handler; store into a slot
+ * but with one atomic 8-byte store; leave a RELRO page writable; rewrite
+ * the object that holds the targets (its own calls must reach libc).
+ */
+#ifndef ELMON_GOT_H
+#define ELMON_GOT_H
+
+#include <stddef.h>
+
+struct elmon_got_target {
+    const char *name;    /* the symbol a relocation names */
+    void *to;            /* what its slot is to hold */
+};
+
+/* Rewrites every slot of every loaded object for the symbols of t, except
+ * in the object mapping `self` and in the dynamic loader.  The number of
+ * slots it changed (one that already held its target is left alone), or
+ * -errno when a RELRO page could not be made writable. */
+long elmon_got_redirect(const struct elmon_got_target *t, size_t n, const void *self);
+
+/* The slot of name in the object mapping `in`, or NULL (for the tests). */
+void **elmon_got_slot(const char *name, const void *in);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * process/attach.c: libelmon loaded into a running process by
+ * `elmon attach` (docs/ATTACH.md).  The injector calls dlopen, which runs
+ * the constructor as for any load, then elmon_attach_start(settings): the
+ * settings file is read once into the environment copy and removed, and
+ * the calls other objects bound to libc are redirected to the wrappers.
+ *
+ * Owns: the attach settings file's reading, the list of symbols redirected
+ * (libelmon's interposed functions), whether this process was attached.
+ * Threads: the host thread the injector borrows, once, while the host's
+ * other threads run on.
+ * May not: be reached from the hot path or a signal handler; read a
+ * settings file that is not the user's own and private; rewrite libelmon's
+ * own slots (its calls must reach libc) or start a thread.
+ */
+#ifndef ELMON_ATTACH_H
+#define ELMON_ATTACH_H
+
+/* The injector's entry: the number of call sites redirected (>= 0), or
+ * -ECANCELED (libelmon inactive: ELMON_DISABLE, AT_SECURE), -EALREADY,
+ * -ELOOP (the real functions resolve to libelmon's own), -errno of the
+ * settings file. */
+int elmon_attach_start(const char *settings);
+
+/* 1 once elmon_attach_start has redirected the calls. */
+int elmon_attached(void);
+
+#endif

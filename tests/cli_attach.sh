@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# elmon attach (cli/attach.c, preload/process/attach.c, preload/core/got.c)
+# on programs started without libelmon: a C epoll loop (tests/fixtures/
+# attach_fix.c) and Debian's CPython asyncio (fixtures/attach_asyncio.py).
+# Each case is a function named in docs/CLI.md's option table.
+#   attach_c_epoll    blocks reported with the fixture's culprit, --out,
+#                     --block-ms, --critical-ms and --log obeyed, no wait of
+#                     the host ended with EINTR or a wrong result, nothing
+#                     left traced, the settings file gone
+#   attach_twice      a second attach says libelmon is already active, 0
+#   attach_asyncio    the blocking handler named; the default events
+#                     directory (./elmon-DATE-TIME) and log (the host's stderr)
+#   refuse_*          no such process (3), another user's process (4),
+#                     already traced (5), a static binary (6), each with
+#                     one line on stderr and the target untouched
+# Usage: cli_attach.sh ELMON LIBELMON ATTACH_FIX ATTACH_FIX_STATIC ASYNCIO_PY
+set -euo pipefail
+elmon=${1:?usage}
+lib=${2:?usage}
+fix=${3:?usage}
+static_fix=${4:?usage}
+pyfix=${5:?usage}
+python=/usr/bin/python3
+tmp=$(mktemp -d /tmp/elmon-cli-attach-XXXXXX)
+chmod 755 "$tmp"
+started=()
+cleanup() {
+    for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fails=0
+fail() {
+    echo "FAIL $case: $*" >&2
+    fails=$((fails + 1))
+}
+export ELMON_LIBRARY=$lib
+
+# start OUT CMD...: runs CMD in the background (no LD_PRELOAD), waits for
+# its "ready PID" line; sets $pid.
+start() {
+    local out=$1
+    shift
+    env -u LD_PRELOAD "$@" >"$out" 2>"$out.err" &
+    pid=$!
+    started+=("$pid")
+    for _ in $(seq 100); do
+        grep -q '^ready' "$out" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    fail "$* never got ready"
+    return 1
+}
+
+tracer() { awk '/^TracerPid:/ {print $2}' "/proc/$1/status"; }
+
+# Every thread of $1 untraced.
+untraced() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        [ "$(awk '/^TracerPid:/ {print $2}' "$t/status")" = 0 ] || return 1
+    done
+}
+
+# blocks FILE: "DURATION_MS SEVERITY CULPRIT" per block record.
+blocks() {
+    $python - "$1" <<'EOF'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("type") == "block":
+        print(round(r["duration_ms"]), r["severity"], r["culprit"])
+EOF
+}
+
+attach_c_epoll() {
+    case=attach_c_epoll
+    start "$tmp/c.out" "$fix" 4 300 || return
+    local before
+    before=$(ls -d /tmp/elmon-attach-* 2>/dev/null | sort || true)
+    if ! "$elmon" attach --out "$tmp/c" --block-ms 60 --critical-ms 100 --log "$tmp/c.log" "$pid" 2>"$tmp/c.attach"; then
+        fail "attach exited $? ($(cat "$tmp/c.attach"))"
+        return
+    fi
+    grep -q "attached to $pid" "$tmp/c.attach" || fail "no 'attached' line: $(cat "$tmp/c.attach")"
+    untraced "$pid" || fail "a thread of $pid is still traced"
+    grep -q libelmon.so "/proc/$pid/maps" || fail "libelmon.so not mapped in $pid"
+    local after
+    after=$(ls -d /tmp/elmon-attach-* 2>/dev/null | sort || true)
+    [ "$before" = "$after" ] || fail "a settings directory was left: $after"
+    wait "$pid" && rc=0 || rc=$?
+    [ "$rc" = 0 ] || fail "the fixture exited $rc: $(cat "$tmp/c.out" "$tmp/c.out.err")"
+    grep -q ' eintr=0$' "$tmp/c.out" || fail "a wait ended with EINTR: $(cat "$tmp/c.out")"
+    local ev="$tmp/c/events.$pid.jsonl"
+    [ -s "$ev" ] || { fail "no events file $ev"; return; }
+    blocks "$ev" >"$tmp/c.blocks"
+    local n
+    n=$(wc -l <"$tmp/c.blocks")
+    # 4 s, a 120 ms block every 300 ms after the attach: about 9.
+    [ "$n" -ge 5 ] || fail "$n blocks reported, expected at least 5: $(cat "$tmp/c.blocks")"
+    # --critical-ms 100: a 120 ms block is critical; culprit the block function.
+    if grep -v -E '^1[12][0-9] critical attach_fix_block \(attach_fix\.c:[0-9]+\)$' "$tmp/c.blocks"; then
+        fail "a block is not ~120 ms, critical, in attach_fix_block"
+    fi
+    grep -q '"block_ms":60,"critical_ms":100' "$ev" || fail "the summary lacks block_ms 60, critical_ms 100"
+    grep -q "loop blocked 1[12][0-9]" "$tmp/c.log" || fail "--log $tmp/c.log has no span line"
+    if grep -q "loop blocked" "$tmp/c.out.err"; then fail "span lines reached the host's stderr despite --log"; fi
+    echo "ok $case: $n blocks, eintr=0, untraced"
+}
+
+attach_twice() {
+    case=attach_twice
+    start "$tmp/t.out" "$fix" 3 300 || return
+    "$elmon" attach --out "$tmp/t" --log off "$pid" 2>"$tmp/t.1" || fail "first attach: $(cat "$tmp/t.1")"
+    local rc=0
+    "$elmon" attach --out "$tmp/t" --log off "$pid" 2>"$tmp/t.2" || rc=$?
+    [ "$rc" = 0 ] || fail "second attach exited $rc"
+    grep -q "already active in $pid" "$tmp/t.2" || fail "second attach said: $(cat "$tmp/t.2")"
+    [ "$(grep -c 'libelmon.so' "/proc/$pid/maps" | head -1)" -ge 1 ] || fail "libelmon gone"
+    [ "$(tracer "$pid")" = 0 ] || fail "left traced"
+    wait "$pid" && rc=0 || rc=$?
+    [ "$rc" = 0 ] || fail "the fixture exited $rc: $(cat "$tmp/t.out")"
+    echo "ok $case"
+}
+
+attach_asyncio() {
+    case=attach_asyncio
+    mkdir -p "$tmp/pycwd"
+    cd "$tmp/pycwd"
+    start "$tmp/py.out" "$python" "$pyfix" 4 || { cd "$tmp"; return; }
+    sleep 0.3
+    local rc=0
+    "$elmon" attach "$pid" 2>"$tmp/py.attach" || rc=$?
+    cd "$tmp"
+    [ "$rc" = 0 ] || { fail "attach exited $rc: $(cat "$tmp/py.attach")"; return; }
+    untraced "$pid" || fail "left traced"
+    for _ in $(seq 100); do
+        grep -q '^done' "$tmp/py.out" && break
+        sleep 0.1
+    done
+    grep -q '^done' "$tmp/py.out" || fail "the program did not finish: $(cat "$tmp/py.out.err")"
+    wait "$pid" || fail "the program exited $?"
+    local ev
+    ev=$(ls "$tmp"/pycwd/elmon-*/events."$pid".jsonl 2>/dev/null | head -1)
+    [ -n "$ev" ] || { fail "no events file under the default ./elmon-DATE-TIME"; return; }
+    blocks "$ev" >"$tmp/py.blocks"
+    grep -q 'blocking_handler' "$tmp/py.blocks" || fail "no block names blocking_handler: $(cat "$tmp/py.blocks")"
+    grep -q "loop blocked" "$tmp/py.out.err" || fail "no span line on the host's stderr (the default log)"
+    if grep -q Traceback "$tmp/py.out.err"; then fail "the program raised: $(cat "$tmp/py.out.err")"; fi
+    echo "ok $case: $(wc -l <"$tmp/py.blocks") blocks"
+}
+
+# expect_refusal STATUS PATTERN CMD...: CMD exits STATUS with PATTERN in
+# exactly one line of stderr.
+expect_refusal() {
+    local want=$1 pat=$2 rc=0
+    shift 2
+    "$@" 2>"$tmp/ref.err" >/dev/null || rc=$?
+    [ "$rc" = "$want" ] || fail "exit $rc, expected $want: $(cat "$tmp/ref.err")"
+    [ "$(wc -l <"$tmp/ref.err")" = 1 ] || fail "not one line: $(cat "$tmp/ref.err")"
+    grep -q "$pat" "$tmp/ref.err" || fail "stderr lacks '$pat': $(cat "$tmp/ref.err")"
+}
+
+refuse_no_process() {
+    case=refuse_no_process
+    local p=4194000
+    while [ -e /proc/$p ]; do p=$((p + 1)); done
+    expect_refusal 3 "no such process" "$elmon" attach --out "$tmp/none" "$p"
+    echo "ok $case"
+}
+
+refuse_static() {
+    case=refuse_static
+    start "$tmp/s.out" "$static_fix" 3 300 || return
+    expect_refusal 6 "no C library" "$elmon" attach --out "$tmp/s" "$pid"
+    [ "$(tracer "$pid")" = 0 ] || fail "left traced"
+    wait "$pid" || fail "the static fixture failed: $(cat "$tmp/s.out")"
+    echo "ok $case"
+}
+
+refuse_traced() {
+    case=refuse_traced
+    start "$tmp/tr.out" "$fix" 3 300 || return
+    strace -f -qq -o /dev/null -p "$pid" &
+    local st=$!
+    started+=("$st")
+    for _ in $(seq 100); do
+        [ "$(tracer "$pid")" != 0 ] && break
+        sleep 0.05
+    done
+    expect_refusal 5 "already traced by process $st" "$elmon" attach --out "$tmp/tr" "$pid"
+    [ "$(tracer "$pid")" = "$st" ] || fail "strace lost its process"
+    if grep -q libelmon.so "/proc/$pid/maps"; then fail "libelmon loaded anyway"; fi
+    kill "$st"
+    wait "$st" 2>/dev/null || true
+    # strace's own seize and detach may end a wait with EINTR (status 1);
+    # a wrong result (3) or a crash is elmon's.
+    local rc=0
+    wait "$pid" || rc=$?
+    [ "$rc" = 0 ] || [ "$rc" = 1 ] || fail "the fixture exited $rc: $(cat "$tmp/tr.out")"
+    echo "ok $case"
+}
+
+refuse_other_user() {
+    case=refuse_other_user
+    [ "$(id -u)" = 0 ] || { echo "skip $case: not root"; return; }
+    mkdir -p "$tmp/bin"
+    cp "$elmon" "$lib" "$tmp/bin/"
+    chmod 755 "$tmp/bin" "$tmp/bin/"*
+    start "$tmp/u.out" "$fix" 3 300 || return
+    local rc=0
+    (cd "$tmp" && ELMON_LIBRARY="$tmp/bin/libelmon.so" runuser -u nobody -- "$tmp/bin/elmon" attach --out "$tmp/u" "$pid") \
+        2>"$tmp/ref.err" || rc=$?
+    [ "$rc" = 4 ] || fail "exit $rc, expected 4: $(cat "$tmp/ref.err")"
+    [ "$(wc -l <"$tmp/ref.err")" = 1 ] || fail "not one line: $(cat "$tmp/ref.err")"
+    grep -q "not permitted" "$tmp/ref.err" || fail "stderr: $(cat "$tmp/ref.err")"
+    if grep -q libelmon.so "/proc/$pid/maps"; then fail "libelmon loaded anyway"; fi
+    wait "$pid" || fail "the fixture failed: $(cat "$tmp/u.out")"
+    echo "ok $case"
+}
+
+attach_help() {
+    case=attach_help
+    "$elmon" attach --help | grep -q '^Usage: elmon attach' || fail "no usage"
+    local rc=0
+    "$elmon" attach 2>/dev/null || rc=$?
+    [ "$rc" = 2 ] || fail "no PID: exit $rc, expected 2"
+    rc=0
+    "$elmon" attach --block-ms x 1 2>/dev/null || rc=$?
+    [ "$rc" = 2 ] || fail "bad --block-ms: exit $rc, expected 2"
+    echo "ok $case"
+}
+
+cd "$tmp"
+attach_help
+attach_c_epoll
+attach_twice
+attach_asyncio
+refuse_no_process
+refuse_static
+refuse_traced
+refuse_other_user
+if [ "$fails" != 0 ]; then
+    echo "cli_attach: $fails failure(s)" >&2
+    exit 1
+fi
+echo "cli_attach: all passed"
