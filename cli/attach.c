@@ -290,12 +290,22 @@ static int is_wait_syscall(long nr)
     return 0;
 }
 
-/* epoll_wait and epoll_pwait end with EINTR at any stop (signal(7)); the
- * kernel restarts nothing for them.  Rerun when no signal of the host's
- * is pending (that EINTR is the stop's, not a signal's). */
+/* The calls that end with EINTR at any stop, handler or not (signal(7):
+ * epoll_wait, epoll_pwait, semop, semtimedop, sigtimedwait, io_getevents,
+ * and socket calls with a timeout); the kernel restarts none of them.
+ * EINTR means nothing was done, so running the call again is what the host
+ * would have seen without the stop.  Only when no signal of the host's is
+ * pending: then the EINTR is the stop's, not a signal's.  (connect is not
+ * here: an interrupted connect goes on in the background.) */
 static int eintr_at_stop(long nr)
 {
-    return nr == SYS_epoll_wait || nr == SYS_epoll_pwait || nr == 441;
+    switch (nr) {
+    case SYS_epoll_wait: case SYS_epoll_pwait: case 441 /* epoll_pwait2 */: case SYS_semop: case SYS_semtimedop:
+    case SYS_rt_sigtimedwait: case SYS_io_getevents: case SYS_recvfrom: case SYS_recvmsg: case SYS_sendto:
+    case SYS_sendmsg: case SYS_accept: case SYS_accept4:
+        return 1;
+    }
+    return 0;
 }
 
 /* The registers the thread resumes with: an interrupted system call
@@ -410,12 +420,12 @@ static int write_mem(struct tracee *t, uintptr_t at, const void *p, size_t n)
  * address 0; that fault is the end.  *ret its rax; -errno, or -EFAULT when
  * the call itself faulted elsewhere (the thread is put back either way by
  * the caller). */
-static int remote_call(struct tracee *t, uintptr_t fn, const char *s, unsigned long a2, unsigned long *ret)
+static int call_on(struct tracee *t, uintptr_t fn, const char *s, unsigned long a1, unsigned long a2,
+                   unsigned long *ret)
 {
     struct user_regs_struct r;
     resume_regs(t, &r);
     uintptr_t sp = (uintptr_t)t->regs.rsp - 128;
-    unsigned long a1 = 0;
     if (s) {
         size_t n = strlen(s) + 1;
         sp = (sp - n) & ~(uintptr_t)15;
@@ -460,6 +470,16 @@ static int remote_call(struct tracee *t, uintptr_t fn, const char *s, unsigned l
         if (ptrace(PTRACE_CONT, t->tid, 0, (void *)(long)sig) < 0)
             return -errno;
     }
+}
+
+static int remote_call(struct tracee *t, uintptr_t fn, const char *s, unsigned long a2, unsigned long *ret)
+{
+    return call_on(t, fn, s, 0, a2, ret);
+}
+
+static int remote_call_handle(struct tracee *t, uintptr_t fn, unsigned long a1, unsigned long *ret)
+{
+    return call_on(t, fn, NULL, a1, 0, ret);
 }
 
 static int read_string(struct tracee *t, uintptr_t at, char *out, size_t n)
@@ -670,6 +690,7 @@ int cmd_attach(int argc, char **argv)
     /* The settings: what `elmon run` would have put in the environment. */
     char text[PATH_MAX * 3] = "", dir[PATH_MAX] = "", pattern[PATH_MAX * 2];
     int created_out = 0;
+    char events_dir[PATH_MAX] = "";
     {
         struct stat before;
         int existed = out_want && stat(out_want, &before) == 0;
@@ -689,7 +710,7 @@ int cmd_attach(int argc, char **argv)
             if (geteuid() == 0 && u != 0 && chown(abs, u, g) < 0)
                 fprintf(stderr, AT "%s: cannot give it to uid %u: %s\n", esc(abs), (unsigned)u, strerror(errno));
         }
-        fprintf(stderr, "elmon: events in %s/\n", esc(abs));
+        snprintf(events_dir, sizeof events_dir, "%s", abs);
     }
     char num[32];
     if (have_block) {
@@ -780,13 +801,19 @@ int cmd_attach(int argc, char **argv)
         goto restore;
     }
     long r = (long)(int)started;
-    if (r < 0)
-        fprintf(stderr, AT "%d: libelmon did not start: %s\n", (int)pid,
+    if (r < 0) {
+        fprintf(stderr, AT "%d: libelmon did not start: %s; unloaded again\n", (int)pid,
                 r == -ECANCELED ? "ELMON_DISABLE is set in its environment, or it runs setuid (AT_SECURE)"
                                 : strerror((int)-r));
-    else {
-        fprintf(stderr, "elmon: attached to %d (thread %d): %ld call sites now reach libelmon\n", (int)pid,
-                (int)t->tid, r);
+        /* Nothing was redirected (elmon_attach_start fails only before it
+         * stores into a slot): the library can go. */
+        uintptr_t dlclose_at = 0;
+        unsigned long ignored;
+        if (remote_symbol(pid, &libc, "dlclose", &dlclose_at) == 0)
+            remote_call_handle(t, dlclose_at, handle, &ignored);
+    } else {
+        fprintf(stderr, "elmon: attached to %d (thread %d): %ld call sites now reach libelmon; events in %s/\n",
+                (int)pid, (int)t->tid, r, esc(events_dir));
         status = ELMON_EXIT_OK;
     }
 restore:
@@ -802,6 +829,8 @@ detach_running:
     ptrace(PTRACE_DETACH, t->tid, 0, 0);
 done:
     remove_settings(dir);
+    if (status != ELMON_EXIT_OK && created_out)
+        rmdir(events_dir);   /* only when still empty */
     if (t->memfd >= 0)
         close(t->memfd);
     free(t);

@@ -11,7 +11,8 @@
 #   attach_asyncio    the blocking handler named; the default events
 #                     directory (./elmon-DATE-TIME) and log (the host's stderr)
 #   refuse_*          no such process (3), another user's process (4),
-#                     already traced (5), a static binary (6), each with
+#                     already traced (5), a static binary (6), libelmon
+#                     disabled in the host (8, unloaded again), each with
 #                     one line on stderr and the target untouched
 # Usage: cli_attach.sh ELMON LIBELMON ATTACH_FIX ATTACH_FIX_STATIC ASYNCIO_PY
 set -euo pipefail
@@ -30,9 +31,18 @@ cleanup() {
 }
 trap cleanup EXIT
 fails=0
+case_fails=0
 fail() {
     echo "FAIL $case: $*" >&2
     fails=$((fails + 1))
+}
+begin() {
+    case=$1
+    case_fails=$fails
+}
+# report [DETAIL]: the end of a case, ok only when it added no failure.
+report() {
+    if [ "$fails" = "$case_fails" ]; then echo "ok $case${1:+: $1}"; else echo "not ok $case"; fi
 }
 export ELMON_LIBRARY=$lib
 
@@ -74,7 +84,7 @@ EOF
 }
 
 attach_c_epoll() {
-    case=attach_c_epoll
+    begin attach_c_epoll
     start "$tmp/c.out" "$fix" 4 300 || return
     local before
     before=$(ls -d /tmp/elmon-attach-* 2>/dev/null | sort || true)
@@ -105,11 +115,11 @@ attach_c_epoll() {
     grep -q '"block_ms":60,"critical_ms":100' "$ev" || fail "the summary lacks block_ms 60, critical_ms 100"
     grep -q "loop blocked 1[12][0-9]" "$tmp/c.log" || fail "--log $tmp/c.log has no span line"
     if grep -q "loop blocked" "$tmp/c.out.err"; then fail "span lines reached the host's stderr despite --log"; fi
-    echo "ok $case: $n blocks, eintr=0, untraced"
+    report "$n blocks, eintr=0, untraced"
 }
 
 attach_twice() {
-    case=attach_twice
+    begin attach_twice
     start "$tmp/t.out" "$fix" 3 300 || return
     "$elmon" attach --out "$tmp/t" --log off "$pid" 2>"$tmp/t.1" || fail "first attach: $(cat "$tmp/t.1")"
     local rc=0
@@ -120,11 +130,11 @@ attach_twice() {
     [ "$(tracer "$pid")" = 0 ] || fail "left traced"
     wait "$pid" && rc=0 || rc=$?
     [ "$rc" = 0 ] || fail "the fixture exited $rc: $(cat "$tmp/t.out")"
-    echo "ok $case"
+    report
 }
 
 attach_asyncio() {
-    case=attach_asyncio
+    begin attach_asyncio
     mkdir -p "$tmp/pycwd"
     cd "$tmp/pycwd"
     start "$tmp/py.out" "$python" "$pyfix" 4 || { cd "$tmp"; return; }
@@ -141,13 +151,13 @@ attach_asyncio() {
     grep -q '^done' "$tmp/py.out" || fail "the program did not finish: $(cat "$tmp/py.out.err")"
     wait "$pid" || fail "the program exited $?"
     local ev
-    ev=$(ls "$tmp"/pycwd/elmon-*/events."$pid".jsonl 2>/dev/null | head -1)
+    ev=$(ls "$tmp"/pycwd/elmon-*/events."$pid".jsonl 2>/dev/null | head -1 || true)
     [ -n "$ev" ] || { fail "no events file under the default ./elmon-DATE-TIME"; return; }
     blocks "$ev" >"$tmp/py.blocks"
     grep -q 'blocking_handler' "$tmp/py.blocks" || fail "no block names blocking_handler: $(cat "$tmp/py.blocks")"
     grep -q "loop blocked" "$tmp/py.out.err" || fail "no span line on the host's stderr (the default log)"
     if grep -q Traceback "$tmp/py.out.err"; then fail "the program raised: $(cat "$tmp/py.out.err")"; fi
-    echo "ok $case: $(wc -l <"$tmp/py.blocks") blocks"
+    report "$(wc -l <"$tmp/py.blocks") blocks"
 }
 
 # expect_refusal STATUS PATTERN CMD...: CMD exits STATUS with PATTERN in
@@ -162,24 +172,24 @@ expect_refusal() {
 }
 
 refuse_no_process() {
-    case=refuse_no_process
+    begin refuse_no_process
     local p=4194000
     while [ -e /proc/$p ]; do p=$((p + 1)); done
     expect_refusal 3 "no such process" "$elmon" attach --out "$tmp/none" "$p"
-    echo "ok $case"
+    report
 }
 
 refuse_static() {
-    case=refuse_static
+    begin refuse_static
     start "$tmp/s.out" "$static_fix" 3 300 || return
     expect_refusal 6 "no C library" "$elmon" attach --out "$tmp/s" "$pid"
     [ "$(tracer "$pid")" = 0 ] || fail "left traced"
     wait "$pid" || fail "the static fixture failed: $(cat "$tmp/s.out")"
-    echo "ok $case"
+    report
 }
 
 refuse_traced() {
-    case=refuse_traced
+    begin refuse_traced
     start "$tmp/tr.out" "$fix" 3 300 || return
     strace -f -qq -o /dev/null -p "$pid" &
     local st=$!
@@ -198,11 +208,11 @@ refuse_traced() {
     local rc=0
     wait "$pid" || rc=$?
     [ "$rc" = 0 ] || [ "$rc" = 1 ] || fail "the fixture exited $rc: $(cat "$tmp/tr.out")"
-    echo "ok $case"
+    report
 }
 
 refuse_other_user() {
-    case=refuse_other_user
+    begin refuse_other_user
     [ "$(id -u)" = 0 ] || { echo "skip $case: not root"; return; }
     mkdir -p "$tmp/bin"
     cp "$elmon" "$lib" "$tmp/bin/"
@@ -216,11 +226,22 @@ refuse_other_user() {
     grep -q "not permitted" "$tmp/ref.err" || fail "stderr: $(cat "$tmp/ref.err")"
     if grep -q libelmon.so "/proc/$pid/maps"; then fail "libelmon loaded anyway"; fi
     wait "$pid" || fail "the fixture failed: $(cat "$tmp/u.out")"
-    echo "ok $case"
+    report
+}
+
+refuse_disabled() {
+    begin refuse_disabled
+    start "$tmp/d.out" env ELMON_DISABLE=1 "$fix" 3 300 || return
+    expect_refusal 8 "ELMON_DISABLE is set" "$elmon" attach --out "$tmp/d" "$pid"
+    if grep -q libelmon.so "/proc/$pid/maps"; then fail "libelmon left loaded"; fi
+    [ ! -e "$tmp/d" ] || fail "the events directory $tmp/d was left"
+    [ "$(tracer "$pid")" = 0 ] || fail "left traced"
+    wait "$pid" || fail "the fixture failed: $(cat "$tmp/d.out")"
+    report
 }
 
 attach_help() {
-    case=attach_help
+    begin attach_help
     "$elmon" attach --help | grep -q '^Usage: elmon attach' || fail "no usage"
     local rc=0
     "$elmon" attach 2>/dev/null || rc=$?
@@ -228,7 +249,7 @@ attach_help() {
     rc=0
     "$elmon" attach --block-ms x 1 2>/dev/null || rc=$?
     [ "$rc" = 2 ] || fail "bad --block-ms: exit $rc, expected 2"
-    echo "ok $case"
+    report
 }
 
 cd "$tmp"
@@ -240,6 +261,7 @@ refuse_no_process
 refuse_static
 refuse_traced
 refuse_other_user
+refuse_disabled
 if [ "$fails" != 0 ]; then
     echo "cli_attach: $fails failure(s)" >&2
     exit 1

@@ -17,8 +17,7 @@ struct pass {
     const struct elmon_got_target *t;
     size_t n;
     const void *self;
-    long done;
-    int err;
+    long done, failed;
     const char *find;     /* elmon_got_slot: the symbol sought */
     void **found;
 };
@@ -73,9 +72,10 @@ static void relocs(struct pass *ps, const struct dl_phdr_info *info, const ElfW(
                 continue;
             if (__atomic_load_n(slot, __ATOMIC_ACQUIRE) == ps->t[k].to)
                 break;   /* already (DT_RELASZ may cover DT_JMPREL too) */
-            int rc = store(slot, ps->t[k].to, relro_lo, relro_hi);
-            if (rc < 0)
-                ps->err = rc;
+            /* A page that cannot be made writable keeps its slot: the
+             * others are still redirected (the caller cannot undo them). */
+            if (store(slot, ps->t[k].to, relro_lo, relro_hi) < 0)
+                ps->failed++;
             else
                 ps->done++;
             break;
@@ -132,11 +132,13 @@ static int one_object(struct dl_phdr_info *info, size_t size, void *arg)
     return ps->find && ps->found;
 }
 
-long elmon_got_redirect(const struct elmon_got_target *t, size_t n, const void *self)
+long elmon_got_redirect(const struct elmon_got_target *t, size_t n, const void *self, long *failed)
 {
     struct pass ps = {.t = t, .n = n, .self = self};
     dl_iterate_phdr(one_object, &ps);
-    return ps.err ? ps.err : ps.done;
+    if (failed)
+        *failed = ps.failed;
+    return ps.done;
 }
 
 void **elmon_got_slot(const char *name, const void *in)

@@ -25,9 +25,11 @@ struct elmon_got_target {
 
 /* Rewrites every slot of every loaded object for the symbols of t, except
  * in the object mapping `self` and in the dynamic loader.  The number of
- * slots it changed (one that already held its target is left alone), or
- * -errno when a RELRO page could not be made writable. */
-long elmon_got_redirect(const struct elmon_got_target *t, size_t n, const void *self);
+ * slots it changed (one that already held its target is left alone);
+ * *failed (when not NULL) the slots left as they were because their RELRO
+ * page could not be made writable.  Never an error: once one slot is
+ * stored the caller cannot take libelmon away. */
+long elmon_got_redirect(const struct elmon_got_target *t, size_t n, const void *self, long *failed);
 
 /* The slot of name in the object mapping `in`, or NULL (for the tests). */
 void **elmon_got_slot(const char *name, const void *in);

@@ -110,6 +110,7 @@ __attribute__((visibility("default"))) int elmon_attach_start(const char *settin
             t[n++] = (struct elmon_got_target){wrapped[i], p};
     }
     dlclose(h);
-    long done = elmon_got_redirect(t, n, (void *)elmon_attach_start);
-    return done < 0 ? (int)done : (int)(done > INT32_MAX ? INT32_MAX : done);
+    long failed = 0;
+    long done = elmon_got_redirect(t, n, (void *)elmon_attach_start, &failed);
+    return (int)(done > INT32_MAX ? INT32_MAX : done);
 }

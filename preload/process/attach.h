@@ -19,7 +19,8 @@
 /* The injector's entry: the number of call sites redirected (>= 0), or
  * -ECANCELED (libelmon inactive: ELMON_DISABLE, AT_SECURE), -EALREADY,
  * -ELOOP (the real functions resolve to libelmon's own), -errno of the
- * settings file. */
+ * settings file.  A negative answer comes before any slot is touched, so
+ * the injector may dlclose the library again. */
 int elmon_attach_start(const char *settings);
 
 /* 1 once elmon_attach_start has redirected the calls. */
