@@ -662,6 +662,12 @@ int cmd_attach(int argc, char **argv)
         fprintf(stderr, AT "libelmon is already active in %d (%s); nothing changed\n", (int)pid, esc(seen));
         return ELMON_EXIT_OK;
     }
+    long confined = status_field(pid, "Seccomp:", 0);
+    if (confined > 0) {
+        fprintf(stderr, AT "%d is confined by seccomp (mode %ld): libelmon's own calls could be refused or kill it; "
+                        "not attached\n", (int)pid, confined);
+        return ELMON_EXIT_NOT_PERMITTED;
+    }
     long tracer = status_field(pid, "TracerPid:", 0);
     if (tracer > 0) {
         fprintf(stderr, AT "%d is already traced by process %ld (a debugger or strace); detach it first\n", (int)pid,

@@ -10,7 +10,8 @@
 #   attach_twice      a second attach says libelmon is already active, 0
 #   attach_asyncio    the blocking handler named; the default events
 #                     directory (./elmon-DATE-TIME) and log (the host's stderr)
-#   refuse_*          no such process (3), another user's process (4),
+#   refuse_*          no such process (3), another user's process or a
+#                     seccomp-confined one (4),
 #                     already traced (5), a static binary (6), libelmon
 #                     disabled in the host (8, unloaded again), each with
 #                     one line on stderr and the target untouched
@@ -229,6 +230,16 @@ refuse_other_user() {
     report
 }
 
+refuse_seccomp() {
+    begin refuse_seccomp
+    start "$tmp/sc.out" "$fix" 3 300 seccomp || return
+    expect_refusal 4 "confined by seccomp" "$elmon" attach --out "$tmp/sc" "$pid"
+    if grep -q libelmon.so "/proc/$pid/maps"; then fail "libelmon loaded anyway"; fi
+    [ "$(tracer "$pid")" = 0 ] || fail "left traced"
+    wait "$pid" || fail "the fixture failed: $(cat "$tmp/sc.out")"
+    report
+}
+
 refuse_disabled() {
     begin refuse_disabled
     start "$tmp/d.out" env ELMON_DISABLE=1 "$fix" 3 300 || return
@@ -262,6 +273,7 @@ refuse_static
 refuse_traced
 refuse_other_user
 refuse_disabled
+refuse_seccomp
 if [ "$fails" != 0 ]; then
     echo "cli_attach: $fails failure(s)" >&2
     exit 1
