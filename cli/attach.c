@@ -389,8 +389,14 @@ static int interrupt(struct tracee *t)
     return -EAGAIN;
 }
 
-/* Stops the thread where it is safe to run the loader on it: inside a
- * wait (holding no lock of the C library's); tries for about 2 s. */
+static pid_t choose_thread(pid_t pid);
+
+/* Stops a thread where it is safe to run the loader on it: inside a wait
+ * (holding no lock of the C library's).  t->tid is seized already; when
+ * it is not waiting it is let go exactly as it was, and the thread waiting
+ * now (or the main thread) is seized in its place 5 ms later, for about
+ * 2 s.  0 with t->tid stopped; -EBUSY (nothing traced any more), or
+ * -errno with t->tid seized and running. */
 static int stop_in_wait(struct tracee *t)
 {
     for (int i = 0; i < 400; i++) {
@@ -401,12 +407,23 @@ static int stop_in_wait(struct tracee *t)
             return rc;
         if ((long)t->regs.orig_rax >= 0 && is_wait_syscall((long)t->regs.orig_rax))
             return 0;
-        /* Not in a wait: let it run on, exactly as it was, and try again. */
-        if ((rc = put_back(t)) < 0 || ptrace(PTRACE_CONT, t->tid, 0, 0) < 0)
-            return rc < 0 ? rc : -errno;
+        /* Not in a wait: let it go on exactly as it was. */
+        if ((rc = put_back(t)) < 0)
+            return rc;
+        ptrace(PTRACE_DETACH, t->tid, 0, 0);
         struct timespec ts = {0, 5000000};
         nanosleep(&ts, NULL);
+        for (;;) {
+            t->tid = choose_thread(t->pid);
+            if (ptrace(PTRACE_SEIZE, t->tid, 0, 0) == 0)
+                break;
+            if (errno != ESRCH || t->tid == t->pid)
+                return -EBUSY;   /* nothing traced */
+        }
     }
+    if (interrupt(t) == 0 && save(t) == 0)
+        put_back(t);
+    ptrace(PTRACE_DETACH, t->tid, 0, 0);
     return -EBUSY;
 }
 
@@ -760,21 +777,20 @@ int cmd_attach(int argc, char **argv)
     }
     int status = ELMON_EXIT_ATTACH_FAILED;
     char mem[64];
-    snprintf(mem, sizeof mem, "/proc/%d/mem", (int)t->tid);
+    snprintf(mem, sizeof mem, "/proc/%d/mem", (int)pid);
     t->memfd = open(mem, O_RDWR | O_CLOEXEC);
     if (t->memfd < 0) {
         fprintf(stderr, AT "%d: cannot open its memory: %s\n", (int)pid, strerror(errno));
         goto detach_running;
     }
     if ((rc = stop_in_wait(t)) < 0) {
-        if (rc == -EBUSY)
-            fprintf(stderr, AT "%d: thread %d never waited in 2 s; libelmon is loaded only by a thread parked in a "
-                            "wait (nothing changed)\n", (int)pid, (int)t->tid);
-        else
-            fprintf(stderr, AT "%d: cannot stop thread %d: %s\n", (int)pid, (int)t->tid, strerror(-rc));
-        if (rc == -EBUSY)
-            goto detach_running;
-        goto detach;
+        if (rc == -EBUSY) {
+            fprintf(stderr, AT "%d: no thread was parked in a wait in 2 s; libelmon is loaded only by a thread that "
+                            "waits (nothing changed)\n", (int)pid);
+            goto done;
+        }
+        fprintf(stderr, AT "%d: cannot stop thread %d: %s\n", (int)pid, (int)t->tid, strerror(-rc));
+        goto detach_running;
     }
     uid_t uid = (uid_t)status_field(pid, "Uid:", 1);
     gid_t gid = (gid_t)status_field(pid, "Gid:", 1);
@@ -825,7 +841,6 @@ int cmd_attach(int argc, char **argv)
 restore:
     if ((rc = put_back(t)) < 0)
         fprintf(stderr, AT "%d: cannot restore thread %d's registers: %s\n", (int)pid, (int)t->tid, strerror(-rc));
-detach:
     ptrace(PTRACE_DETACH, t->tid, 0, 0);
     goto done;
 detach_running:

@@ -10,6 +10,8 @@
 #   attach_twice      a second attach says libelmon is already active, 0
 #   attach_asyncio    the blocking handler named; the default events
 #                     directory (./elmon-DATE-TIME) and log (the host's stderr)
+#   attach_busy_main  the main thread never waits: a loop on another thread
+#                     is borrowed instead, and its blocks reported
 #   refuse_*          no such process (3), another user's process or a
 #                     seccomp-confined one (4),
 #                     already traced (5), a static binary (6), libelmon
@@ -161,6 +163,29 @@ attach_asyncio() {
     report "$(wc -l <"$tmp/py.blocks") blocks"
 }
 
+attach_busy_main() {
+    begin attach_busy_main
+    start "$tmp/bm.out" "$python" "$pyfix" 4 thread || return
+    sleep 0.3
+    local rc=0
+    "$elmon" attach --out "$tmp/bm" --log off "$pid" 2>"$tmp/bm.attach" || rc=$?
+    [ "$rc" = 0 ] || { fail "attach exited $rc: $(cat "$tmp/bm.attach")"; return; }
+    # The main thread never waits: the loop thread is the one borrowed.
+    if grep -q "attached to $pid (thread $pid)" "$tmp/bm.attach"; then fail "the busy main thread was borrowed"; fi
+    untraced "$pid" || fail "left traced"
+    wait "$pid" || fail "the program exited $?: $(cat "$tmp/bm.out.err")"
+    grep -q '^done' "$tmp/bm.out" || fail "the program did not finish"
+    local ev="$tmp/bm/events.$pid.jsonl"
+    [ -s "$ev" ] || { fail "no events file $ev"; return; }
+    $python - "$ev" "$pid" <<'EOF' || fail "no block of the loop thread names blocking_handler"
+import json, sys
+pid = int(sys.argv[2])
+blocks = [json.loads(l) for l in open(sys.argv[1])]
+sys.exit(0 if any(r.get("type") == "block" and r["tid"] != pid and "blocking_handler" in r["culprit"] for r in blocks) else 1)
+EOF
+    report
+}
+
 # expect_refusal STATUS PATTERN CMD...: CMD exits STATUS with PATTERN in
 # exactly one line of stderr.
 expect_refusal() {
@@ -268,6 +293,7 @@ attach_help
 attach_c_epoll
 attach_twice
 attach_asyncio
+attach_busy_main
 refuse_no_process
 refuse_static
 refuse_traced
