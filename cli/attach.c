@@ -177,7 +177,7 @@ static int find_object(const struct mapping *m, void *arg)
 
 /* ---- ELF: a dynamic symbol's address from the file on disk ---- */
 
-/* st_value of the defined function `name` in the ELF file at path, and
+/* st_value of the defined function or object `name` in the ELF file at path, and
  * the lowest PT_LOAD's page-aligned vaddr; 0, -ENOENT (no such symbol) or
  * -errno. */
 static int elf_symbol(const char *path, const char *name, uint64_t *value, uint64_t *first_load)
@@ -222,7 +222,7 @@ static int elf_symbol(const char *path, const char *name, uint64_t *value, uint6
         const char *str = (const char *)img + strs->sh_offset;
         for (size_t k = 0; k < n; k++) {
             if (sym[k].st_name >= strs->sh_size || sym[k].st_shndx == SHN_UNDEF || !sym[k].st_value ||
-                ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC)
+                (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC && ELF64_ST_TYPE(sym[k].st_info) != STT_OBJECT))
                 continue;
             size_t room = strs->sh_size - sym[k].st_name;
             if (strnlen(str + sym[k].st_name, room) < room && strcmp(str + sym[k].st_name, name) == 0) {
@@ -584,6 +584,112 @@ static pid_t choose_thread(pid_t pid)
     return pick;
 }
 
+/* ---- libelmon already in the process ---- */
+
+/* libelmon's mapping in pid (any path named libelmon.so, or lib). */
+static int find_libelmon(pid_t pid, const char *lib, struct found *f)
+{
+    char seen[PATH_MAX];
+    snprintf(seen, sizeof seen, "%s", lib);
+    if (each_mapping(pid, is_libelmon, seen) != 1)
+        return -ENOENT;
+    f->want = NULL;
+    f->ok = 0;
+    struct found g = {.want = seen};
+    if (each_mapping(pid, find_object, &g) < 0 || !g.ok)
+        return -ENOENT;
+    *f = g;
+    snprintf(f->m.path, sizeof f->m.path, "%s", seen);
+    return 0;
+}
+
+/* elmon_attach_state of the libelmon mapped in pid (process/attach.h):
+ * 0 preloaded or loaded otherwise, 1 attached, 2 detached; -1 unknown
+ * (an older libelmon.so). */
+static int attach_state(pid_t pid, const struct found *f)
+{
+    uintptr_t at;
+    if (remote_symbol(pid, f, "elmon_attach_state", &at) < 0)
+        return -1;
+    char mem[64];
+    snprintf(mem, sizeof mem, "/proc/%d/mem", (int)pid);
+    int fd = open(mem, O_RDONLY | O_CLOEXEC), v = -1;
+    if (fd >= 0) {
+        if (pread(fd, &v, sizeof v, (off_t)at) != (ssize_t)sizeof v)
+            v = -1;
+        close(fd);
+    }
+    return v;
+}
+
+/* Seizes a thread of pid parked in a wait and stops it there (stop_in_wait):
+ * ELMON_EXIT_OK with *out, or the exit status after one line on stderr,
+ * with nothing left traced. */
+static int borrow(pid_t pid, struct tracee **out)
+{
+    struct tracee *t = calloc(1, sizeof *t);
+    if (!t)
+        return ELMON_EXIT_FAILURE;
+    t->pid = pid;
+    t->tid = choose_thread(pid);
+    t->memfd = -1;
+    if (ptrace(PTRACE_SEIZE, t->tid, 0, 0) < 0) {
+        int e = errno;
+        free(t);
+        if (e == ESRCH) {
+            fprintf(stderr, AT "%d: no such process\n", (int)pid);
+            return ELMON_EXIT_NO_PROCESS;
+        }
+        if (e == EPERM && status_field(pid, "TracerPid:", 0) > 0) {
+            fprintf(stderr, AT "%d is already traced by process %ld; detach it first\n", (int)pid,
+                    status_field(pid, "TracerPid:", 0));
+            return ELMON_EXIT_TRACED;
+        }
+        char scope[16] = "";
+        read_small("/proc/sys/kernel/yama/ptrace_scope", scope, sizeof scope);
+        scope[strcspn(scope, "\n")] = 0;
+        fprintf(stderr, AT "%d: not permitted to trace it (%s)%s%s%s\n", (int)pid, strerror(e),
+                status_field(pid, "Uid:", 1) != (long)geteuid() && geteuid() != 0 ? ": another user's process" : "",
+                scope[0] && scope[0] != '0' ? "; kernel.yama.ptrace_scope is " : "", scope[0] != '0' ? scope : "");
+        return ELMON_EXIT_NOT_PERMITTED;
+    }
+    char mem[64];
+    snprintf(mem, sizeof mem, "/proc/%d/mem", (int)pid);
+    t->memfd = open(mem, O_RDWR | O_CLOEXEC);
+    int rc = t->memfd < 0 ? -errno : stop_in_wait(t);
+    if (rc == 0) {
+        *out = t;
+        return ELMON_EXIT_OK;
+    }
+    if (rc == -EBUSY)
+        fprintf(stderr, AT "%d: no thread was parked in a wait in 2 s; libelmon is loaded only by a thread that "
+                        "waits (nothing changed)\n", (int)pid);
+    else
+        fprintf(stderr, AT "%d: cannot stop thread %d: %s\n", (int)pid, (int)t->tid, strerror(-rc));
+    if (rc != -EBUSY) {
+        /* Seized and running: PTRACE_DETACH needs a stop. */
+        if (interrupt(t) == 0 && save(t) == 0)
+            put_back(t);
+        ptrace(PTRACE_DETACH, t->tid, 0, 0);
+    }
+    if (t->memfd >= 0)
+        close(t->memfd);
+    free(t);
+    return ELMON_EXIT_ATTACH_FAILED;
+}
+
+/* The thread's registers back (the wait rewound), detached, freed. */
+static void give_back(struct tracee *t)
+{
+    int rc = put_back(t);
+    if (rc < 0)
+        fprintf(stderr, AT "%d: cannot restore thread %d's registers: %s\n", (int)t->pid, (int)t->tid, strerror(-rc));
+    ptrace(PTRACE_DETACH, t->tid, 0, 0);
+    if (t->memfd >= 0)
+        close(t->memfd);
+    free(t);
+}
+
 /* ---- the command ---- */
 
 static int parse_pid(const char *s, pid_t *out)
@@ -673,10 +779,14 @@ int cmd_attach(int argc, char **argv)
         fprintf(stderr, AT "libelmon.so not found next to elmon (set ELMON_LIBRARY)\n");
         return ELMON_EXIT_FAILURE;
     }
-    char seen[PATH_MAX];
-    snprintf(seen, sizeof seen, "%s", lib);
-    if (each_mapping(pid, is_libelmon, seen) == 1) {
-        fprintf(stderr, AT "libelmon is already active in %d (%s); nothing changed\n", (int)pid, esc(seen));
+    struct found mine;
+    if (find_libelmon(pid, lib, &mine) == 0) {
+        if (attach_state(pid, &mine) == 2) {
+            fprintf(stderr, AT "libelmon was detached from %d (%s); it cannot be attached again before %d restarts\n",
+                    (int)pid, esc(mine.m.path), (int)pid);
+            return ELMON_EXIT_ATTACH_FAILED;
+        }
+        fprintf(stderr, AT "libelmon is already active in %d (%s); nothing changed\n", (int)pid, esc(mine.m.path));
         return ELMON_EXIT_OK;
     }
     long confined = status_field(pid, "Seccomp:", 0);
@@ -749,49 +859,14 @@ int cmd_attach(int argc, char **argv)
     if (log && add_setting(text, sizeof text, "ELMON_LOG", log) < 0)
         return ELMON_EXIT_USAGE;
 
-    struct tracee *t = calloc(1, sizeof *t);
-    if (!t)
-        return ELMON_EXIT_FAILURE;
-    t->pid = pid;
-    t->tid = choose_thread(pid);
-    t->memfd = -1;
-    if (ptrace(PTRACE_SEIZE, t->tid, 0, 0) < 0) {
-        int e = errno;
-        free(t);
-        if (e == ESRCH) {
-            fprintf(stderr, AT "%d: no such process\n", (int)pid);
-            return ELMON_EXIT_NO_PROCESS;
-        }
-        if (e == EPERM && status_field(pid, "TracerPid:", 0) > 0) {
-            fprintf(stderr, AT "%d is already traced by process %ld; detach it first\n", (int)pid,
-                    status_field(pid, "TracerPid:", 0));
-            return ELMON_EXIT_TRACED;
-        }
-        char scope[16] = "";
-        read_small("/proc/sys/kernel/yama/ptrace_scope", scope, sizeof scope);
-        scope[strcspn(scope, "\n")] = 0;
-        fprintf(stderr, AT "%d: not permitted to trace it (%s)%s%s%s\n", (int)pid, strerror(e),
-                status_field(pid, "Uid:", 1) != (long)geteuid() && geteuid() != 0 ? ": another user's process" : "",
-                scope[0] && scope[0] != '0' ? "; kernel.yama.ptrace_scope is " : "", scope[0] != '0' ? scope : "");
-        return ELMON_EXIT_NOT_PERMITTED;
+    struct tracee *t;
+    int status = borrow(pid, &t);
+    if (status != ELMON_EXIT_OK) {
+        if (created_out)
+            rmdir(events_dir);
+        return status;
     }
-    int status = ELMON_EXIT_ATTACH_FAILED;
-    char mem[64];
-    snprintf(mem, sizeof mem, "/proc/%d/mem", (int)pid);
-    t->memfd = open(mem, O_RDWR | O_CLOEXEC);
-    if (t->memfd < 0) {
-        fprintf(stderr, AT "%d: cannot open its memory: %s\n", (int)pid, strerror(errno));
-        goto detach_running;
-    }
-    if ((rc = stop_in_wait(t)) < 0) {
-        if (rc == -EBUSY) {
-            fprintf(stderr, AT "%d: no thread was parked in a wait in 2 s; libelmon is loaded only by a thread that "
-                            "waits (nothing changed)\n", (int)pid);
-            goto done;
-        }
-        fprintf(stderr, AT "%d: cannot stop thread %d: %s\n", (int)pid, (int)t->tid, strerror(-rc));
-        goto detach_running;
-    }
+    status = ELMON_EXIT_ATTACH_FAILED;
     uid_t uid = (uid_t)status_field(pid, "Uid:", 1);
     gid_t gid = (gid_t)status_field(pid, "Gid:", 1);
     char spath[PATH_MAX];
@@ -839,21 +914,105 @@ int cmd_attach(int argc, char **argv)
         status = ELMON_EXIT_OK;
     }
 restore:
-    if ((rc = put_back(t)) < 0)
-        fprintf(stderr, AT "%d: cannot restore thread %d's registers: %s\n", (int)pid, (int)t->tid, strerror(-rc));
-    ptrace(PTRACE_DETACH, t->tid, 0, 0);
-    goto done;
-detach_running:
-    /* Running (not stopped): PTRACE_DETACH needs a stop; interrupt first. */
-    if (interrupt(t) == 0 && save(t) == 0)
-        put_back(t);
-    ptrace(PTRACE_DETACH, t->tid, 0, 0);
-done:
+    give_back(t);
     remove_settings(dir);
     if (status != ELMON_EXIT_OK && created_out)
         rmdir(events_dir);   /* only when still empty */
-    if (t->memfd >= 0)
-        close(t->memfd);
-    free(t);
+    return status;
+}
+
+/*
+ * elmon detach PID: the calls elmon attach redirected are put back and the
+ * measurement ends as at exit (spans closed, summaries written), on a
+ * thread borrowed the same way.  libelmon stays mapped (a thread may be
+ * inside one of its wrappers) and makes no call after it.
+ */
+int cmd_detach(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            usage("detach");
+            return ELMON_EXIT_OK;
+        }
+        fprintf(stderr, "Try 'elmon detach --help'.\n");
+        return ELMON_EXIT_USAGE;
+    }
+    pid_t pid;
+    if (optind + 1 != argc || parse_pid(argv[optind], &pid) < 0) {
+        fprintf(stderr, "elmon detach: one PID expected\nTry 'elmon detach --help'.\n");
+        return ELMON_EXIT_USAGE;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    if (access(path, F_OK) < 0 || status_field(pid, "Tgid:", 0) != pid) {
+        fprintf(stderr, "elmon detach: %d: no such process\n", (int)pid);
+        return ELMON_EXIT_NO_PROCESS;
+    }
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    int mfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (mfd < 0 && (errno == EACCES || errno == EPERM)) {
+        fprintf(stderr, "elmon detach: %d: not permitted to read its memory map: another user's process?\n", (int)pid);
+        return ELMON_EXIT_NOT_PERMITTED;
+    }
+    if (mfd >= 0)
+        close(mfd);
+    char lib[PATH_MAX] = "";
+    find_library(lib, sizeof lib);
+    struct found mine;
+    if (find_libelmon(pid, lib, &mine) < 0) {
+        fprintf(stderr, "elmon detach: libelmon is not loaded in %d; nothing to detach\n", (int)pid);
+        return ELMON_EXIT_FAILURE;
+    }
+    int state = attach_state(pid, &mine);
+    if (state == 2) {
+        fprintf(stderr, "elmon detach: libelmon is already detached from %d; nothing changed\n", (int)pid);
+        return ELMON_EXIT_OK;
+    }
+    if (state != 1) {
+        fprintf(stderr, "elmon detach: %d runs libelmon from its start (LD_PRELOAD), not attached: only what elmon "
+                        "attach loaded can be detached\n", (int)pid);
+        return ELMON_EXIT_FAILURE;
+    }
+    long confined = status_field(pid, "Seccomp:", 0);
+    if (confined > 0) {
+        fprintf(stderr, "elmon detach: %d confined itself with seccomp (mode %ld) since the attach; libelmon stopped "
+                        "measuring then, and its slots stay (mprotect could be refused)\n", (int)pid, confined);
+        return ELMON_EXIT_NOT_PERMITTED;
+    }
+    long tracer = status_field(pid, "TracerPid:", 0);
+    if (tracer > 0) {
+        fprintf(stderr, "elmon detach: %d is already traced by process %ld (a debugger or strace); detach it first\n",
+                (int)pid, tracer);
+        return ELMON_EXIT_TRACED;
+    }
+    uintptr_t stop_at;
+    if (remote_symbol(pid, &mine, "elmon_attach_stop", &stop_at) < 0) {
+        fprintf(stderr, "elmon detach: %d: its libelmon has no elmon_attach_stop\n", (int)pid);
+        return ELMON_EXIT_ATTACH_FAILED;
+    }
+    struct tracee *t;
+    int status = borrow(pid, &t);
+    if (status != ELMON_EXIT_OK)
+        return status;
+    unsigned long ret = 0;
+    int rc = remote_call(t, stop_at, NULL, 0, &ret);
+    long r = (long)(int)ret;
+    status = ELMON_EXIT_ATTACH_FAILED;
+    if (rc < 0)
+        fprintf(stderr, "elmon detach: %d: the call of elmon_attach_stop failed: %s\n", (int)pid, strerror(-rc));
+    else if (r < 0)
+        fprintf(stderr, "elmon detach: %d: libelmon refused: %s\n", (int)pid, strerror((int)-r));
+    else {
+        fprintf(stderr, "elmon: detached from %d (thread %d): %ld call sites put back; libelmon stays mapped, idle\n",
+                (int)pid, (int)t->tid, r);
+        status = ELMON_EXIT_OK;
+    }
+    give_back(t);
     return status;
 }

@@ -19,7 +19,7 @@
 #define ELMON_EXIT_TRACED 5         /* attach: PID is already traced (a debugger, strace) */
 #define ELMON_EXIT_NO_LIBC 6        /* attach: no C library mapped in PID (statically linked) */
 #define ELMON_EXIT_NO_DLOPEN 7      /* attach: the C library of PID has no dlopen */
-#define ELMON_EXIT_ATTACH_FAILED 8  /* attach: loading or starting libelmon in PID failed (PID left as it was) */
+#define ELMON_EXIT_ATTACH_FAILED 8  /* attach/detach: the load or the call in PID failed (PID left as it was) */
 #define ELMON_EXIT_OVER_BUDGET 123  /* run: a span broke --fail-over or --fail-on */
 #define ELMON_EXIT_RUN_ERROR 125    /* run: elmon itself failed before or after COMMAND */
 #define ELMON_EXIT_CANNOT_EXEC 126  /* run: COMMAND found but could not be executed */
@@ -32,6 +32,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
+int cmd_detach(int argc, char **argv);
 
 /* Shared by run and attach (run.c).  libelmon.so's path: $ELMON_LIBRARY,
  * else next to this program; 0 or -1. */

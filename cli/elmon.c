@@ -22,6 +22,7 @@ static const struct {
      "  report [options] FILES|DIR          events files written earlier: summary, page, stacks\n"
      "  serve [--listen ADDR]               Prometheus metrics of every monitored process of yours\n"
      "  attach [options] PID                load libelmon into PID, already running, and monitor it\n"
+     "  detach PID                          end what attach started: calls put back, summaries written\n"
      "\n"
      "Options:\n"
      "  -h, --help            this text ('elmon help COMMAND': a command's)\n"
@@ -130,6 +131,16 @@ static const struct {
      "permitted (ptrace_scope, another user's process); 5 already traced; 6 no C library\n"
      "(static); 7 no dlopen in its C library; 8 loading failed (PID left as it was);\n"
      "1 libelmon.so or the events directory missing; 2 bad options.\n"},
+    {"detach",
+     "Usage: elmon detach PID\n"
+     "End what `elmon attach` started in PID: the calls it redirected are put back, and\n"
+     "the measurement ends as at exit (open spans closed, summaries written).  libelmon\n"
+     "stays mapped, idle; PID cannot be attached again before it restarts.\n"
+     "\n"
+     "  -h, --help            this text\n"
+     "\n"
+     "Exit status: 0 detached, or already; 1 libelmon not in PID or preloaded (not\n"
+     "attached); 3 no such process; 4 not permitted; 5 already traced; 8 failed.\n"},
 };
 
 void usage(const char *subcommand)
@@ -157,7 +168,7 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {{"run", cmd_run}, {"stat", cmd_stat}, {"top", cmd_top}, {"report", cmd_report}, {"serve", cmd_serve},
-                {"attach", cmd_attach}};
+                {"attach", cmd_attach}, {"detach", cmd_detach}};
     if (argc < 2) {
         usage("elmon");
         return ELMON_EXIT_USAGE;

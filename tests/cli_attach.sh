@@ -12,6 +12,9 @@
 #                     directory (./elmon-DATE-TIME) and log (the host's stderr)
 #   attach_busy_main  the main thread never waits: a loop on another thread
 #                     is borrowed instead, and its blocks reported
+#   detach_c_epoll    elmon detach: calls put back, summary written, no
+#                     block after it, twice is fine, no attach after it
+#   refuse_detach     detach of a process without libelmon, or preloaded (1)
 #   refuse_*          no such process (3), another user's process or a
 #                     seccomp-confined one (4),
 #                     already traced (5), a static binary (6), libelmon
@@ -186,6 +189,56 @@ EOF
     report
 }
 
+detach_c_epoll() {
+    begin detach_c_epoll
+    start "$tmp/dt.out" "$fix" 5 300 || return
+    "$elmon" attach --out "$tmp/dt" --log off "$pid" 2>"$tmp/dt.attach" || { fail "attach: $(cat "$tmp/dt.attach")"; return; }
+    sleep 1.5
+    local t rc=0
+    t=$(date +%s%N)
+    "$elmon" detach "$pid" 2>"$tmp/dt.detach" || rc=$?
+    [ "$rc" = 0 ] || fail "detach exited $rc: $(cat "$tmp/dt.detach")"
+    grep -q "detached from $pid" "$tmp/dt.detach" || fail "detach said: $(cat "$tmp/dt.detach")"
+    untraced "$pid" || fail "left traced"
+    rc=0
+    "$elmon" detach "$pid" 2>"$tmp/dt.2" || rc=$?
+    [ "$rc" = 0 ] && grep -q "already detached" "$tmp/dt.2" || fail "second detach: $rc $(cat "$tmp/dt.2")"
+    expect_refusal 8 "cannot be attached again" "$elmon" attach --out "$tmp/dt" "$pid"
+    wait "$pid" && rc=0 || rc=$?
+    [ "$rc" = 0 ] || fail "the fixture exited $rc: $(cat "$tmp/dt.out" "$tmp/dt.out.err")"
+    # Blocks before the detach only (5 s of blocks every 300 ms in all),
+    # and the summary written by it.
+    $python - "$tmp/dt/events.$pid.jsonl" "$t" <<'EOF' || fail "events after the detach, or none before, or no summary"
+import json, sys
+t = int(sys.argv[2])
+recs = [json.loads(l) for l in open(sys.argv[1])]
+blocks = [r for r in recs if r["type"] == "block"]
+late = [r for r in blocks if r["start_unix_ns"] > t]
+summ = [r for r in recs if r["type"] == "summary"]
+print(len(blocks), "blocks,", len(late), "after the detach,", len(summ), "summary", file=sys.stderr)
+sys.exit(0 if blocks and not late and len(summ) == 1 else 1)
+EOF
+    report
+}
+
+refuse_detach() {
+    begin refuse_detach
+    start "$tmp/rd.out" "$fix" 2 300 || return
+    expect_refusal 1 "not loaded" "$elmon" detach "$pid"
+    wait "$pid" || fail "the fixture failed"
+    # Preloaded from its start: nothing elmon attach did to undo.
+    LD_PRELOAD=$lib ELMON_LOG=off "$fix" 2 300 >"$tmp/rd2.out" &
+    pid=$!
+    started+=("$pid")
+    for _ in $(seq 100); do grep -q '^ready' "$tmp/rd2.out" && break; sleep 0.05; done
+    expect_refusal 1 "not attached" "$elmon" detach "$pid"
+    local p=4194000
+    while [ -e /proc/$p ]; do p=$((p + 1)); done
+    expect_refusal 3 "no such process" "$elmon" detach "$p"
+    wait "$pid" || fail "the preloaded fixture failed"
+    report
+}
+
 # expect_refusal STATUS PATTERN CMD...: CMD exits STATUS with PATTERN in
 # exactly one line of stderr.
 expect_refusal() {
@@ -285,6 +338,11 @@ attach_help() {
     rc=0
     "$elmon" attach --block-ms x 1 2>/dev/null || rc=$?
     [ "$rc" = 2 ] || fail "bad --block-ms: exit $rc, expected 2"
+    "$elmon" detach --help | grep -q '^Usage: elmon detach PID' || fail "no detach usage"
+    "$elmon" detach -h | grep -q '^Usage: elmon detach PID' || fail "no detach usage for -h"
+    rc=0
+    "$elmon" detach 2>/dev/null || rc=$?
+    [ "$rc" = 2 ] || fail "detach without PID: exit $rc, expected 2"
     report
 }
 
@@ -300,6 +358,8 @@ refuse_traced
 refuse_other_user
 refuse_disabled
 refuse_seccomp
+detach_c_epoll
+refuse_detach
 if [ "$fails" != 0 ]; then
     echo "cli_attach: $fails failure(s)" >&2
     exit 1

@@ -8,10 +8,33 @@
 #include <errno.h>
 #include <link.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include "got.h"
+
+/* The slots changed, with what they held, for elmon_got_restore. */
+struct changed {
+    void **slot;
+    void *was, *now;
+    uintptr_t relro_lo, relro_hi;
+};
+static struct changed *changed;
+static size_t n_changed, cap_changed;
+
+static void remember(void **slot, void *was, void *now, uintptr_t lo, uintptr_t hi)
+{
+    if (n_changed == cap_changed) {
+        size_t cap = cap_changed ? 2 * cap_changed : 64;
+        struct changed *c = realloc(changed, cap * sizeof *c);
+        if (!c)
+            return;   /* that slot stays redirected after a restore */
+        changed = c;
+        cap_changed = cap;
+    }
+    changed[n_changed++] = (struct changed){slot, was, now, lo, hi};
+}
 
 struct pass {
     const struct elmon_got_target *t;
@@ -74,10 +97,13 @@ static void relocs(struct pass *ps, const struct dl_phdr_info *info, const ElfW(
                 break;   /* already (DT_RELASZ may cover DT_JMPREL too) */
             /* A page that cannot be made writable keeps its slot: the
              * others are still redirected (the caller cannot undo them). */
-            if (store(slot, ps->t[k].to, relro_lo, relro_hi) < 0)
+            void *was = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+            if (store(slot, ps->t[k].to, relro_lo, relro_hi) < 0) {
                 ps->failed++;
-            else
+            } else {
+                remember(slot, was, ps->t[k].to, relro_lo, relro_hi);
                 ps->done++;
+            }
             break;
         }
     }
@@ -146,4 +172,17 @@ void **elmon_got_slot(const char *name, const void *in)
     struct pass ps = {.self = in, .find = name};
     dl_iterate_phdr(one_object, &ps);
     return ps.found;
+}
+
+long elmon_got_restore(void)
+{
+    long n = 0;
+    for (size_t i = 0; i < n_changed; i++) {
+        struct changed *c = &changed[i];
+        /* A slot someone else has changed since is theirs now. */
+        if (__atomic_load_n(c->slot, __ATOMIC_ACQUIRE) == c->now && store(c->slot, c->was, c->relro_lo, c->relro_hi) == 0)
+            n++;
+    }
+    n_changed = 0;
+    return n;
 }

@@ -6,7 +6,7 @@
  * R_X86_64_JUMP_SLOT and R_X86_64_GLOB_DAT relocations for a wanted symbol
  * get the wrapper's address, one aligned 8-byte store each.
  *
- * Owns: nothing kept; one pass over the loaded objects' relocations.
+ * Owns: the list of slots it changed and what they held, for the restore.
  * Threads: the thread elmon_attach_start runs on (a host thread lent by
  * the injector), beside host threads that go on calling through the slots.
  * May not: run on the hot path or in a signal handler; store into a slot
@@ -30,6 +30,10 @@ struct elmon_got_target {
  * page could not be made writable.  Never an error: once one slot is
  * stored the caller cannot take libelmon away. */
 long elmon_got_redirect(const struct elmon_got_target *t, size_t n, const void *self, long *failed);
+
+/* Puts back what every slot changed by elmon_got_redirect held, when it
+ * still holds the wrapper: the number put back (`elmon detach`). */
+long elmon_got_restore(void);
 
 /* The slot of name in the object mapping `in`, or NULL (for the tests). */
 void **elmon_got_slot(const char *name, const void *in);

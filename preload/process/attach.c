@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include "attach.h"
 #include "config.h"
+#include "exit.h"
+#include "ownfd.h"
 #include "got.h"
 #include "real.h"
 #include "loop.h"
@@ -30,10 +32,11 @@ static const char *const wrapped[] = {
 #define N_WRAPPED (sizeof wrapped / sizeof wrapped[0])
 
 static int attached;
+__attribute__((visibility("default"))) int elmon_attach_state;
 
 int elmon_attached(void)
 {
-    return __atomic_load_n(&attached, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&elmon_attach_state, __ATOMIC_ACQUIRE) == 1;
 }
 
 /* The user's own private file in the user's own private directory. */
@@ -112,5 +115,24 @@ __attribute__((visibility("default"))) int elmon_attach_start(const char *settin
     dlclose(h);
     long failed = 0;
     long done = elmon_got_redirect(t, n, (void *)elmon_attach_start, &failed);
+    __atomic_store_n(&elmon_attach_state, 1, __ATOMIC_RELEASE);
     return (int)(done > INT32_MAX ? INT32_MAX : done);
+}
+
+__attribute__((visibility("default"))) int elmon_attach_stop(void)
+{
+    int state = __atomic_load_n(&elmon_attach_state, __ATOMIC_ACQUIRE);
+    if (state == 2)
+        return -EALREADY;
+    if (state != 1)
+        return -ENOTSUP;
+    long n = elmon_got_restore();
+    /* As when the host confines itself (process/elmon.c's on_confine):
+     * while every call is still allowed, the end of the measurement, then
+     * no call of libelmon's on any thread.  A thread inside a wrapper
+     * finishes its call there. */
+    elmon_exit_work(0);
+    elmon_own_disown_all();
+    __atomic_store_n(&elmon_attach_state, 2, __ATOMIC_RELEASE);
+    return (int)(n > INT32_MAX ? INT32_MAX : n);
 }
