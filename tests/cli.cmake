@@ -37,14 +37,17 @@ if(TARGET elmon_cli)
   set_tests_properties(cli_install PROPERTIES TIMEOUT 300)
 endif()
 
-# elmon attach on programs started without libelmon (a C epoll loop, its
-# static build, CPython asyncio), and its refusals.
+# elmon attach and detach on programs started without libelmon (a C epoll
+# loop, its static and full-RELRO builds, CPython asyncio), and refusals.
 if(TARGET elmon_cli)
   elmon_fixture(attach_fix ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_fix.c)
   elmon_fixture(attach_fix_static ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_fix.c)
   target_link_options(attach_fix_static PRIVATE -static)
+  # Full RELRO: the GOT is read-only once relocated.
+  elmon_fixture(attach_fix_now ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_fix.c)
+  target_link_options(attach_fix_now PRIVATE -Wl,-z,relro,-z,now)
   add_test(NAME cli_attach COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_attach.sh
     $<TARGET_FILE:elmon_cli> $<TARGET_FILE:elmon> $<TARGET_FILE:attach_fix> $<TARGET_FILE:attach_fix_static>
-    ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_asyncio.py)
+    ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_asyncio.py $<TARGET_FILE:attach_fix_now>)
   set_tests_properties(cli_attach PROPERTIES TIMEOUT 300)
 endif()

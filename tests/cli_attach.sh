@@ -7,6 +7,8 @@
 #                     --block-ms, --critical-ms and --log obeyed, no wait of
 #                     the host ended with EINTR or a wrong result, nothing
 #                     left traced, the settings file gone
+#   attach_relro      the same on a full-RELRO build (-z now): its read-only
+#                     GOT rewritten, its pages' protection as before
 #   attach_twice      a second attach says libelmon is already active, 0
 #   attach_asyncio    the blocking handler named; the default events
 #                     directory (./elmon-DATE-TIME) and log (the host's stderr)
@@ -20,13 +22,14 @@
 #                     already traced (5), a static binary (6), libelmon
 #                     disabled in the host (8, unloaded again), each with
 #                     one line on stderr and the target untouched
-# Usage: cli_attach.sh ELMON LIBELMON ATTACH_FIX ATTACH_FIX_STATIC ASYNCIO_PY
+# Usage: cli_attach.sh ELMON LIBELMON ATTACH_FIX ATTACH_FIX_STATIC ASYNCIO_PY ATTACH_FIX_NOW
 set -euo pipefail
 elmon=${1:?usage}
 lib=${2:?usage}
 fix=${3:?usage}
 static_fix=${4:?usage}
 pyfix=${5:?usage}
+now_fix=${6:?usage}
 python=/usr/bin/python3
 tmp=$(mktemp -d /tmp/elmon-cli-attach-XXXXXX)
 chmod 755 "$tmp"
@@ -122,6 +125,24 @@ attach_c_epoll() {
     grep -q "loop blocked 1[12][0-9]" "$tmp/c.log" || fail "--log $tmp/c.log has no span line"
     if grep -q "loop blocked" "$tmp/c.out.err"; then fail "span lines reached the host's stderr despite --log"; fi
     report "$n blocks, eintr=0, untraced"
+}
+
+attach_relro() {
+    begin attach_relro
+    start "$tmp/rr.out" "$now_fix" 3 300 || return
+    local before after rc=0
+    before=$(grep -F "$now_fix" "/proc/$pid/maps" | awk '{print $1, $2}')
+    "$elmon" attach --out "$tmp/rr" --log off "$pid" 2>"$tmp/rr.attach" || rc=$?
+    [ "$rc" = 0 ] || { fail "attach exited $rc: $(cat "$tmp/rr.attach")"; return; }
+    after=$(grep -F "$now_fix" "/proc/$pid/maps" | awk '{print $1, $2}')
+    # The GOT's page was made writable for the stores and read-only again.
+    [ "$before" = "$after" ] || fail "the fixture's mappings changed: $before / $after"
+    wait "$pid" && rc=0 || rc=$?
+    [ "$rc" = 0 ] || fail "the fixture exited $rc: $(cat "$tmp/rr.out" "$tmp/rr.out.err")"
+    local n
+    n=$(blocks "$tmp/rr/events.$pid.jsonl" 2>/dev/null | grep -c attach_fix_block || true)
+    [ "$n" -ge 3 ] || fail "$n blocks in attach_fix_block, expected at least 3"
+    report "$n blocks"
 }
 
 attach_twice() {
@@ -349,6 +370,7 @@ attach_help() {
 cd "$tmp"
 attach_help
 attach_c_epoll
+attach_relro
 attach_twice
 attach_asyncio
 attach_busy_main
