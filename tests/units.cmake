@@ -15,3 +15,9 @@ elmon_check_test(test_watchdog SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_watchdog
 # exported for dlsym.
 elmon_check_test(test_pyread SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_pyread.c LIBS elmon_core pthread TIMEOUT 120)
 set_target_properties(test_pyread PROPERTIES ENABLE_EXPORTS ON)
+# GOT redirection for elmon attach, on a full-RELRO library.
+add_library(got_dso SHARED ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/got_dso.c)
+set_target_properties(got_dso PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+target_compile_options(got_dso PRIVATE -g -O1)
+target_link_options(got_dso PRIVATE -Wl,-z,relro,-z,now)
+elmon_check_test(test_got SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_got.c LIBS elmon_core got_dso pthread TIMEOUT 60)
