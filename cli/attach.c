@@ -4,10 +4,11 @@
  * Loads libelmon.so into a process already running (docs/ATTACH.md).  One
  * thread of PID, preferably one parked in a wait, is seized with ptrace
  * (PTRACE_SEIZE + PTRACE_INTERRUPT: no stop signal the host could see),
- * its registers saved, and two calls are made on it: the C library's
- * dlopen(libelmon.so, RTLD_NOW), then libelmon's elmon_attach_start(path
- * of the settings file).  Each call returns to address 0; the fault that
- * ends it is caught here and never delivered.  The registers are put back
+ * its registers saved, the settings file written where libelmon's
+ * constructor looks, and the C library's dlopen(libelmon.so, RTLD_NOW)
+ * called on it; the constructor's answer is read from libelmon's
+ * elmon_attach_result.  A call returns to address 0; the fault that ends
+ * it is caught here and never delivered.  The registers are put back
  * with an interrupted system call set to run again (no EINTR reaches the
  * host), and the thread is detached.  Nothing is left traced on any path.
  */
@@ -510,44 +511,74 @@ static int read_string(struct tracee *t, uintptr_t at, char *out, size_t n)
 
 /* ---- the settings file ---- */
 
-/* A fresh 0700 directory under the target's /tmp (through /proc/PID/root,
- * so a private /tmp is the target's own) holding a 0600 file of NAME=VALUE
- * lines, both owned by the target's effective user.  *path gets the name
- * as the target sees it; full the one elmon opens. */
-static int write_settings(pid_t pid, uid_t uid, gid_t gid, const char *text, char *dir, size_t dn, char *path,
-                          size_t pn)
+/* pid as the target sees itself (the last NSpid field: its own PID
+ * namespace), for the file's name. */
+static long own_view_pid(pid_t pid)
 {
-    char root[64];
-    snprintf(root, sizeof root, "/proc/%d/root", (int)pid);
-    char tmpl[PATH_MAX];
-    snprintf(tmpl, sizeof tmpl, "%s/tmp/elmon-attach-XXXXXX", root);
-    if (!mkdtemp(tmpl))
+    char path[64], buf[8192];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    if (read_small(path, buf, sizeof buf) < 0)
+        return pid;
+    char *p = strstr(buf, "\nNSpid:");
+    if (!p)
+        return pid;
+    long v = pid;
+    for (p += 7; *p && *p != '\n';) {
+        char *end;
+        long x = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        v = x;
+        p = end;
+    }
+    return v;
+}
+
+/* The settings (NAME=VALUE lines) into the target's own /tmp (through
+ * /proc/PID/root, so a private /tmp is the target's), where libelmon's
+ * constructor looks: /tmp/elmon-attach-UID/PID.settings, UID the target's
+ * effective user and PID its own view of itself.  The directory is made
+ * 0700 or must already be a directory of UID's closed to others; the file
+ * is made with O_EXCL|O_NOFOLLOW, mode 0600, and both belong to UID.
+ * full gets the path elmon removes. */
+static int write_settings(pid_t pid, uid_t uid, gid_t gid, const char *text, char *full, size_t fn)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "/proc/%d/root/tmp/elmon-attach-%u", (int)pid, (unsigned)uid);
+    if (mkdir(dir, 0700) == 0) {
+        if (geteuid() != uid && chown(dir, uid, gid) < 0) {
+            int e = errno;
+            rmdir(dir);
+            return -e;
+        }
+    } else if (errno != EEXIST) {
         return -errno;
-    snprintf(dir, dn, "%s", tmpl);
-    if (geteuid() != uid && chown(dir, uid, gid) < 0)
+    }
+    struct stat st;
+    if (lstat(dir, &st) < 0)
         return -errno;
-    char full[PATH_MAX + 16];
-    snprintf(full, sizeof full, "%s/settings", dir);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != uid || (st.st_mode & 077))
+        return -EPERM;   /* planted, or another user's */
+    snprintf(full, fn, "%s/%ld.settings", dir, own_view_pid(pid));
     int fd = open(full, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
+    if (fd < 0 && errno == EEXIST && unlink(full) == 0)   /* left by an elmon killed mid-attach */
+        fd = open(full, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        full[0] = 0;
         return -errno;
+    }
     size_t n = strlen(text);
     int rc = write(fd, text, n) == (ssize_t)n ? 0 : -EIO;
     if (!rc && geteuid() != uid && fchown(fd, uid, gid) < 0)
         rc = -errno;
     close(fd);
-    snprintf(path, pn, "%s", full + strlen(root));
     return rc;
 }
 
-static void remove_settings(const char *dir)
+static void remove_settings(const char *full)
 {
-    if (!dir[0])
-        return;
-    char full[PATH_MAX + 16];
-    snprintf(full, sizeof full, "%s/settings", dir);
-    unlink(full);
-    rmdir(dir);
+    if (full[0])
+        unlink(full);
 }
 
 /* ---- choosing the thread ---- */
@@ -821,7 +852,7 @@ int cmd_attach(int argc, char **argv)
     remote_symbol(pid, &libc, "dlerror", &dlerror_at);
 
     /* The settings: what `elmon run` would have put in the environment. */
-    char text[PATH_MAX * 3] = "", dir[PATH_MAX] = "", pattern[PATH_MAX * 2];
+    char text[PATH_MAX * 3] = "", dir[PATH_MAX + 64] = "", pattern[PATH_MAX * 2];
     int created_out = 0;
     char events_dir[PATH_MAX] = "";
     {
@@ -869,12 +900,11 @@ int cmd_attach(int argc, char **argv)
     status = ELMON_EXIT_ATTACH_FAILED;
     uid_t uid = (uid_t)status_field(pid, "Uid:", 1);
     gid_t gid = (gid_t)status_field(pid, "Gid:", 1);
-    char spath[PATH_MAX];
-    if ((rc = write_settings(pid, uid, gid, text, dir, sizeof dir, spath, sizeof spath)) < 0) {
-        fprintf(stderr, AT "cannot write the settings file: %s\n", strerror(-rc));
+    if ((rc = write_settings(pid, uid, gid, text, dir, sizeof dir)) < 0) {
+        fprintf(stderr, AT "cannot write the settings file %s: %s\n", dir[0] ? esc(dir) : "", strerror(-rc));
         goto restore;
     }
-    unsigned long handle = 0, started = 0;
+    unsigned long handle = 0;
     if ((rc = remote_call(t, dlopen_at, lib, 2 /* RTLD_NOW */, &handle)) < 0) {
         fprintf(stderr, AT "%d: the call of dlopen failed: %s\n", (int)pid, strerror(-rc));
         goto restore;
@@ -887,22 +917,25 @@ int cmd_attach(int argc, char **argv)
         fprintf(stderr, AT "%d: dlopen(%s) failed: %s\n", (int)pid, esc(lib), why[0] ? esc(why) : "(no message)");
         goto restore;
     }
-    /* dlopen's handle is the link_map, whose first field is the load bias. */
-    uint64_t bias = 0, v, low;
-    if (pread(t->memfd, &bias, 8, (off_t)handle) != 8 || elf_symbol(lib, "elmon_attach_start", &v, &low) < 0) {
-        fprintf(stderr, AT "%d: libelmon's elmon_attach_start not found (an older libelmon.so?)\n", (int)pid);
+    /* The constructor's answer (process/attach.h): dlopen's handle is the
+     * link_map, whose first field is the load bias. */
+    uint64_t bias = 0, v, vs, low;
+    int started = 0, state = 0;
+    if (pread(t->memfd, &bias, 8, (off_t)handle) != 8 || elf_symbol(lib, "elmon_attach_result", &v, &low) < 0 ||
+        elf_symbol(lib, "elmon_attach_state", &vs, &low) < 0 ||
+        pread(t->memfd, &started, sizeof started, (off_t)(bias + v)) != (ssize_t)sizeof started ||
+        pread(t->memfd, &state, sizeof state, (off_t)(bias + vs)) != (ssize_t)sizeof state) {
+        fprintf(stderr, AT "%d: libelmon's elmon_attach_result cannot be read (an older libelmon.so?)\n", (int)pid);
         goto restore;
     }
-    if ((rc = remote_call(t, (uintptr_t)(bias + v), spath, 0, &started)) < 0) {
-        fprintf(stderr, AT "%d: the call of elmon_attach_start failed: %s\n", (int)pid, strerror(-rc));
-        goto restore;
-    }
+    if (state != 1 && started >= 0)
+        started = -ENOENT;   /* the constructor did not find the settings file */
     long r = (long)(int)started;
     if (r < 0) {
         fprintf(stderr, AT "%d: libelmon did not start: %s; unloaded again\n", (int)pid,
                 r == -ECANCELED ? "ELMON_DISABLE is set in its environment, or it runs setuid (AT_SECURE)"
                                 : strerror((int)-r));
-        /* Nothing was redirected (elmon_attach_start fails only before it
+        /* Nothing was redirected (the constructor fails only before it
          * stores into a slot): the library can go. */
         uintptr_t dlclose_at = 0;
         unsigned long ignored;

@@ -16,6 +16,8 @@
 #                     is borrowed instead, and its blocks reported
 #   detach_c_epoll    elmon detach: calls put back, summary written, no
 #                     block after it, twice is fine, no attach after it
+#   attach_other_user_as_root  root attaches to nobody's process: the files
+#                     are nobody's; a planted settings directory is refused
 #   refuse_detach     detach of a process without libelmon, or preloaded (1)
 #   refuse_*          no such process (3), another user's process or a
 #                     seccomp-confined one (4),
@@ -95,8 +97,6 @@ EOF
 attach_c_epoll() {
     begin attach_c_epoll
     start "$tmp/c.out" "$fix" 4 300 || return
-    local before
-    before=$(ls -d /tmp/elmon-attach-* 2>/dev/null | sort || true)
     if ! "$elmon" attach --out "$tmp/c" --block-ms 60 --critical-ms 100 --log "$tmp/c.log" "$pid" 2>"$tmp/c.attach"; then
         fail "attach exited $? ($(cat "$tmp/c.attach"))"
         return
@@ -104,9 +104,10 @@ attach_c_epoll() {
     grep -q "attached to $pid" "$tmp/c.attach" || fail "no 'attached' line: $(cat "$tmp/c.attach")"
     untraced "$pid" || fail "a thread of $pid is still traced"
     grep -q libelmon.so "/proc/$pid/maps" || fail "libelmon.so not mapped in $pid"
-    local after
-    after=$(ls -d /tmp/elmon-attach-* 2>/dev/null | sort || true)
-    [ "$before" = "$after" ] || fail "a settings directory was left: $after"
+    # The settings file was read and removed; its directory is private.
+    local sdir=/tmp/elmon-attach-$(id -u)
+    [ ! -e "$sdir/$pid.settings" ] || fail "the settings file $sdir/$pid.settings was left"
+    [ "$(stat -c '%a %u' "$sdir")" = "700 $(id -u)" ] || fail "$sdir is $(stat -c '%a %u' "$sdir")"
     wait "$pid" && rc=0 || rc=$?
     [ "$rc" = 0 ] || fail "the fixture exited $rc: $(cat "$tmp/c.out" "$tmp/c.out.err")"
     grep -q ' eintr=0$' "$tmp/c.out" || fail "a wait ended with EINTR: $(cat "$tmp/c.out")"
@@ -339,6 +340,37 @@ refuse_seccomp() {
     report
 }
 
+# Root attaching to another user's process: the settings directory and
+# file, and the events directory, are that user's; a settings directory
+# planted by someone else (root's, world-writable) is refused.
+attach_other_user_as_root() {
+    begin attach_other_user_as_root
+    [ "$(id -u)" = 0 ] || { echo "skip $case: not root"; return; }
+    local nuid d saved=""
+    nuid=$(id -u nobody)
+    d=/tmp/elmon-attach-$nuid
+    if [ -e "$d" ]; then saved=$d.saved.$$; mv "$d" "$saved"; fi
+    mkdir -m 0777 "$d"
+    chmod 0777 "$d"
+    start "$tmp/ou.out" runuser -u nobody -- "$fix" 4 300 || { rm -rf "$d"; return; }
+    local fpid
+    fpid=$(awk '/^ready/ {print $2}' "$tmp/ou.out")
+    expect_refusal 8 "settings file" "$elmon" attach --out "$tmp/ou-planted" "$fpid"
+    if grep -q libelmon.so "/proc/$fpid/maps"; then fail "libelmon loaded through a planted directory"; fi
+    rm -rf "$d"
+    local rc=0
+    "$elmon" attach --out "$tmp/ou" --log off "$fpid" 2>"$tmp/ou.attach" || rc=$?
+    [ "$rc" = 0 ] || fail "attach exited $rc: $(cat "$tmp/ou.attach")"
+    [ "$(stat -c '%a %u' "$d" 2>/dev/null)" = "700 $nuid" ] || fail "$d is $(stat -c '%a %u' "$d" 2>&1)"
+    [ "$(stat -c %u "$tmp/ou")" = "$nuid" ] || fail "the events directory is not nobody's"
+    wait "$pid" || fail "the fixture failed: $(cat "$tmp/ou.out")"
+    grep -q ' eintr=0$' "$tmp/ou.out" || fail "EINTR: $(cat "$tmp/ou.out")"
+    [ -n "$(blocks "$tmp/ou/events.$fpid.jsonl" 2>/dev/null | grep attach_fix_block)" ] || fail "no block as nobody"
+    rm -rf "$d"
+    if [ -n "$saved" ]; then mv "$saved" "$d"; fi
+    report
+}
+
 refuse_disabled() {
     begin refuse_disabled
     start "$tmp/d.out" env ELMON_DISABLE=1 "$fix" 3 300 || return
@@ -378,6 +410,7 @@ refuse_no_process
 refuse_static
 refuse_traced
 refuse_other_user
+attach_other_user_as_root
 refuse_disabled
 refuse_seccomp
 detach_c_epoll

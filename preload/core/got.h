@@ -7,8 +7,9 @@
  * get the wrapper's address, one aligned 8-byte store each.
  *
  * Owns: the list of slots it changed and what they held, for the restore.
- * Threads: the thread elmon_attach_start runs on (a host thread lent by
- * the injector), beside host threads that go on calling through the slots.
+ * Threads: libelmon's constructor inside elmon attach's dlopen (a host
+ * thread lent by the injector, the loader's lock held), and elmon detach's
+ * call, beside host threads that go on calling through the slots.
  * May not: run on the hot path or in a signal handler; store into a slot
  * but with one atomic 8-byte store; leave a RELRO page writable; rewrite
  * the object that holds the targets (its own calls must reach libc).

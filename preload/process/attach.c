@@ -1,27 +1,30 @@
 /*
  * elmon attach's half inside the host (see attach.h).  The settings file
- * is made by the injector: a 0600 file `settings` in a fresh 0700
- * directory of the target's /tmp, both owned by the target's effective
- * user; its path arrives as the argument.  Each line is NAME=VALUE for
- * an ELMON_* variable.
+ * is made by the injector before it calls dlopen: /tmp/elmon-attach-UID/
+ * PID.settings (UID the effective user, PID as this process sees itself),
+ * a 0600 file in a 0700 directory, both the user's own.  Each line is
+ * NAME=VALUE for an ELMON_* variable.  The constructor reads it, removes
+ * it, and redirects the calls, all inside dlopen: the loader's lock is
+ * held, so no other thread's dlopen is half done (an object mapped but not
+ * yet relocated, whose slots the loader would still rewrite or protect).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "attach.h"
 #include "config.h"
 #include "exit.h"
-#include "ownfd.h"
 #include "got.h"
-#include "real.h"
 #include "loop.h"
+#include "ownfd.h"
+#include "real.h"
 
 /* Every function libelmon interposes (hot/wrap.c, process/elmon.c). */
 static const char *const wrapped[] = {
@@ -31,27 +34,42 @@ static const char *const wrapped[] = {
 };
 #define N_WRAPPED (sizeof wrapped / sizeof wrapped[0])
 
-static int attached;
 __attribute__((visibility("default"))) int elmon_attach_state;
+__attribute__((visibility("default"))) int elmon_attach_result;
 
 int elmon_attached(void)
 {
     return __atomic_load_n(&elmon_attach_state, __ATOMIC_ACQUIRE) == 1;
 }
 
-/* The user's own private file in the user's own private directory. */
+/* The user's own, with no group or other access. */
 static int private_of_mine(const struct stat *st, int dir)
 {
     return (dir ? S_ISDIR(st->st_mode) : S_ISREG(st->st_mode)) && st->st_uid == geteuid() && !(st->st_mode & 077);
 }
 
-static int read_settings(const char *path)
+/* 1 when LD_PRELOAD names libelmon: loaded at start-up, not attached. */
+static int preloaded(const char *self)
 {
-    char dir[PATH_MAX];
+    const char *pre = getenv("LD_PRELOAD");
+    if (!pre || !self)
+        return 0;
+    const char *base = strrchr(self, '/');
+    base = base ? base + 1 : self;
+    for (const char *p = strstr(pre, base); p; p = strstr(p + 1, base))
+        if ((p[strlen(base)] == 0 || strchr(": \t", p[strlen(base)])) && (p == pre || strchr(": \t/", p[-1])))
+            return 1;
+    return 0;
+}
+
+/* The settings file's text into buf, the file removed: its length, or
+ * -ENOENT (no attach), -EPERM (not private, not ours), -errno. */
+static int read_settings(char *buf, size_t n)
+{
+    char dir[64], path[96];
     struct stat st;
-    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
-        return -ENAMETOOLONG;
-    dirname(dir);
+    snprintf(dir, sizeof dir, "/tmp/elmon-attach-%u", (unsigned)geteuid());
+    snprintf(path, sizeof path, "%s/%d.settings", dir, (int)getpid());
     if (lstat(dir, &st) < 0)
         return -errno;
     if (!private_of_mine(&st, 1))
@@ -59,49 +77,56 @@ static int read_settings(const char *path)
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    char buf[8192];
-    ssize_t n = -1;
-    if (fstat(fd, &st) == 0 && private_of_mine(&st, 0) && st.st_size < (off_t)sizeof buf)
-        n = read(fd, buf, sizeof buf - 1);
-    int e = n < 0 ? (errno ? errno : EPERM) : 0;
+    ssize_t k = -1;
+    int e = EPERM;
+    if (fstat(fd, &st) == 0 && private_of_mine(&st, 0) && st.st_size < (off_t)n) {
+        k = read(fd, buf, n - 1);
+        e = errno;
+    }
     close(fd);
     unlink(path);
-    rmdir(dir);
-    if (n < 0)
+    if (k < 0)
         return -e;
-    buf[n] = 0;
-    for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-        if (strncmp(line, "ELMON_", 6) == 0 && strchr(line, '='))
-            elmon_env_snapshot_set(line);
-    return 0;
+    buf[k] = 0;
+    return (int)k;
 }
 
-__attribute__((visibility("default"))) int elmon_attach_start(const char *settings)
+int elmon_attach_at_load(void)
 {
-    if (!__atomic_load_n(&elmon_active, __ATOMIC_ACQUIRE))
-        return -ECANCELED;
-    if (__atomic_exchange_n(&attached, 1, __ATOMIC_ACQ_REL))
-        return -EALREADY;
     Dl_info self;
-    void *h = NULL;
-    if (dladdr((void *)elmon_attach_start, &self) && self.dli_fname)
-        h = dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD);
-    if (!h) {
-        __atomic_store_n(&attached, 0, __ATOMIC_RELEASE);
-        return -ENOENT;
+    if (!dladdr((void *)elmon_attach_at_load, &self) || !self.dli_fname || preloaded(self.dli_fname))
+        return 0;
+    char buf[8192];
+    int rc = read_settings(buf, sizeof buf);
+    if (rc == -ENOENT)
+        return 0;   /* a dlopen of someone else's, not elmon attach */
+    int result;
+    if (rc < 0) {
+        result = rc;
+    } else if (!__atomic_load_n(&elmon_active, __ATOMIC_ACQUIRE)) {
+        result = -ECANCELED;   /* ELMON_DISABLE, AT_SECURE */
+    } else {
+        for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+            if (strncmp(line, "ELMON_", 6) == 0 && strchr(line, '='))
+                elmon_env_snapshot_set(line);
+        result = elmon_attach_redirect(self.dli_fname, self.dli_fbase);
     }
+    __atomic_store_n(&elmon_attach_result, result, __ATOMIC_RELEASE);
+    return result;
+}
+
+int elmon_attach_redirect(const char *self_path, void *self_base)
+{
+    /* Inside our own dlopen: a second reference to ourselves, for dlsym on
+     * our own scope (our wrappers, not the libc functions before us). */
+    void *h = dlopen(self_path, RTLD_NOW | RTLD_NOLOAD);
+    if (!h)
+        return -ENOENT;
     /* RTLD_NEXT from the last object loaded still finds libc (it searches
      * libelmon's own scope after libelmon): never one of our wrappers. */
-    if (!elmon_real.epoll_wait || elmon_real.epoll_wait == (void *)dlsym(h, "epoll_wait")) {
+    if (!elmon_real.epoll_wait || (void *)elmon_real.epoll_wait == dlsym(h, "epoll_wait")) {
         dlclose(h);
-        __atomic_store_n(&attached, 0, __ATOMIC_RELEASE);
         return -ELOOP;
-    }
-    int rc = settings ? read_settings(settings) : 0;
-    if (rc < 0) {
-        dlclose(h);
-        __atomic_store_n(&attached, 0, __ATOMIC_RELEASE);
-        return rc;
     }
     struct elmon_got_target t[N_WRAPPED];
     size_t n = 0;
@@ -109,12 +134,11 @@ __attribute__((visibility("default"))) int elmon_attach_start(const char *settin
         Dl_info at;
         void *p = dlsym(h, wrapped[i]);
         /* Ours only (dlsym on our handle falls back to our dependencies). */
-        if (p && dladdr(p, &at) && at.dli_fbase == self.dli_fbase)
+        if (p && dladdr(p, &at) && at.dli_fbase == self_base)
             t[n++] = (struct elmon_got_target){wrapped[i], p};
     }
     dlclose(h);
-    long failed = 0;
-    long done = elmon_got_redirect(t, n, (void *)elmon_attach_start, &failed);
+    long done = elmon_got_redirect(t, n, (void *)elmon_attach_redirect, NULL);
     __atomic_store_n(&elmon_attach_state, 1, __ATOMIC_RELEASE);
     return (int)(done > INT32_MAX ? INT32_MAX : done);
 }

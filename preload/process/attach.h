@@ -1,15 +1,15 @@
 /*
  * process/attach.c: libelmon loaded into a running process by
- * `elmon attach` (docs/ATTACH.md).  The injector calls dlopen, which runs
- * the constructor as for any load, then elmon_attach_start(settings): the
- * settings file is read once into the environment copy and removed, and
- * the calls other objects bound to libc are redirected to the wrappers.
+ * `elmon attach` (docs/ATTACH.md).  The injector writes the settings file
+ * and calls dlopen; the constructor, finding the file for its pid, reads
+ * it once into the environment copy, removes it, and redirects the calls
+ * other objects bound to libc to the wrappers, under the loader's lock.
  * `elmon detach` calls elmon_attach_stop, which puts them back.
  *
  * Owns: the attach settings file's reading, the list of symbols redirected
  * (libelmon's interposed functions), the attach state (attached, detached).
- * Threads: the host thread the injector borrows, once, while the host's
- * other threads run on.
+ * Threads: the host thread the injector borrows (inside dlopen, then for
+ * detach), while the host's other threads run on.
  * May not: be reached from the hot path or a signal handler; read a
  * settings file that is not the user's own and private; rewrite libelmon's
  * own slots (its calls must reach libc) or start a thread.
@@ -17,12 +17,21 @@
 #ifndef ELMON_ATTACH_H
 #define ELMON_ATTACH_H
 
-/* The injector's entry: the number of call sites redirected (>= 0), or
- * -ECANCELED (libelmon inactive: ELMON_DISABLE, AT_SECURE), -EALREADY,
- * -ELOOP (the real functions resolve to libelmon's own), -errno of the
- * settings file.  A negative answer comes before any slot is touched, so
+/* The constructor's last step: when this process's attach settings file
+ * (/tmp/elmon-attach-UID/PID.settings) is there and libelmon was not
+ * preloaded, its ELMON_* lines go into the environment copy, it is
+ * removed, and the calls are redirected.  The answer, also stored in
+ * elmon_attach_result for the injector to read: 0 when this is no attach,
+ * the number of call sites redirected, or -ECANCELED (libelmon inactive:
+ * ELMON_DISABLE, AT_SECURE), -EPERM (the file or its directory not
+ * private or not ours), -ELOOP (the real functions resolve to libelmon's
+ * own), -errno.  A negative answer comes before any slot is touched, so
  * the injector may dlclose the library again. */
-int elmon_attach_start(const char *settings);
+int elmon_attach_at_load(void);
+extern int elmon_attach_result;
+
+/* The redirection itself (self: libelmon's path and base). */
+int elmon_attach_redirect(const char *self_path, void *self_base);
 
 /* `elmon detach`: the slots put back, then the measurement ended as at
  * exit (spans closed, summaries written, sinks shut down; no call of

@@ -4,7 +4,8 @@
  * itself, and exit (the destructor, _exit and _Exit).
  *
  * Owns: the decision that makes the library active (elmon_active stored
- * once, at the end of the constructor), the fork handlers it registers,
+ * once, at the end of the constructor, before elmon attach's settings and
+ * redirection, process/attach.c), the fork handlers it registers,
  * ELMON_CHILDREN's edit of LD_PRELOAD, the interposed _exit and _Exit.
  * Threads: the loader's thread (constructor, destructor), the forking
  * thread (atfork), the thread that calls _exit/_Exit, the thread about to
@@ -23,6 +24,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "attach.h"
 #include "config.h"
 #include "dl.h"
 #include "registry.h"
@@ -104,21 +106,27 @@ static void on_confine(const char *how)
 __attribute__((constructor)) static void elmon_init(void)
 {
     elmon_resolve_real();
-    if (getauxval(AT_SECURE))
+    if (getauxval(AT_SECURE)) {
+        elmon_attach_at_load();   /* refused: inactive */
         return;
+    }
     children_off();
     const char *d = getenv("ELMON_DISABLE");
     int disable = 0;
     if (d && *d && elmon_parse_bool(d, &disable) < 0)
         disable = 0;   /* warned about at the first loop, if one runs */
-    if (disable)
+    if (disable) {
+        elmon_attach_at_load();   /* refused: inactive */
         return;
+    }
     elmon_env_snapshot();
     elmon_registry_init(elmon_watchdog_ensure);
     elmon_registry_on_confine(on_confine);
     elmon_clock_probe();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     __atomic_store_n(&elmon_active, 1, __ATOMIC_RELEASE);
+    /* Loaded by elmon attach: the settings, then the calls redirected. */
+    elmon_attach_at_load();
 }
 
 __attribute__((destructor)) static void elmon_fini(void)
