@@ -853,6 +853,32 @@ int cmd_attach(int argc, char **argv)
 
     /* The settings: what `elmon run` would have put in the environment. */
     char text[PATH_MAX * 3] = "", dir[PATH_MAX + 64] = "", pattern[PATH_MAX * 2];
+    char num[32];
+    if (have_block) {
+        snprintf(num, sizeof num, "%.0f", block);
+        if (add_setting(text, sizeof text, "ELMON_BLOCK_MS", num) < 0)
+            return ELMON_EXIT_USAGE;
+    }
+    if (have_critical) {
+        snprintf(num, sizeof num, "%.0f", critical);
+        if (add_setting(text, sizeof text, "ELMON_CRITICAL_MS", num) < 0)
+            return ELMON_EXIT_USAGE;
+    }
+    if (log) {
+        /* A relative PATH is elmon's, not the host's working directory. */
+        char abs_log[PATH_MAX * 2];
+        if (strcmp(log, "stderr") && strcmp(log, "off") && log[0] != '/') {
+            char cwd[PATH_MAX];
+            if (!getcwd(cwd, sizeof cwd)) {
+                fprintf(stderr, AT "--log %s: the current directory is unknown\n", esc(log));
+                return ELMON_EXIT_USAGE;
+            }
+            snprintf(abs_log, sizeof abs_log, "%s/%s", cwd, log);
+            log = abs_log;
+        }
+        if (add_setting(text, sizeof text, "ELMON_LOG", log) < 0)
+            return ELMON_EXIT_USAGE;
+    }
     int created_out = 0;
     char events_dir[PATH_MAX] = "";
     {
@@ -876,19 +902,6 @@ int cmd_attach(int argc, char **argv)
         }
         snprintf(events_dir, sizeof events_dir, "%s", abs);
     }
-    char num[32];
-    if (have_block) {
-        snprintf(num, sizeof num, "%.0f", block);
-        if (add_setting(text, sizeof text, "ELMON_BLOCK_MS", num) < 0)
-            return ELMON_EXIT_USAGE;
-    }
-    if (have_critical) {
-        snprintf(num, sizeof num, "%.0f", critical);
-        if (add_setting(text, sizeof text, "ELMON_CRITICAL_MS", num) < 0)
-            return ELMON_EXIT_USAGE;
-    }
-    if (log && add_setting(text, sizeof text, "ELMON_LOG", log) < 0)
-        return ELMON_EXIT_USAGE;
 
     struct tracee *t;
     int status = borrow(pid, &t);

@@ -133,7 +133,8 @@ attach_relro() {
     start "$tmp/rr.out" "$now_fix" 3 300 || return
     local before after rc=0
     before=$(grep -F "$now_fix" "/proc/$pid/maps" | awk '{print $1, $2}')
-    "$elmon" attach --out "$tmp/rr" --log off "$pid" 2>"$tmp/rr.attach" || rc=$?
+    # A relative --log is elmon's working directory's ($tmp), not the host's.
+    "$elmon" attach --out "$tmp/rr" --log rr.log "$pid" 2>"$tmp/rr.attach" || rc=$?
     [ "$rc" = 0 ] || { fail "attach exited $rc: $(cat "$tmp/rr.attach")"; return; }
     after=$(grep -F "$now_fix" "/proc/$pid/maps" | awk '{print $1, $2}')
     # The GOT's page was made writable for the stores and read-only again.
@@ -143,6 +144,7 @@ attach_relro() {
     local n
     n=$(blocks "$tmp/rr/events.$pid.jsonl" 2>/dev/null | grep -c attach_fix_block || true)
     [ "$n" -ge 3 ] || fail "$n blocks in attach_fix_block, expected at least 3"
+    grep -q "loop blocked" "$tmp/rr.log" || fail "--log rr.log: no span line in $tmp/rr.log"
     report "$n blocks"
 }
 
