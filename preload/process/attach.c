@@ -49,7 +49,7 @@ static int private_of_mine(const struct stat *st, int dir)
 }
 
 /* 1 when LD_PRELOAD names libelmon: loaded at start-up, not attached. */
-static int preloaded(const char *self)
+static int preloaded_as(const char *self)
 {
     const char *pre = getenv("LD_PRELOAD");
     if (!pre || !self)
@@ -91,10 +91,16 @@ static int read_settings(char *buf, size_t n)
     return (int)k;
 }
 
-int elmon_attach_at_load(void)
+int elmon_attach_preloaded(void)
 {
     Dl_info self;
-    if (!dladdr((void *)elmon_attach_at_load, &self) || !self.dli_fname || preloaded(self.dli_fname))
+    return dladdr((void *)elmon_attach_preloaded, &self) && self.dli_fname && preloaded_as(self.dli_fname);
+}
+
+int elmon_attach_at_load(int preloaded)
+{
+    Dl_info self;
+    if (preloaded || !dladdr((void *)elmon_attach_at_load, &self) || !self.dli_fname)
         return 0;
     char buf[8192];
     int rc = read_settings(buf, sizeof buf);

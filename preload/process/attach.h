@@ -19,7 +19,7 @@
 
 /* The constructor's last step: when this process's attach settings file
  * (/tmp/elmon-attach-UID/PID.settings) is there and libelmon was not
- * preloaded, its ELMON_* lines go into the environment copy, it is
+ * preloaded (the argument), its ELMON_* lines go into the environment copy, it is
  * removed, and the calls are redirected.  The answer, also stored in
  * elmon_attach_result for the injector to read: 0 when this is no attach,
  * the number of call sites redirected, or -ECANCELED (libelmon inactive:
@@ -27,7 +27,10 @@
  * private or not ours), -ELOOP (the real functions resolve to libelmon's
  * own), -errno.  A negative answer comes before any slot is touched, so
  * the injector may dlclose the library again. */
-int elmon_attach_at_load(void);
+int elmon_attach_at_load(int preloaded);
+/* 1 when LD_PRELOAD names libelmon; asked first thing in the constructor,
+ * before ELMON_CHILDREN=0 takes libelmon out of it. */
+int elmon_attach_preloaded(void);
 extern int elmon_attach_result;
 
 /* The redirection itself (self: libelmon's path and base). */

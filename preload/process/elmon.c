@@ -106,8 +106,9 @@ static void on_confine(const char *how)
 __attribute__((constructor)) static void elmon_init(void)
 {
     elmon_resolve_real();
+    int preloaded = elmon_attach_preloaded();
     if (getauxval(AT_SECURE)) {
-        elmon_attach_at_load();   /* refused: inactive */
+        elmon_attach_at_load(preloaded);   /* refused: inactive */
         return;
     }
     children_off();
@@ -116,7 +117,7 @@ __attribute__((constructor)) static void elmon_init(void)
     if (d && *d && elmon_parse_bool(d, &disable) < 0)
         disable = 0;   /* warned about at the first loop, if one runs */
     if (disable) {
-        elmon_attach_at_load();   /* refused: inactive */
+        elmon_attach_at_load(preloaded);   /* refused: inactive */
         return;
     }
     elmon_env_snapshot();
@@ -126,7 +127,7 @@ __attribute__((constructor)) static void elmon_init(void)
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     __atomic_store_n(&elmon_active, 1, __ATOMIC_RELEASE);
     /* Loaded by elmon attach: the settings, then the calls redirected. */
-    elmon_attach_at_load();
+    elmon_attach_at_load(preloaded);
 }
 
 __attribute__((destructor)) static void elmon_fini(void)
