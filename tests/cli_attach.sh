@@ -104,6 +104,10 @@ attach_c_epoll() {
     grep -q "attached to $pid" "$tmp/c.attach" || fail "no 'attached' line: $(cat "$tmp/c.attach")"
     untraced "$pid" || fail "a thread of $pid is still traced"
     grep -q libelmon.so "/proc/$pid/maps" || fail "libelmon.so not mapped in $pid"
+    # elmon stat sees it as any monitored process (its live stats file).
+    sleep 1
+    "$elmon" stat "$pid" >"$tmp/c.stat" 2>&1 || fail "elmon stat exited $?: $(cat "$tmp/c.stat")"
+    grep -q "epoll_wait" "$tmp/c.stat" || fail "elmon stat shows no epoll_wait loop: $(cat "$tmp/c.stat")"
     # The settings file was read and removed; its directory is private.
     local sdir=/tmp/elmon-attach-$(id -u)
     [ ! -e "$sdir/$pid.settings" ] || fail "the settings file $sdir/$pid.settings was left"
