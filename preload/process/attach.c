@@ -37,11 +37,6 @@ static const char *const wrapped[] = {
 __attribute__((visibility("default"))) int elmon_attach_state;
 __attribute__((visibility("default"))) int elmon_attach_result;
 
-int elmon_attached(void)
-{
-    return __atomic_load_n(&elmon_attach_state, __ATOMIC_ACQUIRE) == 1;
-}
-
 /* The user's own, with no group or other access. */
 static int private_of_mine(const struct stat *st, int dir)
 {

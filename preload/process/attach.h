@@ -48,7 +48,4 @@ int elmon_attach_stop(void);
  * (preloaded, or loaded otherwise), 1 attached, 2 detached. */
 extern int elmon_attach_state;
 
-/* 1 while attached. */
-int elmon_attached(void);
-
 #endif
