@@ -57,12 +57,24 @@ report() {
 }
 export ELMON_LIBRARY=$lib
 
-# start OUT CMD...: runs CMD in the background (no LD_PRELOAD), waits for
-# its "ready PID" line; sets $pid.
+# The ASan stage (scripts/test-sanitizers): elmon and libelmon.so are built
+# with the shared ASan runtime, which must be loaded before libc in any
+# process that later dlopens libelmon.so.  A target there starts with the
+# runtime alone preloaded (still without libelmon) and the host options
+# (no leak check of python3), as tests/support/support.c does.
+san_pre=${ELMON_TEST_PRELOAD_PREFIX:-}
+host_env=()
+if [ -n "$san_pre" ]; then
+    host_env=(LD_PRELOAD="$san_pre")
+    [ -n "${ELMON_TEST_HOST_ASAN_OPTIONS:-}" ] && host_env+=(ASAN_OPTIONS="$ELMON_TEST_HOST_ASAN_OPTIONS")
+fi
+
+# start OUT CMD...: runs CMD in the background (no libelmon preloaded),
+# waits for its "ready PID" line; sets $pid.
 start() {
     local out=$1
     shift
-    env -u LD_PRELOAD "$@" >"$out" 2>"$out.err" &
+    env -u LD_PRELOAD "${host_env[@]}" "$@" >"$out" 2>"$out.err" &
     pid=$!
     started+=("$pid")
     for _ in $(seq 100); do
@@ -255,7 +267,7 @@ refuse_detach() {
     expect_refusal 1 "not loaded" "$elmon" detach "$pid"
     wait "$pid" || fail "the fixture failed"
     # Preloaded from its start: nothing elmon attach did to undo.
-    LD_PRELOAD=$lib ELMON_LOG=off "$fix" 2 300 >"$tmp/rd2.out" &
+    LD_PRELOAD=${san_pre:+$san_pre:}$lib ELMON_LOG=off "$fix" 2 300 >"$tmp/rd2.out" &
     pid=$!
     started+=("$pid")
     for _ in $(seq 100); do grep -q '^ready' "$tmp/rd2.out" && break; sleep 0.05; done
