@@ -41,13 +41,22 @@ endif()
 # loop, its static and full-RELRO builds, CPython asyncio), and refusals.
 if(TARGET elmon_cli)
   elmon_fixture(attach_fix ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_fix.c)
-  elmon_fixture(attach_fix_static ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_fix.c)
-  target_link_options(attach_fix_static PRIVATE -static)
+  # The static build by the compiler alone, outside the build's flags: a
+  # sanitizer build links every executable against the shared sanitizer
+  # runtime, which a static link cannot take (and a static binary is
+  # refused before anything of it runs).
+  set(ATTACH_FIX_STATIC ${CMAKE_CURRENT_BINARY_DIR}/attach_fix_static)
+  add_custom_command(OUTPUT ${ATTACH_FIX_STATIC}
+    COMMAND ${CMAKE_C_COMPILER} -O1 -g -static -pthread -o ${ATTACH_FIX_STATIC}
+            ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_fix.c
+    DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_fix.c
+    COMMENT "attach_fix_static: a statically linked attach_fix" VERBATIM)
+  add_custom_target(attach_fix_static ALL DEPENDS ${ATTACH_FIX_STATIC})
   # Full RELRO: the GOT is read-only once relocated.
   elmon_fixture(attach_fix_now ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_fix.c)
   target_link_options(attach_fix_now PRIVATE -Wl,-z,relro,-z,now)
   add_test(NAME cli_attach COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_attach.sh
-    $<TARGET_FILE:elmon_cli> $<TARGET_FILE:elmon> $<TARGET_FILE:attach_fix> $<TARGET_FILE:attach_fix_static>
+    $<TARGET_FILE:elmon_cli> $<TARGET_FILE:elmon> $<TARGET_FILE:attach_fix> ${ATTACH_FIX_STATIC}
     ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_asyncio.py $<TARGET_FILE:attach_fix_now>)
   set_tests_properties(cli_attach PROPERTIES TIMEOUT 300)
 endif()

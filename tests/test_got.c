@@ -63,8 +63,13 @@ START_TEST(redirect_through_relro_and_back)
     long n = elmon_got_redirect(to_fake, 1, (void *)own_poll, &failed);
     ck_assert_int_eq(failed, 0);
     /* The DSO's one slot for poll: a GLOB_DAT, which its PLT call reads
-     * too (ld shares the slot when the address is taken). */
-    ck_assert_int_eq(n, 1);
+     * too (ld shares the slot when the address is taken).  In a sanitizer
+     * build the runtime's own objects hold poll slots as well (3 in all
+     * under ASan); the DSO's is checked through its calls below. */
+    if (TESTS_SANITIZED)
+        ck_assert_int_ge(n, 1);
+    else
+        ck_assert_int_eq(n, 1);
     ck_assert_int_eq(got_dso_poll(), 4242);
     ck_assert_ptr_eq(got_dso_poll_address(), (void *)fake_poll);
     perms_of(slot, after);
