@@ -57,6 +57,8 @@ if(TARGET elmon_cli)
   target_link_options(attach_fix_now PRIVATE -Wl,-z,relro,-z,now)
   add_test(NAME cli_attach COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_attach.sh
     $<TARGET_FILE:elmon_cli> $<TARGET_FILE:elmon> $<TARGET_FILE:attach_fix> ${ATTACH_FIX_STATIC}
-    ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_asyncio.py $<TARGET_FILE:attach_fix_now>)
+    ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_asyncio.py $<TARGET_FILE:attach_fix_now>
+    ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_client.py ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_pyserver.py
+    ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_node.js)
   set_tests_properties(cli_attach PROPERTIES TIMEOUT 300)
 endif()

@@ -14,6 +14,13 @@
 #                     directory (./elmon-DATE-TIME) and log (the host's stderr)
 #   attach_busy_main  the main thread never waits: a loop on another thread
 #                     is borrowed instead, and its blocks reported
+#   attach_pyserver, attach_node, attach_redis  a server (an asyncio one,
+#                     Node's net, redis-server) answers a client before,
+#                     during and after the attach, every reply as without
+#                     libelmon; a 300 ms block (slow_handler, spinHandler,
+#                     DEBUG SLEEP) is reported once with its culprit; SIGTERM
+#                     ends it with its own status (skipped, said so, where
+#                     node or redis-server is missing)
 #   detach_c_epoll    elmon detach: calls put back, summary written, no
 #                     block after it, twice is fine, no attach after it
 #   attach_other_user_as_root  root attaches to nobody's process: the files
@@ -25,6 +32,7 @@
 #                     disabled in the host (8, unloaded again), each with
 #                     one line on stderr and the target untouched
 # Usage: cli_attach.sh ELMON LIBELMON ATTACH_FIX ATTACH_FIX_STATIC ASYNCIO_PY ATTACH_FIX_NOW
+#          CLIENT_PY PYSERVER_PY NODE_JS
 set -euo pipefail
 elmon=${1:?usage}
 lib=${2:?usage}
@@ -32,6 +40,9 @@ fix=${3:?usage}
 static_fix=${4:?usage}
 pyfix=${5:?usage}
 now_fix=${6:?usage}
+client=${7:?usage}
+pyserver=${8:?usage}
+nodefix=${9:?usage}
 python=/usr/bin/python3
 tmp=$(mktemp -d /tmp/elmon-cli-attach-XXXXXX)
 chmod 755 "$tmp"
@@ -261,6 +272,92 @@ EOF
     report
 }
 
+# served_during_attach NAME KIND BLOCK CULPRIT STATUS CMD...: a server
+# started bare (tests/fixtures/attach_pyserver.py, attach_node.js, redis)
+# answers a client before, during and after the attach, every reply the
+# one it gives without libelmon; then BLOCK (a command run with the port
+# as its argument) blocks the loop ~300 ms, reported once and named
+# CULPRIT (a regular expression); SIGTERM ends the server with its own
+# STATUS.  Sets $pid.
+served_during_attach() {
+    local name=$1 kind=$2 block=$3 culprit=$4 status=$5
+    shift 5
+    local port rc=0
+    if [ "$kind" = redis ]; then
+        # redis prints no "ready": it is ready once it answers.
+        port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        env -u LD_PRELOAD "${host_env[@]}" "$@" --port "$port" >"$tmp/$name.out" 2>"$tmp/$name.out.err" &
+        pid=$!
+        started+=("$pid")
+        for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    else
+        start "$tmp/$name.out" "$@" || return 1
+        port=$(awk '/^ready/ {print $3}' "$tmp/$name.out")
+    fi
+    "$python" "$client" "$kind" "$port" 0.5 "$tmp/$name.nostop" >"$tmp/$name.before" 2>&1 || true
+    grep -q 'bad=0$' "$tmp/$name.before" || fail "before the attach: $(cat "$tmp/$name.before")"
+    "$python" "$client" "$kind" "$port" 15 "$tmp/$name.stop" >"$tmp/$name.during" 2>&1 &
+    local cl=$!
+    sleep 0.3
+    "$elmon" attach --out "$tmp/$name" --block-ms 100 --log "$tmp/$name.log" "$pid" 2>"$tmp/$name.attach" || rc=$?
+    [ "$rc" = 0 ] || { fail "attach exited $rc: $(cat "$tmp/$name.attach")"; touch "$tmp/$name.stop"; return 1; }
+    untraced "$pid" || fail "a thread of $pid is still traced"
+    sleep 0.5
+    $block "$port" >/dev/null || fail "the blocking request failed"
+    sleep 0.5
+    touch "$tmp/$name.stop"
+    wait "$cl" || true
+    grep -q 'bad=0$' "$tmp/$name.during" || fail "around the attach: $(cat "$tmp/$name.during")"
+    "$python" "$client" "$kind" "$port" 0.5 "$tmp/$name.nostop" >"$tmp/$name.after" 2>&1 || true
+    grep -q 'bad=0$' "$tmp/$name.after" || fail "after the attach: $(cat "$tmp/$name.after")"
+    kill -TERM "$pid"
+    rc=0
+    wait "$pid" || rc=$?
+    [ "$rc" = "$status" ] || fail "exited $rc on SIGTERM, expected its own $status: $(tail -3 "$tmp/$name.out.err")"
+    local ev="$tmp/$name/events.$pid.jsonl"
+    [ -s "$ev" ] || { fail "no events file $ev"; return 1; }
+    # One span of 250 ms or more: the block, named by its culprit.
+    blocks "$ev" | awk '$1 >= 250' >"$tmp/$name.blocks"
+    [ "$(wc -l <"$tmp/$name.blocks")" = 1 ] || fail "$(wc -l <"$tmp/$name.blocks") spans of 250 ms or more, expected 1: $(cat "$tmp/$name.blocks")"
+    grep -q -E "$culprit" "$tmp/$name.blocks" || fail "the block is not named $culprit: $(cat "$tmp/$name.blocks")"
+    grep -q "loop blocked" "$tmp/$name.log" || fail "no span line in --log"
+    echo "  $name: $(cat "$tmp/$name.blocks"); $(sed 's/^/during: /' "$tmp/$name.during")"
+}
+
+py_block() { "$python" -c 'import socket,sys; s=socket.create_connection(("127.0.0.1",int(sys.argv[1]))); s.sendall(b"block\n"); print(s.makefile().readline())' "$1"; }
+redis_block() { redis-cli -p "$1" DEBUG SLEEP 0.3; }
+
+attach_pyserver() {
+    begin attach_pyserver
+    served_during_attach pys echo py_block '^[0-9]+ [a-z]+ slow_handler \(.*attach_pyserver\.py:[0-9]+\)$' 5 \
+        "$python" "$pyserver" || true
+    report
+}
+
+attach_node() {
+    begin attach_node
+    if ! command -v node >/dev/null; then
+        echo "skip $case: no node on PATH"
+        return
+    fi
+    # Named JavaScript frames need V8's perf map (STACKS.md).
+    served_during_attach nd echo py_block '^[0-9]+ [a-z]+ spinHandler .*attach_node\.js:[0-9]+' 7 \
+        node --perf-basic-prof --interpreted-frames-native-stack "$nodefix" || true
+    rm -f /tmp/perf-"$pid".map
+    report
+}
+
+attach_redis() {
+    begin attach_redis
+    if ! command -v redis-server >/dev/null; then
+        echo "skip $case: no redis-server on PATH"
+        return
+    fi
+    served_during_attach rd redis redis_block '^[0-9]+ [a-z]+ debugCommand ' 0 \
+        redis-server --bind 127.0.0.1 --save "" --appendonly no --enable-debug-command yes --logfile "" || true
+    report
+}
+
 refuse_detach() {
     begin refuse_detach
     start "$tmp/rd.out" "$fix" 2 300 || return
@@ -424,6 +521,9 @@ attach_relro
 attach_twice
 attach_asyncio
 attach_busy_main
+attach_pyserver
+attach_node
+attach_redis
 refuse_no_process
 refuse_static
 refuse_traced
