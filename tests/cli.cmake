@@ -47,7 +47,7 @@ if(TARGET elmon_cli)
   # refused before anything of it runs).
   set(ATTACH_FIX_STATIC ${CMAKE_CURRENT_BINARY_DIR}/attach_fix_static)
   add_custom_command(OUTPUT ${ATTACH_FIX_STATIC}
-    COMMAND ${CMAKE_C_COMPILER} -O1 -g -static -pthread -o ${ATTACH_FIX_STATIC}
+    COMMAND ${CMAKE_C_COMPILER} -O1 -g -static -pthread -DATTACH_FIX_STATIC -o ${ATTACH_FIX_STATIC}
             ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_fix.c
     DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_fix.c
     COMMENT "attach_fix_static: a statically linked attach_fix" VERBATIM)
@@ -55,10 +55,14 @@ if(TARGET elmon_cli)
   # Full RELRO: the GOT is read-only once relocated.
   elmon_fixture(attach_fix_now ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_fix.c)
   target_link_options(attach_fix_now PRIVATE -Wl,-z,relro,-z,now)
+  # Loaded by attach_fix after the attach (late=PATH), lazily bound.
+  add_library(attach_late MODULE ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_late.c)
+  target_compile_options(attach_late PRIVATE -O1 -g)
+  target_link_options(attach_late PRIVATE -Wl,-z,lazy)
   add_test(NAME cli_attach COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_attach.sh
     $<TARGET_FILE:elmon_cli> $<TARGET_FILE:elmon> $<TARGET_FILE:attach_fix> ${ATTACH_FIX_STATIC}
     ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_asyncio.py $<TARGET_FILE:attach_fix_now>
     ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_client.py ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_pyserver.py
-    ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_node.js)
+    ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/attach_node.js $<TARGET_FILE:attach_late>)
   set_tests_properties(cli_attach PROPERTIES TIMEOUT 300)
 endif()

@@ -21,6 +21,9 @@
 #                     DEBUG SLEEP) is reported once with its culprit; SIGTERM
 #                     ends it with its own status (skipped, said so, where
 #                     node or redis-server is missing)
+#   attach_late_dlopen  a library the host loads with dlopen after the
+#                     attach (fixtures/attach_late.c, lazily bound) runs a
+#                     poll loop on a thread of its own: its blocks reported
 #   detach_c_epoll    elmon detach: calls put back, summary written, no
 #                     block after it, twice is fine, no attach after it
 #   attach_other_user_as_root  root attaches to nobody's process: the files
@@ -32,7 +35,7 @@
 #                     disabled in the host (8, unloaded again), each with
 #                     one line on stderr and the target untouched
 # Usage: cli_attach.sh ELMON LIBELMON ATTACH_FIX ATTACH_FIX_STATIC ASYNCIO_PY ATTACH_FIX_NOW
-#          CLIENT_PY PYSERVER_PY NODE_JS
+#          CLIENT_PY PYSERVER_PY NODE_JS ATTACH_LATE_SO
 set -euo pipefail
 elmon=${1:?usage}
 lib=${2:?usage}
@@ -43,6 +46,7 @@ now_fix=${6:?usage}
 client=${7:?usage}
 pyserver=${8:?usage}
 nodefix=${9:?usage}
+late_lib=${10:?usage}
 python=/usr/bin/python3
 tmp=$(mktemp -d /tmp/elmon-cli-attach-XXXXXX)
 chmod 755 "$tmp"
@@ -358,6 +362,30 @@ attach_redis() {
     report
 }
 
+attach_late_dlopen() {
+    begin attach_late_dlopen
+    start "$tmp/la.out" "$fix" 4 300 "late=$late_lib" || return
+    local rc=0
+    "$elmon" attach --out "$tmp/la" --log off "$pid" 2>"$tmp/la.attach" || rc=$?
+    [ "$rc" = 0 ] || { fail "attach exited $rc: $(cat "$tmp/la.attach")"; return; }
+    # The fixture loads the library 1.5 s after its start.
+    if grep -q attach_late "/proc/$pid/maps"; then fail "the library was loaded before the attach"; fi
+    wait "$pid" && rc=0 || rc=$?
+    [ "$rc" = 0 ] || fail "the fixture exited $rc: $(cat "$tmp/la.out" "$tmp/la.out.err")"
+    grep -q ' eintr=0$' "$tmp/la.out" || fail "a wait ended with EINTR: $(cat "$tmp/la.out")"
+    local n
+    n=$($python - "$tmp/la/events.$pid.jsonl" "$pid" <<'EOF'
+import json, sys
+pid = int(sys.argv[2])
+recs = [json.loads(l) for l in open(sys.argv[1])]
+print(sum(1 for r in recs if r["type"] == "block" and r["tid"] != pid and r["culprit"].startswith("attach_late_block (attach_late.c:")))
+EOF
+    ) || n=0
+    # 2.5 s of the late loop, a 120 ms block every 300 ms: about 6.
+    [ "$n" -ge 3 ] || fail "$n blocks of the late library's loop, expected at least 3"
+    report "$n blocks in the library loaded after the attach"
+}
+
 refuse_detach() {
     begin refuse_detach
     start "$tmp/rd.out" "$fix" 2 300 || return
@@ -524,6 +552,7 @@ attach_busy_main
 attach_pyserver
 attach_node
 attach_redis
+attach_late_dlopen
 refuse_no_process
 refuse_static
 refuse_traced

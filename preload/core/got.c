@@ -7,7 +7,9 @@
 #include <elf.h>
 #include <errno.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -22,6 +24,10 @@ struct changed {
 };
 static struct changed *changed;
 static size_t n_changed, cap_changed;
+/* Orders the passes (the constructor's, the watchdog's late ones) and the
+ * restore; closed once the restore ran, after which no pass stores. */
+static pthread_mutex_t got_lock = PTHREAD_MUTEX_INITIALIZER;
+static int closed;
 
 static void remember(void **slot, void *was, void *now, uintptr_t lo, uintptr_t hi)
 {
@@ -40,7 +46,8 @@ struct pass {
     const struct elmon_got_target *t;
     size_t n;
     const void *self;
-    long done, failed;
+    int late;             /* elmon_got_redirect_late: the loader may be at work */
+    long done, failed, pending;
     const char *find;     /* elmon_got_slot: the symbol sought */
     void **found;
 };
@@ -76,6 +83,61 @@ static int store(void **slot, void *to, uintptr_t relro_lo, uintptr_t relro_hi)
     return 0;
 }
 
+/* 1 when the page holding p is writable now (/proc/self/maps): a RELRO
+ * page the loader has not yet protected, so it is still relocating the
+ * object.  -1 when that cannot be read. */
+static int page_writable(const void *p)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return -1;
+    char line[512];
+    int w = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[5];
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3 && (uintptr_t)p >= lo && (uintptr_t)p < hi) {
+            w = perms[1] == 'w';
+            break;
+        }
+    }
+    fclose(f);
+    return w;
+}
+
+/* A late pass's store: only over a slot the loader has finished with (it
+ * holds the symbol's definition, or a relocated lazy slot's PLT stub in
+ * its own object), by compare-and-swap, so a concurrent lazy resolution
+ * of the same slot is never overwritten.  0 stored, 1 not yet (come back:
+ * the object is being relocated), -1 never (someone else's value). */
+static int store_late(const struct dl_phdr_info *info, void **slot, void *was, const struct elmon_got_target *t,
+                      uintptr_t relro_lo, uintptr_t relro_hi)
+{
+    if (!(t->from && was == t->from) && !maps(info, was)) {
+        /* Not relocated yet: 0 (a GLOB_DAT), or the stub's link-time
+         * address (a lazy slot the loader has yet to add the base to). */
+        if (!was || maps(info, (const char *)was + info->dlpi_addr))
+            return 1;
+        return -1;  /* bound to another interposer's definition */
+    }
+    uintptr_t a = (uintptr_t)slot;
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t pg = a & ~(uintptr_t)(page - 1);
+    int ro = a >= relro_lo && a < relro_hi;
+    if (ro) {
+        /* Writable: the loader protects it when it is done; storing now
+         * and protecting it ourselves would fault the loader's next write. */
+        if (page_writable(slot) != 0)
+            return 1;
+        if (mprotect((void *)pg, (size_t)page, PROT_READ | PROT_WRITE) < 0)
+            return -1;
+    }
+    int ok = __atomic_compare_exchange_n(slot, &was, t->to, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    if (ro)
+        mprotect((void *)pg, (size_t)page, PROT_READ);
+    return ok ? 0 : 1;
+}
+
 static void relocs(struct pass *ps, const struct dl_phdr_info *info, const ElfW(Rela) *r, size_t bytes,
                    const ElfW(Sym) *symtab, const char *strtab, uintptr_t relro_lo, uintptr_t relro_hi)
 {
@@ -98,7 +160,15 @@ static void relocs(struct pass *ps, const struct dl_phdr_info *info, const ElfW(
             /* A page that cannot be made writable keeps its slot: the
              * others are still redirected (the caller cannot undo them). */
             void *was = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-            if (store(slot, ps->t[k].to, relro_lo, relro_hi) < 0) {
+            if (ps->late) {
+                int rc = store_late(info, slot, was, &ps->t[k], relro_lo, relro_hi);
+                if (rc == 0) {
+                    remember(slot, was, ps->t[k].to, relro_lo, relro_hi);
+                    ps->done++;
+                } else if (rc > 0) {
+                    ps->pending++;
+                }
+            } else if (store(slot, ps->t[k].to, relro_lo, relro_hi) < 0) {
                 ps->failed++;
             } else {
                 remember(slot, was, ps->t[k].to, relro_lo, relro_hi);
@@ -161,10 +231,39 @@ static int one_object(struct dl_phdr_info *info, size_t size, void *arg)
 long elmon_got_redirect(const struct elmon_got_target *t, size_t n, const void *self, long *failed)
 {
     struct pass ps = {.t = t, .n = n, .self = self};
-    dl_iterate_phdr(one_object, &ps);
+    pthread_mutex_lock(&got_lock);
+    if (!closed)
+        dl_iterate_phdr(one_object, &ps);
+    pthread_mutex_unlock(&got_lock);
     if (failed)
         *failed = ps.failed;
     return ps.done;
+}
+
+long elmon_got_redirect_late(const struct elmon_got_target *t, size_t n, const void *self, long *pending)
+{
+    struct pass ps = {.t = t, .n = n, .self = self, .late = 1};
+    pthread_mutex_lock(&got_lock);
+    if (!closed)
+        dl_iterate_phdr(one_object, &ps);
+    pthread_mutex_unlock(&got_lock);
+    if (pending)
+        *pending = ps.pending;
+    return ps.done;
+}
+
+static int first_adds(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    if (size >= offsetof(struct dl_phdr_info, dlpi_adds) + sizeof info->dlpi_adds)
+        *(unsigned long long *)arg = info->dlpi_adds;
+    return 1;
+}
+
+unsigned long long elmon_got_objects_added(void)
+{
+    unsigned long long adds = 0;
+    dl_iterate_phdr(first_adds, &adds);
+    return adds;
 }
 
 void **elmon_got_slot(const char *name, const void *in)
@@ -174,15 +273,38 @@ void **elmon_got_slot(const char *name, const void *in)
     return ps.found;
 }
 
+/* One object's remembered slots put back, while dl_iterate_phdr keeps it
+ * from being unloaded: a slot of an object dlclose'd since the attach is
+ * unmapped, and is dropped rather than touched. */
+static int restore_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    long *n = arg;
+    for (size_t i = 0; i < n_changed; i++) {
+        struct changed *c = &changed[i];
+        if (!c->slot || !maps(info, c->slot))
+            continue;
+        /* A slot someone else has changed since is theirs now. */
+        if (__atomic_load_n(c->slot, __ATOMIC_ACQUIRE) == c->now && store(c->slot, c->was, c->relro_lo, c->relro_hi) == 0)
+            (*n)++;
+        c->slot = NULL;
+    }
+    return 0;
+}
+
 long elmon_got_restore(void)
 {
     long n = 0;
-    for (size_t i = 0; i < n_changed; i++) {
-        struct changed *c = &changed[i];
-        /* A slot someone else has changed since is theirs now. */
-        if (__atomic_load_n(c->slot, __ATOMIC_ACQUIRE) == c->now && store(c->slot, c->was, c->relro_lo, c->relro_hi) == 0)
-            n++;
-    }
+    pthread_mutex_lock(&got_lock);
+    dl_iterate_phdr(restore_object, &n);
     n_changed = 0;
+    pthread_mutex_unlock(&got_lock);
     return n;
+}
+
+void elmon_got_close(void)
+{
+    pthread_mutex_lock(&got_lock);
+    closed = 1;
+    pthread_mutex_unlock(&got_lock);
 }

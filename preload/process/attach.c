@@ -22,6 +22,7 @@
 #include "config.h"
 #include "exit.h"
 #include "got.h"
+#include "log.h"
 #include "loop.h"
 #include "ownfd.h"
 #include "real.h"
@@ -35,6 +36,14 @@ static const char *const wrapped[] = {
 #define N_WRAPPED (sizeof wrapped / sizeof wrapped[0])
 
 __attribute__((visibility("default"))) int elmon_attach_state;
+/* What the watchdog's late passes redirect (the constructor's list). */
+static struct elmon_got_target targets[N_WRAPPED];
+static size_t n_targets;
+static unsigned long long seen_adds;
+static unsigned retry_ticks;
+/* A late pass that found an object still being relocated comes back at
+ * each tick for this many ticks (2 s at the watchdog's 10 ms). */
+#define LATE_RETRY_TICKS 200
 __attribute__((visibility("default"))) int elmon_attach_result;
 
 /* The user's own, with no group or other access. */
@@ -129,19 +138,40 @@ int elmon_attach_redirect(const char *self_path, void *self_base)
         dlclose(h);
         return -ELOOP;
     }
-    struct elmon_got_target t[N_WRAPPED];
     size_t n = 0;
     for (size_t i = 0; i < N_WRAPPED; i++) {
         Dl_info at;
         void *p = dlsym(h, wrapped[i]);
-        /* Ours only (dlsym on our handle falls back to our dependencies). */
+        /* Ours only (dlsym on our handle falls back to our dependencies).
+         * The global scope's definition, which libelmon is not part of
+         * (loaded RTLD_LOCAL), is what a late pass may replace. */
         if (p && dladdr(p, &at) && at.dli_fbase == self_base)
-            t[n++] = (struct elmon_got_target){wrapped[i], p};
+            targets[n++] = (struct elmon_got_target){wrapped[i], p, dlsym(RTLD_DEFAULT, wrapped[i])};
     }
     dlclose(h);
-    long done = elmon_got_redirect(t, n, (void *)elmon_attach_redirect, NULL);
+    n_targets = n;
+    seen_adds = elmon_got_objects_added();
+    long done = elmon_got_redirect(targets, n, (void *)elmon_attach_redirect, NULL);
     __atomic_store_n(&elmon_attach_state, 1, __ATOMIC_RELEASE);
     return (int)(done > INT32_MAX ? INT32_MAX : done);
+}
+
+void elmon_attach_tick(void)
+{
+    if (__atomic_load_n(&elmon_attach_state, __ATOMIC_ACQUIRE) != 1)
+        return;
+    unsigned long long adds = elmon_got_objects_added();
+    if (adds == seen_adds && !retry_ticks)
+        return;
+    if (adds != seen_adds)
+        retry_ticks = LATE_RETRY_TICKS;
+    seen_adds = adds;
+    long pending = 0;
+    long done = elmon_got_redirect_late(targets, n_targets, (void *)elmon_attach_redirect, &pending);
+    retry_ticks = pending ? retry_ticks - 1 : 0;
+    if (done && elmon_opt.verbose)
+        elmon_logf("attach: %ld call site%s of objects loaded since redirected%s", done, done == 1 ? "" : "s",
+                   pending ? " (more once the loader is done)" : "");
 }
 
 __attribute__((visibility("default"))) int elmon_attach_stop(void)
@@ -151,6 +181,7 @@ __attribute__((visibility("default"))) int elmon_attach_stop(void)
         return -EALREADY;
     if (state != 1)
         return -ENOTSUP;
+    elmon_got_close();   /* no late pass after this */
     long n = elmon_got_restore();
     /* As when the host confines itself (process/elmon.c's on_confine):
      * while every call is still allowed, the end of the measurement, then

@@ -9,7 +9,8 @@
  * Owns: the attach settings file's reading, the list of symbols redirected
  * (libelmon's interposed functions), the attach state (attached, detached).
  * Threads: the host thread the injector borrows (inside dlopen, then for
- * detach), while the host's other threads run on.
+ * detach), the watchdog (elmon_attach_tick), while the host's other
+ * threads run on.
  * May not: be reached from the hot path or a signal handler; read a
  * settings file that is not the user's own and private; rewrite libelmon's
  * own slots (its calls must reach libc) or start a thread.
@@ -35,6 +36,12 @@ extern int elmon_attach_result;
 
 /* The redirection itself (self: libelmon's path and base). */
 int elmon_attach_redirect(const char *self_path, void *self_base);
+
+/* The watchdog's tick: when the host has loaded objects since the last
+ * look (dlopen: a Python extension imported later), their calls are
+ * redirected too (core/got.h's late pass); cheap otherwise (one
+ * dl_iterate_phdr step).  Nothing unless attached. */
+void elmon_attach_tick(void);
 
 /* `elmon detach`: the slots put back, then the measurement ended as at
  * exit (spans closed, summaries written, sinks shut down; no call of

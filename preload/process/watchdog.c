@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
+#include "attach.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
@@ -274,6 +275,7 @@ static void *watchdog_main(void *arg)
             elmon_clock_refine();
         }
         scan(new_second);
+        elmon_attach_tick();
         if (new_second)
             elmon_pipeline_tick();
         pthread_mutex_lock(&wd_lock);
