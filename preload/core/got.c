@@ -116,7 +116,7 @@ static int store_late(const struct dl_phdr_info *info, void **slot, void *was, c
     if (!(t->from && was == t->from) && !maps(info, was)) {
         /* Not relocated yet: 0 (a GLOB_DAT), or the stub's link-time
          * address (a lazy slot the loader has yet to add the base to). */
-        if (!was || maps(info, (const char *)was + info->dlpi_addr))
+        if (!was || maps(info, (const void *)((uintptr_t)was + info->dlpi_addr)))
             return 1;
         return -1;  /* bound to another interposer's definition */
     }
@@ -228,13 +228,19 @@ static int one_object(struct dl_phdr_info *info, size_t size, void *arg)
     return ps->find && ps->found;
 }
 
+/* One pass over every loaded object, unless the restore has closed them. */
+static void run_pass(struct pass *ps)
+{
+    pthread_mutex_lock(&got_lock);
+    if (!closed)
+        dl_iterate_phdr(one_object, ps);
+    pthread_mutex_unlock(&got_lock);
+}
+
 long elmon_got_redirect(const struct elmon_got_target *t, size_t n, const void *self, long *failed)
 {
     struct pass ps = {.t = t, .n = n, .self = self};
-    pthread_mutex_lock(&got_lock);
-    if (!closed)
-        dl_iterate_phdr(one_object, &ps);
-    pthread_mutex_unlock(&got_lock);
+    run_pass(&ps);
     if (failed)
         *failed = ps.failed;
     return ps.done;
@@ -243,10 +249,7 @@ long elmon_got_redirect(const struct elmon_got_target *t, size_t n, const void *
 long elmon_got_redirect_late(const struct elmon_got_target *t, size_t n, const void *self, long *pending)
 {
     struct pass ps = {.t = t, .n = n, .self = self, .late = 1};
-    pthread_mutex_lock(&got_lock);
-    if (!closed)
-        dl_iterate_phdr(one_object, &ps);
-    pthread_mutex_unlock(&got_lock);
+    run_pass(&ps);
     if (pending)
         *pending = ps.pending;
     return ps.done;
@@ -307,4 +310,10 @@ void elmon_got_close(void)
     pthread_mutex_lock(&got_lock);
     closed = 1;
     pthread_mutex_unlock(&got_lock);
+}
+
+/* A fork while the watchdog held the lock leaves the child's copy locked. */
+void elmon_got_atfork_child(void)
+{
+    pthread_mutex_init(&got_lock, NULL);
 }

@@ -14,8 +14,8 @@
  * the lock that orders passes and the restore.
  * Threads: libelmon's constructor inside elmon attach's dlopen (a host
  * thread lent by the injector, the loader's lock held), the watchdog (late
- * passes), and elmon detach's call, beside host threads that go on calling
- * through the slots.
+ * passes), elmon detach's call, and a fork child's one thread, beside
+ * host threads that go on calling through the slots.
  * May not: run on the hot path or in a signal handler; store into a slot
  * but with one atomic 8-byte store; leave a RELRO page writable; rewrite
  * the object that holds the targets (its own calls must reach libc).
@@ -62,6 +62,9 @@ long elmon_got_restore(void);
 
 /* No pass stores after this (`elmon detach`, before the restore). */
 void elmon_got_close(void);
+
+/* The fork child's lock made anew (process/pipeline.c's atfork child). */
+void elmon_got_atfork_child(void);
 
 /* The slot of name in the object mapping `in`, or NULL (for the tests). */
 void **elmon_got_slot(const char *name, const void *in);

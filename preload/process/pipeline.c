@@ -17,6 +17,7 @@
 #include "config.h"
 #include "dl.h"
 #include "exit.h"
+#include "got.h"
 #include "log.h"
 #include "pipeline.h"
 #include "registry.h"
@@ -135,6 +136,7 @@ void elmon_pipeline_unlock(void)
 void elmon_pipeline_atfork_child(void)
 {
     elmon_dl_atfork_child();
+    elmon_got_atfork_child();
     elmon_registry_atfork_child();
     elmon_log_atfork_child();
     elmon_capture_atfork_child();
