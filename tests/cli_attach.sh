@@ -495,14 +495,19 @@ attach_other_user_as_root() {
     if [ -e "$d" ]; then saved=$d.saved.$$; mv "$d" "$saved"; fi
     mkdir -m 0777 "$d"
     chmod 0777 "$d"
-    start "$tmp/ou.out" runuser -u nobody -- "$fix" 4 300 || { rm -rf "$d"; return; }
+    # nobody must reach the fixture and the library it loads: a checkout
+    # under a private directory (mktemp -d) would hide them.
+    mkdir -p "$tmp/bin"
+    cp "$fix" "$lib" "$tmp/bin/"
+    chmod 755 "$tmp/bin" "$tmp/bin/"*
+    start "$tmp/ou.out" runuser -u nobody -- "$tmp/bin/$(basename "$fix")" 4 300 || { rm -rf "$d"; return; }
     local fpid
     fpid=$(awk '/^ready/ {print $2}' "$tmp/ou.out")
     expect_refusal 8 "settings file" "$elmon" attach --out "$tmp/ou-planted" "$fpid"
     if grep -q libelmon.so "/proc/$fpid/maps"; then fail "libelmon loaded through a planted directory"; fi
     rm -rf "$d"
     local rc=0
-    "$elmon" attach --out "$tmp/ou" --log off "$fpid" 2>"$tmp/ou.attach" || rc=$?
+    ELMON_LIBRARY="$tmp/bin/$(basename "$lib")" "$elmon" attach --out "$tmp/ou" --log off "$fpid" 2>"$tmp/ou.attach" || rc=$?
     [ "$rc" = 0 ] || fail "attach exited $rc: $(cat "$tmp/ou.attach")"
     [ "$(stat -c '%a %u' "$d" 2>/dev/null)" = "700 $nuid" ] || fail "$d is $(stat -c '%a %u' "$d" 2>&1)"
     [ "$(stat -c %u "$tmp/ou")" = "$nuid" ] || fail "the events directory is not nobody's"
