@@ -72,10 +72,11 @@ struct fold_sum *summary_fold_sums(const struct ev_set *set, size_t *n);
 /* Loops over budget, all processes. */
 size_t summary_over_budget(const struct ev_set *set, const struct ev_budget *b);
 /* Write with fn into path ("-" for stdout); 0 or -1 after a message.
- * private_file: created mode 0600, and a symlink at path is refused (not
- * followed); else fopen's 0666 less the umask, through symlinks. */
+ * Every output names culprits and stacks, as the events files do: created
+ * mode 0600 (an existing file truncated, its mode kept), and a symlink at
+ * path is refused, not followed. */
 int summary_to_file(const char *path, const struct ev_set *set, const struct summary_info *si,
-                    void (*fn)(FILE *, const struct ev_set *, const struct summary_info *), int private_file);
+                    void (*fn)(FILE *, const struct ev_set *, const struct summary_info *));
 
 /* Strict option values: 0, or -1 after a one-line usage error. */
 int parse_ms(const char *opt, const char *s, double *out);

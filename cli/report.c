@@ -70,9 +70,9 @@ int cmd_report(int argc, char **argv)
     ev_finish(&set);
     struct summary_info si = {.exit_status = -1, .budget = {.fail_over_ms = -1}};
     int failed = 0;
-    if (html && summary_to_file(html, &set, &si, summary_html, 1) < 0)
+    if (html && summary_to_file(html, &set, &si, summary_html) < 0)
         failed = 1;
-    if (speedscope && summary_to_file(speedscope, &set, &si, summary_speedscope, 1) < 0)
+    if (speedscope && summary_to_file(speedscope, &set, &si, summary_speedscope) < 0)
         failed = 1;
     if (folded)
         summary_folded(stdout, &set);

@@ -451,13 +451,13 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "elmon: %s exited with status %d\n", esc(command[0]), status);
     }
     int failed = 0;
-    if (junit && summary_to_file(junit, &set, &si, summary_junit, 0) < 0)
+    if (junit && summary_to_file(junit, &set, &si, summary_junit) < 0)
         failed = 1;
-    if (json && summary_to_file(json, &set, &si, summary_json, 0) < 0)
+    if (json && summary_to_file(json, &set, &si, summary_json) < 0)
         failed = 1;
-    if (html && summary_to_file(html, &set, &si, summary_html, 1) < 0)
+    if (html && summary_to_file(html, &set, &si, summary_html) < 0)
         failed = 1;
-    if (speedscope && summary_to_file(speedscope, &set, &si, summary_speedscope, 1) < 0)
+    if (speedscope && summary_to_file(speedscope, &set, &si, summary_speedscope) < 0)
         failed = 1;
     size_t over = summary_over_budget(&set, &si.budget);
     ev_free(&set);

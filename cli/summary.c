@@ -374,15 +374,12 @@ static FILE *open_private(const char *path)
 }
 
 int summary_to_file(const char *path, const struct ev_set *set, const struct summary_info *si,
-                    void (*fn)(FILE *, const struct ev_set *, const struct summary_info *), int private_file)
+                    void (*fn)(FILE *, const struct ev_set *, const struct summary_info *))
 {
     int to_stdout = strcmp(path, "-") == 0;
-    FILE *f = to_stdout ? stdout : private_file ? open_private(path) : fopen(path, "we");
-    if (!f) {
-        if (!private_file)
-            fprintf(stderr, "elmon: cannot write %s: %s\n", path, strerror(errno));
+    FILE *f = to_stdout ? stdout : open_private(path);
+    if (!f)
         return -1;
-    }
     fn(f, set, si);
     int bad = ferror(f);
     if (to_stdout ? fflush(f) != 0 : fclose(f) != 0)

@@ -658,7 +658,7 @@ static void expect_private_file(const char *path, const char *head, const char *
     free(text);
 }
 
-/* --html FILE and --speedscope FILE: both written, mode 0600 under umask
+/* --html, --speedscope, --junit and --json FILE: all written, mode 0600 under umask
  * 022; `-` is stdout; a symlink at FILE (to a file, or dangling) is
  * refused with a line naming it, its target untouched and nothing created;
  * a FILE that cannot be created is named; either is exit status 125 after
@@ -667,13 +667,19 @@ START_TEST(html_speedscope_files)
 {
     umask(022);
     char *out = strf("%s/ev", dir), *html = strf("%s/run.html", dir), *ss = strf("%s/run.speedscope.json", dir);
+    char *junit = strf("%s/run.junit.xml", dir), *json = strf("%s/run.json", dir);
     static const char ss_head[] = "{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\"";
     struct run r;
     ck_assert_int_eq(elmon(&r, 60000, "run", "--quiet", "--log", "off", "--out", out, "--html", html, "--speedscope",
-                           ss, "--", LOOPFIX, "-n", "20", "-b", "80", "-e", "10", "-k", "sleep", NULL), 0);
+                           ss, "--junit", junit, "--json", json, "--", LOOPFIX, "-n", "20", "-b", "80", "-e", "10",
+                           "-k", "sleep", NULL),
+                     0);
     run_free(&r);
     expect_private_file(html, "<!DOCTYPE html>", "fixture_sleep");
     expect_private_file(ss, ss_head, "fixture_sleep");
+    /* The JUnit and JSON summaries name culprits and stacks too. */
+    expect_private_file(junit, "<?xml", "loopfix");
+    expect_private_file(json, "{", "fixture_sleep");
 
     ck_assert_int_eq(elmon(&r, 60000, "run", "--quiet", "--log", "off", "--out", out, "--speedscope", "-", "--",
                            LOOPFIX, "-n", "20", "-b", "80", "-e", "10", "-k", "sleep", NULL), 0);
@@ -682,25 +688,32 @@ START_TEST(html_speedscope_files)
 
     char *target = strf("%s/target", dir), *link = strf("%s/link.html", dir);
     char *absent = strf("%s/absent", dir), *dangling = strf("%s/dangling.json", dir);
+    char *link_junit = strf("%s/link.xml", dir), *link_json = strf("%s/link.json", dir);
     FILE *f = fopen(target, "w");
     fputs("untouched\n", f);
     fclose(f);
     ck_assert_int_eq(symlink(target, link), 0);
     ck_assert_int_eq(symlink(absent, dangling), 0);
-    int rc = elmon(&r, 60000, "run", "--quiet", "--out", out, "--html", link, "--speedscope", dangling, "--", "true",
-                   NULL);
+    ck_assert_int_eq(symlink(target, link_junit), 0);
+    ck_assert_int_eq(symlink(absent, link_json), 0);
+    int rc = elmon(&r, 60000, "run", "--quiet", "--out", out, "--html", link, "--speedscope", dangling, "--junit",
+                   link_junit, "--json", link_json, "--", "true", NULL);
     ck_assert_msg(rc == 125, "status %d with symlinks at the paths:\n%s", rc, r.err);
-    char *want = strf("elmon: cannot write %s: it is a symbolic link, not followed\n", link);
-    ck_assert_msg(strstr(r.err, want), "no line naming %s:\n%s", link, r.err);
-    free(want);
-    want = strf("elmon: cannot write %s: it is a symbolic link, not followed\n", dangling);
-    ck_assert_msg(strstr(r.err, want), "no line naming %s:\n%s", dangling, r.err);
-    free(want);
+    const char *links[] = {link, dangling, link_junit, link_json};
+    for (int i = 0; i < 4; i++) {
+        char *want = strf("elmon: cannot write %s: it is a symbolic link, not followed\n", links[i]);
+        ck_assert_msg(strstr(r.err, want), "no line naming %s:\n%s", links[i], r.err);
+        free(want);
+    }
     run_free(&r);
     char *text = slurp(target);
     ck_assert_str_eq(text, "untouched\n");
     free(text);
-    ck_assert_msg(access(absent, F_OK) != 0, "%s created through the dangling link", absent);
+    ck_assert_msg(access(absent, F_OK) != 0, "%s created through a dangling link", absent);
+    free(link_junit);
+    free(link_json);
+    free(junit);
+    free(json);
 
     const char *bad = "/nonexistent/elmon-test/run.html";
     rc = elmon(&r, 60000, "run", "--quiet", "--out", out, "--html", bad, "--", "true", NULL);
