@@ -9,6 +9,13 @@
  * its atfork lock while it runs the prepare handler, so a library
  * constructor registering fork handlers of its own would wait on us; after
  * 200 ms the fork goes ahead and that child loads nothing (elmon_dl_torn).
+ *
+ * A loaded library's first initialisation is a load too (elmon_dl_init):
+ * curl_global_init initialises OpenSSL, holding OpenSSL's and libcurl's own
+ * locks.  A host thread that forked meanwhile left its child those locks
+ * held by a thread the child does not have: the child's exit() hung in
+ * OpenSSL's atexit cleanup, its watchdog spun in curl_global_init
+ * (tests/test_faults.c, fork_during_export: 1 run in 9).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -28,6 +35,16 @@ void *elmon_dlopen(const char *name, int flags)
     void *h = dlopen(name, flags);
     pthread_mutex_unlock(&dl_lock);
     return h;
+}
+
+int elmon_dl_init(int (*init)(void *arg), void *arg)
+{
+    if (__atomic_load_n(&elmon_dl_torn, __ATOMIC_RELAXED))
+        return -1;
+    pthread_mutex_lock(&dl_lock);
+    int rc = init(arg);
+    pthread_mutex_unlock(&dl_lock);
+    return rc;
 }
 
 void elmon_dl_atfork_prepare(void)

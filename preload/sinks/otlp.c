@@ -231,6 +231,11 @@ static const struct elmon_exporter_ops *load_exporter(void)
     return o;
 }
 
+static int start_exporter(void *core)
+{
+    return ops->start(core);
+}
+
 static void otlp_start(void)
 {
     struct elmon_export_plan p;
@@ -245,7 +250,9 @@ static void otlp_start(void)
     c.verbose = elmon_opt.verbose;
     c.block_ns = elmon_block_ns;
     c.critical_ns = elmon_critical_ns;
-    if (ops->start(&c) == 0)
+    /* Under the load lock: its first call initialises libcurl and OpenSSL
+     * (core/dl.h), which a fork must not split. */
+    if (elmon_dl_init(start_exporter, &c) == 0)
         __atomic_store_n(&exporter_running, 1, __ATOMIC_RELEASE);
 }
 
