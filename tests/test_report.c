@@ -117,6 +117,29 @@ START_TEST(native_capture_interpreted)
 }
 END_TEST
 
+/* A stack whose addresses lie in no loaded object (nothing mapped there)
+ * names nothing: the report says why, where a readable one has no note. */
+START_TEST(unwalkable_stack_has_a_note)
+{
+    struct elmon_loop *l = slot();
+    struct elmon_block b = block(l, 41, 1, 60000000);
+    const struct elmon_span_report *r = elmon_span_build(&b, &bare);
+    ck_assert_msg(r->note == 0, "note on a readable stack: %s", elmon_span_str(r, r->note));
+    /* An address far from every mapping (64 TiB; user space ends at 128). */
+    l = slot();
+    l->capture->addrs[0] = (uintptr_t)0x400000000000ull;
+    l->capture->n_addrs = 1;
+    l->capture->seq = 2;   /* a new capture, not the one interpreted above */
+    b = block(l, 41, 1, 60000000);
+    r = elmon_span_build(&b, &bare);
+    ck_assert_int_eq(r->n_frames, 1);
+    ck_assert_msg(r->frames[0].module == 0, "module %s", elmon_span_str(r, r->frames[0].module));
+    const char *note = elmon_span_str(r, r->note);
+    ck_assert_msg(note && strstr(note, "no address of the stack lies in a loaded object"), "note: %s",
+                  note ? note : "none");
+}
+END_TEST
+
 START_TEST(python_frames_name_the_culprit)
 {
     struct elmon_loop *l = slot();
@@ -226,6 +249,7 @@ int main(void)
     Suite *s = suite_create("report");
     TCase *tc = tcase_create("build");
     tcase_add_test(tc, native_capture_interpreted);
+    tcase_add_test(tc, unwalkable_stack_has_a_note);
     tcase_add_test(tc, python_frames_name_the_culprit);
     tcase_add_test(tc, interpreted_once_per_capture);
     tcase_add_test(tc, exit_uses_last_interpretation);

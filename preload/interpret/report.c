@@ -117,6 +117,20 @@ static void interpret(struct elmon_span_report *r, const struct elmon_capture *c
         fv[i] = (struct elmon_frame_view){f.module, f.function, f.file, f.line, f.offset};
     }
     r->n_frames = n;
+    /* A stack none of whose addresses lies in a loaded object names
+     * nothing ("?+0x0"): the thread was stopped where its stack cannot be
+     * walked (seen inside dlopen, test_stack / signal_inside_dlopen).  Say
+     * so rather than leave a report with neither culprit nor reason. */
+    int in_object = 0;
+    for (int i = 0; i < n && !in_object; i++)
+        in_object = fv[i].module != NULL;
+    if (n && !in_object) {
+        char why[400];
+        snprintf(why, sizeof why, "%s%sno address of the stack lies in a loaded object: the thread was stopped where "
+                 "its stack cannot be walked (inside the dynamic loader, or code without unwind information)",
+                 c->note, c->note[0] ? "; " : "");
+        r->note = elmon_arena_put(&a, why, strlen(why));
+    }
 
     char culprit[512];
     int index;
