@@ -18,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 #include "attach.h"
-#include "capture.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
@@ -256,7 +255,6 @@ static void scan(int new_second)
 static void *watchdog_main(void *arg)
 {
     (void)arg;
-    elmon_capture_prepare();
     elmon_pipeline_start();
     uint64_t next_second = elmon_mono_ns() + 1000000000;
     pthread_mutex_lock(&wd_lock);

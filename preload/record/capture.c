@@ -118,13 +118,6 @@ static void config(void)
     pthread_once(&cfg_once, load_config);
 }
 
-void elmon_capture_prepare(void)
-{
-    config();
-    if (opt_stacks != STACKS_OFF)
-        elmon_unwind_load();
-}
-
 /* ---- the handler (loop thread, async-signal-safe) ---- */
 
 static void capture_handler(int sig, siginfo_t *si, void *ucv)

@@ -118,12 +118,6 @@ static inline const char *elmon_capture_str(struct elmon_capture *c, const char 
     return off ? c->arena.p + off : "";
 }
 
-/* The watchdog's start: the settings read and the unwinder loaded (unless
- * ELMON_STACKS=off) before any span.  Loaded at the first crossing instead,
- * the load waited on the loader's lock while the blocked thread was inside
- * dlopen, and the span ended uncaptured (test_stack / signal_inside_dlopen:
- * `cause` null in a fresh-clone CI run). */
-void elmon_capture_prepare(void);
 /* The capture at a crossing (watchdog): cause readings, then the stack by
  * signal or from /proc.  Sets stacks off/native/all from ELMON_STACKS. */
 void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn);
