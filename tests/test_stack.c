@@ -887,6 +887,31 @@ START_TEST(signal_inside_dlopen)
 }
 END_TEST
 
+/* A signal that lands in code with no unwind information (here assembly
+ * that also zeroes rbp; in signal_inside_dlopen, a new DSO's _init) still
+ * gives the caller: the walk finds its return address on the stack. */
+START_TEST(code_without_unwind_info)
+{
+    struct outcome o;
+    char *argv[] = {FIX, "-m", "nocfi", "-n", "40", "-b", "150", NULL};
+    run_with(&o, argv, "ELMON_BLOCK_MS=20", "ELMON_CAPTURES_PER_MIN=0");
+    int signalled = 0, in_spin = 0;
+    for (int i = 0; o.lines[i]; i++) {
+        const char *rec = o.lines[i];
+        if (!json_is(rec, "type", "block") || !json_is(rec, "capture", "signal"))
+            continue;
+        signalled++;
+        ck_assert_msg(strstr(rec, "\"function\":\"stack_nocfi_loop\""), "the caller is missing: %s", rec);
+        const char *first = strstr(rec, "\"stack\":[{");
+        const char *spin = strstr(rec, "\"function\":\"stack_nocfi_spin\"");
+        in_spin += first && spin && spin < strstr(first, "}");
+    }
+    ck_assert_int_ge(signalled, 4);
+    ck_assert_msg(in_spin >= 1, "no signal landed in stack_nocfi_spin (%d signalled)", signalled);
+    done(&o);
+}
+END_TEST
+
 START_TEST(thread_churn)
 {
     struct outcome o;
@@ -1026,6 +1051,7 @@ int main(void)
     tcase_add_test(e, thread_blocks_signal);
     tcase_add_test(e, host_uses_signal);
     tcase_add_test(e, signal_inside_dlopen);
+    tcase_add_test(e, code_without_unwind_info);
     tcase_add_test(e, thread_churn);
     suite_add_tcase(s, e);
     TCase *o = tcase_create("output");

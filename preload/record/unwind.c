@@ -296,12 +296,44 @@ void elmon_unwind_refresh(void)
     qsort(modules, (size_t)n_modules, sizeof *modules, cmp_module);
 }
 
-int elmon_unwind_regs(struct elmon_regs *regs, uintptr_t *addrs, int max)
+/* Stack words scanned for a return address when the interrupted code
+ * has no unwind information (see elmon_unwind_regs). */
+#define SCAN_WORDS 8
+
+/* 1 when ret can be a return address: it is in executable memory and the
+ * bytes before it decode as a call (e8 rel32, or ff /2 with its ModRM,
+ * SIB and displacement ending exactly at ret). */
+__attribute__((no_sanitize_address)) static int after_call(uintptr_t ret)
 {
-    if (load_state != 1 || max <= 0 || !(regs->valid & (1u << 16)))
+    if (ret < 8 || !code_address(ret - 1) || !readable(ret - 7, 7))
         return 0;
-    int n = 0;
-    addrs[n++] = regs->r[16];
+    const volatile unsigned char *p = (const volatile unsigned char *)ret;
+    if (p[-5] == 0xe8)
+        return 1;
+    for (int k = 2; k <= 7; k++) {
+        unsigned m = p[-k + 1];
+        if (p[-k] != 0xff || ((m >> 3) & 7) != 2)
+            continue;
+        unsigned mod = m >> 6, rm = m & 7;
+        int len = 2;
+        if (mod != 3 && rm == 4) {
+            len++;                                   /* SIB */
+            if (mod == 0 && (p[-k + 2] & 7) == 5)
+                len += 4;                            /* no base: disp32 */
+        }
+        if (mod == 1)
+            len += 1;
+        else if (mod == 2 || (mod == 0 && rm == 5))
+            len += 4;
+        if (len == k)
+            return 1;
+    }
+    return 0;
+}
+
+/* libunwind's walk from regs into addrs[n..max); returns the new n. */
+static int walk(struct elmon_regs *regs, uintptr_t *addrs, int n, int max)
+{
     unw_cursor_t cur;
     if (uw_init_remote(&cur, uw_as, regs) < 0)
         return n;
@@ -315,6 +347,39 @@ int elmon_unwind_regs(struct elmon_regs *regs, uintptr_t *addrs, int max)
         if (uw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || !ip || !code_address((uintptr_t)ip - 1))
             break;
         addrs[n++] = ip;
+    }
+    return n;
+}
+
+/* Not instrumented: the scan reads the walked stack (see acc_access_mem). */
+__attribute__((no_sanitize_address)) int elmon_unwind_regs(struct elmon_regs *regs, uintptr_t *addrs, int max)
+{
+    if (load_state != 1 || max <= 0 || !(regs->valid & (1u << 16)))
+        return 0;
+    int n = 0;
+    addrs[n++] = regs->r[16];
+    n = walk(regs, addrs, n, max);
+    if (n > 1 || n >= max || !(regs->valid & (1u << 7)))
+        return n;
+    /* The walk could not leave the interrupted frame: its code has no
+     * unwind information (a DSO's _init, which crti.o emits without CFI,
+     * hit by the signal on the page fault of its first instruction during
+     * a dlopen; hand-written assembly; a JIT's code).  Such code is most
+     * often a leaf near its entry, its return address a few words above
+     * the stack pointer: the first word there that follows a call
+     * instruction is taken as the caller, and the walk goes on from it. */
+    for (int i = 0; i < SCAN_WORDS; i++) {
+        uintptr_t slot = (uintptr_t)regs->r[7] + (uintptr_t)i * 8;
+        if (!readable(slot, 8))
+            break;
+        uintptr_t ret = *(const volatile uintptr_t *)slot;
+        if (!after_call(ret))
+            continue;
+        struct elmon_regs caller = *regs;
+        caller.r[16] = ret;
+        caller.r[7] = slot + 8;
+        addrs[n++] = ret;
+        return walk(&caller, addrs, n, max);
     }
     return n;
 }
