@@ -26,7 +26,10 @@ int elmon_unwind_load(void);
  * while a handler may run. */
 void elmon_unwind_refresh(void);
 /* Walk from regs; async-signal-safe (the handler calls it).  Returns the
- * number of return addresses stored, addrs[0] being regs' rip. */
+ * number of return addresses stored, addrs[0] being regs' rip.  When the
+ * walk cannot leave that first frame (code without unwind information),
+ * the caller is taken from the first of 8 stack words above rsp that
+ * follows a call instruction, and the walk goes on from there. */
 int elmon_unwind_regs(struct elmon_regs *regs, uintptr_t *addrs, int max);
 /* regs from a ucontext_t (handler). */
 void elmon_regs_from_ucontext(struct elmon_regs *r, const void *uc);
