@@ -12,13 +12,17 @@
  * still open (exit), writes the summaries, and returns within its bounds
  * even when the writer lock is held by a stuck writer (and then writes
  * nothing); a dead thread's slot gets its summary (exited) and is freed
- * for reuse, and a span it left open ends with thread_exit.
+ * for reuse, and a span it left open ends with thread_exit.  And the
+ * capture (record/capture.c), with the test thread as the watchdog: a
+ * signal that lands after the loop's descriptor was closed, in the same
+ * busy period, takes no stack.
  *
  * Each case runs in a child of its own (CK_FORK, forced in main): the
  * watchdog and the settings are per process.  Settings are read from the
  * environment at the first registration (hot/registry.c: first_loop_init;
  * no elmon_env_snapshot here), so each case sets its own before that.
- * ELMON_STACKS=off (no capture signal), ELMON_STATS=0, OTEL_* unset.
+ * ELMON_STACKS=off (no capture signal; the capture case turns it on),
+ * ELMON_STATS=0, OTEL_* unset.
  * Timing is tolerant: bounds are generous upper limits (a loaded 2-core
  * machine), never exact figures.
  */
@@ -33,7 +37,9 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "capture.h"
 #include "fdtable.h"
+#include "loopid.h"
 #include "loop.h"
 #include "pipeline.h"
 #include "registry.h"
@@ -542,6 +548,103 @@ START_TEST(dead_thread_open_span_ends_thread_exit)
 }
 END_TEST
 
+/* --- 7: the capture at a crossing ------------------------------------ */
+
+/* The loop thread's two phases of one busy period: before and after it
+ * closes its loop's epoll descriptor (loop.close(), then other work, as an
+ * asyncio program's main thread does).  The test thread plays the watchdog
+ * and captures in each phase. */
+static int closer_phase;          /* 1: in the turn, 2: the loop closed (atomic) */
+static int closer_go;             /* 1: close now, 2: stop (atomic) */
+
+__attribute__((noinline)) static void closer_in_the_turn(void)
+{
+    while (__atomic_load_n(&closer_go, __ATOMIC_ACQUIRE) == 0)
+        __asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) static void closer_after_the_loop(void)
+{
+    while (__atomic_load_n(&closer_go, __ATOMIC_ACQUIRE) == 1)
+        __asm__ volatile("" ::: "memory");
+}
+
+static void *closer_main(void *arg)
+{
+    struct elmon_loop **out = arg;
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0)
+        return NULL;
+    elmon_fd_epoll_created(epfd);
+    *out = loop_wait(epfd, 0);
+    __atomic_store_n(&closer_phase, 1, __ATOMIC_RELEASE);
+    closer_in_the_turn();
+    loop_close(epfd);
+    __atomic_store_n(&closer_phase, 2, __ATOMIC_RELEASE);
+    closer_after_the_loop();
+    return NULL;
+}
+
+static void wait_phase(int phase)
+{
+    double t0 = mono_ms();
+    while (__atomic_load_n(&closer_phase, __ATOMIC_ACQUIRE) < phase) {
+        ck_assert_msg(mono_ms() - t0 < LOOK_MS, "the loop thread never reached phase %d", phase);
+        usleep(1000);
+    }
+}
+
+/* One capture of the span now open on l, as the watchdog takes it at a
+ * crossing; *n_addrs and note: what it kept. */
+static void capture_now(struct elmon_loop *l, int *n_addrs, char *note, size_t note_n)
+{
+    uint64_t turn = ELMON_LOAD(&l->turn);
+    elmon_capture_on_cross(l, turn);
+    struct elmon_capture *c = elmon_capture_lock_span(l, turn, 1);
+    ck_assert_ptr_nonnull(c);
+    *n_addrs = c->n_addrs;
+    snprintf(note, note_n, "%s (how %s)", c->note, c->how);
+    elmon_capture_unlock(c);
+}
+
+/* A signal that lands after the loop's descriptor was closed, in the same
+ * busy period, takes no stack: what runs then is outside any loop (CI saw
+ * Thread.join's Python frames, from after loop.close(), on a span).  The
+ * first capture, before the close, shows the same harness does take one. */
+START_TEST(capture_after_the_loop_closed_takes_nothing)
+{
+    setenv("ELMON_STACKS", "native", 1);
+    setenv("ELMON_CAPTURE_WAIT_MS", "1000", 1);
+    snprintf(events_path, sizeof events_path, "%s/capture.jsonl", tmpdir);
+    setenv("ELMON_EVENTS", events_path, 1);
+    setenv("ELMON_BLOCK_MS", "20", 1);
+    /* No watchdog: the test thread is the only one capturing. */
+    elmon_registry_init(NULL);
+    elmon_active = 1;
+    struct elmon_loop *l = NULL;
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, closer_main, &l), 0);
+    wait_phase(1);
+    ck_assert_ptr_nonnull(l);
+    sleep_ms(30);                    /* past the threshold */
+    int n;
+    char note[256];
+    capture_now(l, &n, note, sizeof note);
+    ck_assert_msg(n > 0, "no stack of a loop thread inside its turn: %s", note);
+
+    __atomic_store_n(&closer_go, 1, __ATOMIC_RELEASE);
+    wait_phase(2);
+    ck_assert_uint_ne(ELMON_LOAD(&l->busy_since), 0);   /* the busy period goes on */
+    ck_assert_int_eq(elmon_word_kind(ELMON_LOAD(&l->loop_word)), ELMON_LOOP_NONE);
+    capture_now(l, &n, note, sizeof note);
+    ck_assert_msg(n == 0, "a stack of %d frames taken after the loop was closed: %s", n, note);
+    ck_assert_msg(strstr(note, "after the span ended"), "note: %s", note);
+
+    __atomic_store_n(&closer_go, 2, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+}
+END_TEST
+
 static TCase *tcase(Suite *s, const char *name)
 {
     TCase *tc = tcase_create(name);
@@ -579,6 +682,8 @@ int main(void)
     tc = tcase(s, "dead");
     tcase_add_test(tc, dead_thread_gets_summary_and_slot_is_reused);
     tcase_add_test(tc, dead_thread_open_span_ends_thread_exit);
+    tc = tcase(s, "capture");
+    tcase_add_test(tc, capture_after_the_loop_closed_takes_nothing);
     int rc = run_suite(s);
     if (!getenv("ELMON_TEST_KEEP"))
         remove_tree(tmpdir);

@@ -56,6 +56,19 @@
 #include "turn.h"
 #include "unwind.h"
 
+/* The span that began at since is over: its thread began another turn, or
+ * its loop's descriptor was closed.  A close changes no busy_since (the
+ * thread cuts its busy period only at its next wait, which may come long
+ * after, in code outside any loop), so a read that tests busy_since alone
+ * kept frames from after the close: CI's test_pyframes stress run saw a
+ * span whose Python frames were Thread.join, called after loop.close().
+ * Async-signal-safe. */
+static int span_over(struct elmon_loop *l, uint64_t since)
+{
+    return __atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE) != since ||
+           elmon_word_kind(__atomic_load_n(&l->loop_word, __ATOMIC_ACQUIRE)) == ELMON_LOOP_NONE;
+}
+
 enum { STACKS_OFF, STACKS_NATIVE, STACKS_ALL };
 
 /* The cause's CPU share is measured over at least this long from the
@@ -152,7 +165,7 @@ static void capture_handler(int sig, siginfo_t *si, void *ucv)
     struct timespec cpu0 = {0, 0}, cpu1 = {0, 0};
     int cpu_ok = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0) == 0;
     int flags = 0, n = 0;
-    if (__atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE) != c->armed_busy_since) {
+    if (span_over(l, c->armed_busy_since)) {
         flags |= ELMON_HF_TURN_ENDED;
     } else {
         struct elmon_regs regs;
@@ -623,7 +636,7 @@ void elmon_capture_on_cross(struct elmon_loop *l, uint64_t turn)
             elmon_py_read(c, c->tid, __atomic_load_n(&l->pthread_id, __ATOMIC_RELAXED));
             if (cpu_ok && clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1) == 0)
                 c->py_read_ns = (uint64_t)((cpu1.tv_sec - cpu0.tv_sec) * 1000000000LL + (cpu1.tv_nsec - cpu0.tv_nsec));
-            if (c->py_header && __atomic_load_n(&l->busy_since, __ATOMIC_ACQUIRE) != since) {
+            if (c->py_header && span_over(l, since)) {
                 c->n_py = c->py_header = c->py_depth = c->py_truncated = c->py_partial = c->py_loop = 0;
                 c->py_task_function = c->py_task_file = NULL;
                 note(c, "the span ended while its Python frames were read");
