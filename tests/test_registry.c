@@ -373,7 +373,7 @@ START_TEST(dead_thread_slot)
      * so the slot stays DEAD to be looked at. */
     struct elmon_loop *me = elmon_register(ELMON_POLLER_EPOLL_WAIT);
     ck_assert_ptr_nonnull(me);
-    elmon_watchdog_shutdown(2000, 2000, 0);
+    elmon_watchdog_shutdown(2000, 2000, 0, 0);
     struct lt t = {.name = "elmon-t-dead", .poller = ELMON_POLLER_POLL, .turns = 0};
     lt_start(&t);
     ck_assert_ptr_nonnull(t.l);

@@ -362,6 +362,7 @@ END_TEST
 #define STOP_MS 200
 #define LOCK_MS 200
 #define SHUTDOWN_SLACK_MS 600.0
+#define RUNNABLE_MS 3000
 
 START_TEST(shutdown_closes_open_span_and_writes_summary)
 {
@@ -373,7 +374,7 @@ START_TEST(shutdown_closes_open_span_and_writes_summary)
      * this child's exit then does nothing more. */
     __atomic_store_n(&elmon_active, 0, __ATOMIC_RELEASE);
     double t = mono_ms();
-    elmon_watchdog_shutdown(STOP_MS, LOCK_MS, 0);
+    elmon_watchdog_shutdown(STOP_MS, LOCK_MS, RUNNABLE_MS, 0);
     double took = mono_ms() - t;
     ck_assert_msg(took < STOP_MS + LOCK_MS + SHUTDOWN_SLACK_MS, "shutdown took %.0f ms", took);
     /* Written by the time it returns. */
@@ -402,7 +403,7 @@ static int held, let_go;
 static void *hold_writer_lock(void *arg)
 {
     (void)arg;
-    if (elmon_pipeline_lock_timed(5000) != 0)
+    if (elmon_pipeline_lock_timed(5000, 0) != 0)
         return NULL;
     __atomic_store_n(&held, 1, __ATOMIC_RELEASE);
     double t0 = mono_ms();
@@ -431,7 +432,7 @@ START_TEST(shutdown_is_bounded_when_the_writer_is_stuck)
     ck_assert_msg(count_records("block_begin", 0, -1) == 0, "written under a held lock: %s", all_records());
     __atomic_store_n(&elmon_active, 0, __ATOMIC_RELEASE);
     double t = mono_ms();
-    elmon_watchdog_shutdown(STOP_MS, LOCK_MS, 0);
+    elmon_watchdog_shutdown(STOP_MS, LOCK_MS, RUNNABLE_MS, 0);
     double took = mono_ms() - t;
     int n_after = count_records("block", 0, -1) + count_records("block_begin", 0, -1) +
                   count_records("summary", 0, -1);
@@ -440,6 +441,57 @@ START_TEST(shutdown_is_bounded_when_the_writer_is_stuck)
     ck_assert_msg(took < STOP_MS + LOCK_MS + SHUTDOWN_SLACK_MS, "shutdown beside a stuck writer took %.0f ms (bounds %d + %d)",
                   took, STOP_MS, LOCK_MS);
     ck_assert_msg(n_after == 0, "shutdown wrote without the writer lock: %s", all_records());
+}
+END_TEST
+
+/* A writer that is slow, not stuck: a thread that holds the writer lock
+ * and stays runnable (it spins) well past STOP_MS + LOCK_MS, as a watchdog
+ * preempted inside its write on a loaded machine does.  The exit waits for
+ * it and writes the open span's block and the summary. */
+#define SPIN_MS (STOP_MS + LOCK_MS + 400)
+static int spin_held;
+
+static void *spin_in_writer_lock(void *arg)
+{
+    (void)arg;
+    if (elmon_pipeline_lock_timed(5000, 0) != 0)
+        return NULL;
+    __atomic_store_n(&spin_held, 1, __ATOMIC_RELEASE);
+    double t0 = mono_ms();
+    while (mono_ms() - t0 < SPIN_MS)
+        ;
+    elmon_pipeline_unlock();
+    return NULL;
+}
+
+START_TEST(shutdown_waits_for_a_runnable_writer)
+{
+    start("slow", 20);
+    int epfd = new_epoll();
+    struct elmon_loop *l = loop_wait(epfd, 0);
+    ck_assert_ptr_nonnull(l);
+    int tid = gettid_();
+    sleep_ms(60);   /* past the threshold: the span is open */
+    pthread_t h;
+    ck_assert_int_eq(pthread_create(&h, NULL, spin_in_writer_lock, NULL), 0);
+    double w0 = mono_ms();
+    while (!__atomic_load_n(&spin_held, __ATOMIC_ACQUIRE)) {
+        ck_assert_msg(mono_ms() - w0 < 5000, "the writer lock was not taken");
+        usleep(1000);
+    }
+    __atomic_store_n(&elmon_active, 0, __ATOMIC_RELEASE);
+    double t = mono_ms();
+    elmon_watchdog_shutdown(STOP_MS, LOCK_MS, RUNNABLE_MS, 0);
+    double took = mono_ms() - t;
+    pthread_join(h, NULL);
+    ck_assert_msg(count_records("summary", tid, -1) == 1,
+                  "the exit gave up on a runnable writer after %.0f ms (bounds %d + %d): %s", took, STOP_MS, LOCK_MS,
+                  all_records());
+    char *blk = wait_record("block", tid, -1, mono_ms(), 0, NULL);
+    ck_assert_msg(blk, "no block for the open span: %s", all_records());
+    ck_assert_str_eq(json_get(blk, "end"), "exit");
+    ck_assert_msg(took < SPIN_MS + SHUTDOWN_SLACK_MS, "shutdown took %.0f ms beside a %d ms writer", took, SPIN_MS);
+    free(blk);
 }
 END_TEST
 
@@ -679,6 +731,7 @@ int main(void)
     tc = tcase(s, "shutdown");
     tcase_add_test(tc, shutdown_closes_open_span_and_writes_summary);
     tcase_add_test(tc, shutdown_is_bounded_when_the_writer_is_stuck);
+    tcase_add_test(tc, shutdown_waits_for_a_runnable_writer);
     tc = tcase(s, "dead");
     tcase_add_test(tc, dead_thread_gets_summary_and_slot_is_reused);
     tcase_add_test(tc, dead_thread_open_span_ends_thread_exit);

@@ -11,11 +11,15 @@
 
 /* Exit is bounded: the watchdog gets STOP_MS to stop, then the writer lock
  * is waited for at most LOCK_MS; at _exit (which may run in a signal
- * handler) less of both. */
+ * handler) less of both.  A holder of the writer lock that is runnable or
+ * in a disk wait is writing, only short of a CPU or of its disk, so it gets
+ * up to RUNNABLE_MS more: on a loaded machine that is what keeps an exiting
+ * child's records.  A holder asleep (a pipe nobody reads) gets no more. */
 #define EXIT_STOP_MS 80
 #define EXIT_LOCK_MS 50
 #define EXIT_FAST_STOP_MS 20
 #define EXIT_FAST_LOCK_MS 30
+#define EXIT_RUNNABLE_MS 1000
 
 /* The end of the process's measurement, once: from the atexit handler that
  * elmon_exit_register() installs, or from the destructor when exit()
@@ -34,9 +38,9 @@ void elmon_exit_work(int fast)
     __atomic_store_n(&elmon_active, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&elmon_exiting, 1, __ATOMIC_RELEASE);
     if (fast)
-        elmon_watchdog_shutdown(EXIT_FAST_STOP_MS, EXIT_FAST_LOCK_MS, 1);
+        elmon_watchdog_shutdown(EXIT_FAST_STOP_MS, EXIT_FAST_LOCK_MS, EXIT_RUNNABLE_MS, 1);
     else
-        elmon_watchdog_shutdown(EXIT_STOP_MS, EXIT_LOCK_MS, 0);
+        elmon_watchdog_shutdown(EXIT_STOP_MS, EXIT_LOCK_MS, EXIT_RUNNABLE_MS, 0);
     elmon_pipeline_shutdown(fast);
 }
 

@@ -43,8 +43,10 @@ void elmon_pipeline_begin(const struct elmon_block *b, struct elmon_span_report 
 void elmon_pipeline_end(const struct elmon_block *b, struct elmon_span_report *bare, int flags);
 void elmon_pipeline_summary(const struct elmon_loop_snapshot *s, int exited, int flags);
 void elmon_pipeline_tick(void);
-/* Exit path: take the writer lock for at most timeout_ms; 0 on success. */
-int elmon_pipeline_lock_timed(unsigned timeout_ms);
+/* Exit path: take the writer lock for at most timeout_ms, and up to
+ * runnable_ms more while its holder is runnable or in a disk wait
+ * (preempted, or waiting for its disk; not asleep); 0 on success. */
+int elmon_pipeline_lock_timed(unsigned timeout_ms, unsigned runnable_ms);
 void elmon_pipeline_unlock(void);
 /* In a new child: every module's child handler, lowest stage first. */
 void elmon_pipeline_atfork_child(void);

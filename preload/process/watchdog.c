@@ -336,10 +336,10 @@ static int drain_one_held(struct elmon_loop *l, void *arg)
 }
 
 /* Exit: ask the watchdog to stop and give it stop_ms; then write what is
- * left ourselves, taking the writer lock for at most lock_ms more.  A
- * watchdog or writer stuck on a full pipe costs the exit their sum, never
- * a hang. */
-void elmon_watchdog_shutdown(unsigned stop_ms, unsigned lock_ms, int fast)
+ * left ourselves, taking the writer lock for at most lock_ms more (more
+ * while its holder is runnable, up to runnable_ms).  A watchdog or writer
+ * stuck on a full pipe costs the exit their sum, never a hang. */
+void elmon_watchdog_shutdown(unsigned stop_ms, unsigned lock_ms, unsigned runnable_ms, int fast)
 {
     if (!__atomic_load_n(&wd_started, __ATOMIC_ACQUIRE))
         return;
@@ -373,7 +373,7 @@ void elmon_watchdog_shutdown(unsigned stop_ms, unsigned lock_ms, int fast)
      * watchdog is out of the way; then the summaries.  All under the writer
      * lock taken for at most lock_ms: a watchdog stuck inside a write (a hung
      * NFS or FUSE events file) costs the exit these records, never a hang. */
-    if (elmon_pipeline_lock_timed(lock_ms) != 0)
+    if (elmon_pipeline_lock_timed(lock_ms, runnable_ms) != 0)
         return;
     elmon_loops_foreach(drain_one_held, &stopped);
     elmon_loops_foreach(summary_one, NULL);

@@ -17,13 +17,14 @@
 #include <stdint.h>
 #include "loop.h"
 
-/* Exit: stop the watchdog (waiting at most stop_ms), close the spans
- * still open and write the summaries (taking the writer lock for at most
- * lock_ms).  fast (_exit, possibly from a signal handler): the records
- * only, none of the hooks that may allocate or lock. */
 /* Start the watchdog, once: a loop thread's first wait (hot/registry.c). */
 void elmon_watchdog_ensure(void);
-void elmon_watchdog_shutdown(unsigned stop_ms, unsigned lock_ms, int fast);
+/* Exit: stop the watchdog (waiting at most stop_ms), close the spans
+ * still open and write the summaries (taking the writer lock for at most
+ * lock_ms, and up to runnable_ms more while its holder is runnable or in a
+ * disk wait).  fast (_exit, possibly from a signal handler): the records
+ * only, none of the hooks that may allocate or lock. */
+void elmon_watchdog_shutdown(unsigned stop_ms, unsigned lock_ms, unsigned runnable_ms, int fast);
 void elmon_watchdog_atfork_child(void);
 
 

@@ -64,6 +64,17 @@ UNITTEST void task_parse_status(const char *buf, struct elmon_task *t)
         t->sigblk = strtoull(s + 7, NULL, 16);
 }
 
+char elmon_task_state(int tid)
+{
+    char path[64], buf[1024];
+    struct elmon_task t = {0};
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    if (elmon_read_small(path, buf, sizeof buf) < 0)
+        return 0;
+    task_parse_stat(buf, &t);
+    return t.state;
+}
+
 int elmon_task_read(int tid, struct elmon_task *t)
 {
     char path[64], buf[1024];

@@ -2,8 +2,9 @@
  * record/cause.c: a thread's state from /proc/self/task/TID alone (no
  * signal), the restart rules of signal(7), and the cause classes.
  *
- * Owns: the system call table.  Threads: the watchdog (reads), and
- * whichever thread builds a span report (elmon_cause_fill: pure).
+ * Owns: the system call table.  Threads: the watchdog (reads), the exiting
+ * thread (elmon_task_state of the writer lock's holder), and whichever
+ * thread builds a span report (elmon_cause_fill: pure).
  * May not: signal, or read any task but the one asked for.
  */
 #ifndef ELMON_CAUSE_H
@@ -21,6 +22,8 @@ struct elmon_task {
     uint64_t sigblk;             /* blocked signals, bit n-1 for signal n */
 };
 int elmon_task_read(int tid, struct elmon_task *t);
+/* The scheduler state letter alone (R, S, D...); 0 when unreadable. */
+char elmon_task_state(int tid);
 #ifdef ELMON_UNITTEST
 /* The parsers of elmon_task_read, each on one NUL-terminated file. */
 void task_parse_stat(const char *buf, struct elmon_task *t);
