@@ -145,9 +145,16 @@ static int acc_get_dyn_info_list_addr(unw_addr_space_t as, unw_word_t *dilap, vo
 }
 
 /* The walk reads whatever the walked stack holds, the redzones an ASan-built
- * host puts between its locals included: by design, so the read is not
- * instrumented (a plain load, not memcpy, which ASan intercepts). */
-__attribute__((no_sanitize_address)) static int acc_access_mem(unw_addr_space_t as, unw_word_t addr,
+ * host puts between its locals included, and (the "proc" capture of a
+ * parked thread, record/capture.c's unwind_parked) a stack its thread may
+ * be writing as it wakes up: by design, so the read is instrumented by
+ * neither sanitizer (a plain load, not memcpy, which ASan intercepts).  A
+ * torn read costs a stack the capture then discards, never a crash: every
+ * address is checked against the readable ranges first.  (TSan's
+ * suppression by function name was not enough: a host that closes every
+ * descriptor, fault_fix's close-all case, closes TSan's symbolizer pipe,
+ * and the report then came unsymbolized and unsuppressed.) */
+__attribute__((no_sanitize("address", "thread"))) static int acc_access_mem(unw_addr_space_t as, unw_word_t addr,
                                                               unw_word_t *val, int write, void *arg)
 {
     (void)as, (void)arg;
