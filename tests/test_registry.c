@@ -273,7 +273,7 @@ START_TEST(full_table_warns_once)
     /* Every slot taken (CLAIMING: neither the watchdog nor foreach looks at
      * those). */
     for (int i = 0; i < ELMON_MAX_LOOPS; i++)
-        elmon_loops[i].state = ELMON_SLOT_CLAIMING;
+        __atomic_store_n(&elmon_loops[i].state, ELMON_SLOT_CLAIMING, __ATOMIC_RELEASE);
     ck_assert_ptr_null(elmon_register(ELMON_POLLER_EPOLL_WAIT));
     ck_assert_int_eq(elmon_tls_untracked, 1);
     ck_assert_ptr_null(elmon_tls_loop);
@@ -284,7 +284,7 @@ START_TEST(full_table_warns_once)
     const char *s = slurp(err);
     ck_assert_msg(count_lines(s, "more than 512 loop threads") == 1, "warnings: '%s'", s);
     /* A slot freed is claimed again. */
-    elmon_loops[37].state = ELMON_SLOT_FREE;
+    __atomic_store_n(&elmon_loops[37].state, ELMON_SLOT_FREE, __ATOMIC_RELEASE);
     struct lt u = {0};
     lt_start(&u);
     ck_assert_ptr_eq(u.l, &elmon_loops[37]);
@@ -510,8 +510,10 @@ START_TEST(foreach_visits_active_slots)
     struct elmon_loop *me = elmon_register(ELMON_POLLER_SELECT);
     for (int i = 0; i < N; i++)
         lt_start(&t[i]);
-    /* A slot being claimed is nobody's yet. */
-    elmon_loops[ELMON_MAX_LOOPS - 1].state = ELMON_SLOT_CLAIMING;
+    /* A slot being claimed is nobody's yet.  Stored atomically: the
+     * watchdog started by the first registration reads every slot's state
+     * (TSan reported the plain store against its scan). */
+    __atomic_store_n(&elmon_loops[ELMON_MAX_LOOPS - 1].state, ELMON_SLOT_CLAIMING, __ATOMIC_RELEASE);
     struct elmon_loop *want[N + 1] = {me, t[0].l, t[1].l, t[2].l};
     memset(&v, 0, sizeof v);
     ck_assert_int_eq(elmon_loops_foreach(visit_one, &v), 0);
